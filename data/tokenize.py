@@ -1,0 +1,112 @@
+"""Tokenisation of (query, product text) pairs, done once and cached.
+
+Key: the tokenizer's files, the maximum length and the exact texts. Cached in memory for the trials of
+one worker and on disk (``.cache/study/tokens``) for every later process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_MEMORY: dict[str, "TokenizedPairs"] = {}
+_TOKENIZERS: dict[str, object] = {}
+
+
+@dataclass(frozen=True)
+class TokenizedPairs:
+    input_ids: np.ndarray  # (P, L) int32, right-padded with the pad id
+    token_type_ids: np.ndarray  # (P, L) int8
+    lengths: np.ndarray  # (P,) int32, real tokens per pair
+
+    @property
+    def real_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("STUDY_CACHE_DIR", ".cache/study"))
+
+
+def load_tokenizer(model_dir: "str | Path") -> object:
+    from transformers import AutoTokenizer
+
+    key = str(Path(model_dir).resolve())
+    if key not in _TOKENIZERS:
+        _TOKENIZERS[key] = AutoTokenizer.from_pretrained(key)
+    return _TOKENIZERS[key]
+
+
+def _tokenizer_identity(model_dir: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
+        f = model_dir / name
+        if f.is_file():
+            h.update(name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(model_dir: Path, max_length: int, queries: list[str], texts: list[str]) -> str:
+    h = hashlib.sha256()
+    h.update(_tokenizer_identity(model_dir).encode())
+    h.update(str(max_length).encode())
+    for q, t in zip(queries, texts):
+        h.update(q.encode())
+        h.update(b"\x1f")
+        h.update(t.encode())
+        h.update(b"\x1e")
+    return h.hexdigest()[:24]
+
+
+def tokenize_pairs(
+    queries: list[str],
+    texts: list[str],
+    *,
+    model_dir: "str | Path",
+    max_length: int,
+    cache_dir: "Path | None" = None,
+) -> TokenizedPairs:
+    """``[CLS] query [SEP] product text [SEP]`` for every pair, truncated to ``max_length``."""
+    model_dir = Path(model_dir)
+    key = cache_key(model_dir, max_length, queries, texts)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
+    path = cache_dir / "tokens" / f"{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            result = TokenizedPairs(z["input_ids"], z["token_type_ids"], z["lengths"])
+    else:
+        tokenizer = load_tokenizer(model_dir)
+        enc = tokenizer(
+            queries,
+            texts,
+            truncation="longest_first",
+            max_length=max_length,
+            padding="max_length",
+            return_tensors="np",
+            return_token_type_ids=True,
+            return_attention_mask=True,
+        )
+        lengths = enc["attention_mask"].sum(1).astype(np.int32)
+        width = int(lengths.max()) if len(lengths) else 1
+        result = TokenizedPairs(
+            enc["input_ids"][:, :width].astype(np.int32),
+            enc["token_type_ids"][:, :width].astype(np.int8),
+            lengths,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids, lengths=result.lengths)
+        os.replace(tmp, path)
+        logger.info("tokenised %d pairs (max_length %d), cached in %s", len(queries), max_length, path)
+    _MEMORY[key] = result
+    return result

@@ -1,0 +1,1 @@
+"""Network and training: encoder, feature tower, ranking head, losses, metrics, training loop."""

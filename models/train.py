@@ -1,0 +1,255 @@
+"""The training loop: AdamW with separate encoder/head learning rates, warmup + decay, clipping,
+autocast on CUDA, per-epoch validation, early stopping and per-epoch checkpoints.
+
+It knows nothing of Optuna: the caller passes ``on_epoch_end(epoch, metrics)``, which may raise to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from data.batching import SplitTensors, inference_batches, make_batch, rows_batch, training_batches
+from models.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
+from models.device import autocast, peak_memory_mb, resolve_precision
+from models.losses import get_loss
+from models.metrics import evaluate_ranking
+from models.ranker import Ranker
+
+logger = logging.getLogger(__name__)
+
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite (diverged learning rate, bad data)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: str = "listnet"
+    epochs: int = 4
+    batch_size: int = 32  # pairs per batch, whole queries
+    encoder_lr: float = 5e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    schedule: str = "linear"
+    grad_clip: float = 1.0
+    layerwise_lr_decay: float = 1.0
+    freeze_layers: int = 0
+    patience: int = 2  # epochs without validation improvement before stopping; 0 = never stop early
+    precision: str = "auto"
+    eval_batch_size: int = 512
+    ndcg_k: int = 10
+    relevance_threshold: float = 1.0
+    bucket_by_length: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        get_loss(self.loss)  # raises with the valid names
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs=}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size=}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio=}")
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_metrics: dict[str, float]
+    history: list[dict[str, float]]
+    epochs_run: int
+    wall_time_s: float
+    train_time_s: float
+    pairs_per_second: float
+    tokens_per_second: float
+    peak_memory_mb: float
+    best_state: dict[str, torch.Tensor] = field(repr=False)
+    resumed_from_epoch: int = 0
+
+
+def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(warmup_steps, 1)
+        if schedule == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return max(0.0, 1.0 - progress)
+
+    return f
+
+
+@torch.inference_mode()
+def predict(model: Ranker, split: SplitTensors, *, batch_size: int, dtype: torch.dtype) -> np.ndarray:
+    """Scores for every row of the split, in the split's row order."""
+    model.eval()
+    device = split.labels.device
+    scores = torch.empty(split.n_pairs, dtype=torch.float32, device=device)
+    for rows in inference_batches(split, batch_size=batch_size):
+        with autocast(device, dtype):
+            out = model(**rows_batch(split, rows))
+        scores[torch.from_numpy(rows).to(device)] = out.float()
+    return scores.cpu().numpy()
+
+
+def evaluate(
+    model: Ranker, split: SplitTensors, *, config: TrainConfig, dtype: torch.dtype
+) -> tuple[dict[str, float], np.ndarray]:
+    scores = predict(model, split, batch_size=config.eval_batch_size, dtype=dtype)
+    metrics = evaluate_ranking(
+        scores, split.labels_np, split.row_query, k=config.ndcg_k, relevance_threshold=config.relevance_threshold
+    )
+    return metrics, scores
+
+
+def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
+
+
+def fit(
+    model: Ranker,
+    train: SplitTensors,
+    val: SplitTensors,
+    config: TrainConfig,
+    *,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+    checkpoint_path: Path | None = None,
+    resume_from: Path | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train``, validate on ``val`` after every epoch; returns the best epoch's state."""
+    started = time.perf_counter()
+    device = train.labels.device
+    dtype = resolve_precision(config.precision, device)
+    loss_fn = get_loss(config.loss)
+    max_label = max(float(train.labels_np.max(initial=0.0)), 1.0)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model.to(device)
+    groups = model.parameter_groups(
+        encoder_lr=config.encoder_lr,
+        head_lr=config.head_lr,
+        weight_decay=config.weight_decay,
+        layerwise_lr_decay=config.layerwise_lr_decay,
+        freeze_layers=config.freeze_layers,
+    )
+    optimizer = torch.optim.AdamW(groups, fused=device.type == "cuda")
+    steps_per_epoch = len(training_batches(train, batch_size=config.batch_size, rng=np.random.default_rng(0)))
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(config.schedule, int(config.warmup_ratio * total_steps), total_steps)
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    key = f"ndcg@{config.ndcg_k}"
+    history: list[dict[str, float]] = []
+    best_value, best_epoch, best_metrics = -math.inf, 0, {}
+    best_state = cpu_state_dict(model)
+    start_epoch = 1
+    if resume_from is not None and Path(resume_from).is_file():
+        ckpt = load_checkpoint(resume_from)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        rng.bit_generator.state = ckpt["rng"]["numpy"]
+        history, best_value = list(ckpt["history"]), float(ckpt["best_value"])
+        best_epoch, best_metrics = int(ckpt["best_epoch"]), dict(ckpt["best_metrics"])
+        best_state = ckpt["best_state"]
+        start_epoch = int(ckpt["epoch"]) + 1
+        logger.info("resumed from %s at epoch %d", resume_from, start_epoch)
+    resumed_from_epoch = start_epoch - 1
+    pairs_seen = tokens_seen = 0
+    train_time = 0.0
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, config.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        batches = training_batches(train, batch_size=config.batch_size, rng=rng, bucket=config.bucket_by_length)
+        for step, queries in enumerate(batches):
+            batch = make_batch(train, queries)
+            with autocast(device, dtype):
+                scores = model(**batch.model_inputs())  # (B,)
+            mask = batch.list_index >= 0  # (Q, N)
+            idx = batch.list_index.clamp_min(0)
+            loss = loss_fn(scores.float()[idx], batch.labels[idx], mask, max_label=max_label)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += loss.detach()
+            pairs_seen += batch.labels.shape[0]
+            tokens_seen += batch.real_tokens
+            if on_step is not None:
+                on_step(step + 1, len(batches))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time += time.perf_counter() - t0
+        train_loss = float(loss_sum) / max(len(batches), 1)
+        if not math.isfinite(train_loss):
+            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+        metrics, _ = evaluate(model, val, config=config, dtype=dtype)
+        record = {"epoch": float(epoch), "train_loss": train_loss, **metrics}
+        history.append(record)
+        if metrics[key] > best_value:
+            best_value, best_epoch, best_metrics = metrics[key], epoch, dict(metrics)
+            best_state = cpu_state_dict(model)
+        logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, key, metrics[key],
+                    best_value, best_epoch)
+        if checkpoint_path is not None:
+            save_checkpoint(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": _rng_state(rng),
+                    "epoch": epoch,
+                    "history": history,
+                    "best_value": best_value,
+                    "best_epoch": best_epoch,
+                    "best_metrics": best_metrics,
+                    "best_state": best_state,
+                    "train_config": asdict(config),
+                },
+                checkpoint_path,
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, metrics)
+        if config.patience and epoch - best_epoch >= config.patience:
+            logger.info("early stop at epoch %d: no improvement for %d epochs", epoch, config.patience)
+            break
+    epochs_run = epoch - resumed_from_epoch
+    return FitResult(
+        best_epoch=best_epoch,
+        best_metrics=best_metrics,
+        history=history,
+        epochs_run=epoch,
+        wall_time_s=time.perf_counter() - started,
+        train_time_s=train_time,
+        pairs_per_second=pairs_seen / train_time if train_time else 0.0,
+        tokens_per_second=tokens_seen / train_time if train_time else 0.0,
+        peak_memory_mb=peak_memory_mb(device),
+        best_state=best_state,
+        resumed_from_epoch=resumed_from_epoch if epochs_run >= 0 else 0,
+    )

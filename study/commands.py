@@ -1,0 +1,260 @@
+"""``study run | worker | status | best | data check``: what each command does, printing included."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from data.errors import UserInputError
+from models.device import resolve_device
+from study.config import Config, load_config
+from study.objective import Objective
+from study.progress import Progress
+from study.runner import (
+    counts, create_or_resume, load_existing, run_worker, spawn_workers, stored_config,
+)
+from study.storage import DEFAULT_STORAGE, StorageConfig, build_storage, redact
+from study.workspace import Workspace, prepare_workspace
+
+logger = logging.getLogger(__name__)
+
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    out = []
+    for flag, key in (("name", "study.name"), ("n_trials", "study.n_trials"), ("workers", "study.workers"),
+                      ("timeout", "study.timeout"), ("device", "study.device")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f"{key}={json.dumps(value)}")
+    if getattr(args, "storage", None):
+        out.append(f"storage.url={json.dumps(args.storage)}")
+    return out
+
+
+def _resolve_run_config(args: argparse.Namespace) -> Config:
+    """--config given: that file. Else an existing study of this name resumes with its stored config.
+    Else the built-in default for this machine's device."""
+    device = resolve_device(args.device or "auto")
+    profile = "cuda" if device.type == "cuda" else "cpu"
+    overrides = list(args.overrides) + _flag_overrides(args)
+    if args.config is None and not args.new:
+        import dataclasses
+
+        url = args.storage or StorageConfig().url
+        name = args.name or "default"
+        try:
+            study = load_existing(name, url)
+        except UserInputError:
+            study = None
+        if study is not None and "config" in study.user_attrs:
+            from study.config import build_config
+
+            return build_config(study.user_attrs["config"], source=f"study {name!r}", overrides=overrides,
+                                profile=profile)
+        del dataclasses
+    return load_config(Path(args.config) if args.config else None, overrides=overrides, profile=profile)
+
+
+def _objective_factory(ws: Workspace, progress: Progress):
+    def make(config: Config) -> Objective:
+        return Objective(config, ws, on_trial_start=progress.trial_started, on_step=progress.step,
+                         on_epoch=progress.epoch_done)
+
+    return make
+
+
+def _trial_end_callback(config: Config, progress: Progress):
+    from study.evaluation import prune_checkpoints
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        prune_checkpoints(study, config)
+        progress.trial_ended(study, trial)
+
+    return callback
+
+
+def _work(config: Config, ws: Workspace, *, worker_index: int, quiet: bool) -> optuna.Study:
+    progress = Progress(target=config.study.n_trials, epochs=config.train.epochs, metric=config.study.metric,
+                        quiet=quiet)
+    return run_worker(config, worker_index=worker_index, objective_factory=_objective_factory(ws, progress),
+                      on_trial_end=_trial_end_callback(config, progress))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _resolve_run_config(args)
+    device = resolve_device(config.study.device)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    ws = prepare_workspace(config, device)
+    summary = ws.summary()
+    study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=args.new)
+    c = counts(study)
+    say(f"study {config.study.name!r} in {redact(config.storage.url)}: {c['FINISHED']}/{config.study.n_trials} "
+        f"finished; data {summary['name']} ({summary['pairs']} pairs, {summary['queries']} queries); "
+        f"device {device.type}; {config.study.workers} worker(s)")
+    if config.study.workers > 1:
+        code = spawn_workers(config, n=config.study.workers, quiet=args.quiet)
+        if code:
+            logger.warning("a worker exited with code %d", code)
+    else:
+        study = _work(config, ws, worker_index=0, quiet=args.quiet)
+    finish(study, config, ws, quiet=args.quiet)
+    return 0
+
+
+def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -> None:
+    """Test-evaluate the best trial once, compute baselines once, print the comparison."""
+    from study.baselines import compute_baselines
+    from study.evaluation import evaluate_best_on_test
+
+    test = evaluate_best_on_test(study, ws)
+    if config.study.baselines and "baselines" not in study.user_attrs:
+        study.set_user_attr("baselines", compute_baselines(ws))
+    if not quiet:
+        print(summary_table(study, config.study.metric))
+
+
+def summary_table(study: optuna.Study, metric: str) -> str:
+    c = counts(study)
+    lines = [f"study {study.study_name!r}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
+             f"{c['RUNNING']} running"]
+    test = study.user_attrs.get("test")
+    k = metric.split("@")[-1] if "@" in metric else "10"
+    if test:
+        best = next(t for t in study.get_trials(deepcopy=False) if t.number == test["trial"])
+        val = best.user_attrs.get("val_metrics", {})
+        lines.append(f"best trial {test['trial']}: params {json.dumps(best.params)}")
+        lines.append(f"{'model':<28}{'val ' + metric:>14}{'test ' + metric:>15}{'test mrr':>10}")
+        lines.append(f"{'tuned (best trial)':<28}{val.get(metric, float('nan')):>14.4f}"
+                     f"{test['metrics'].get(metric, float('nan')):>15.4f}{test['metrics'].get('mrr', float('nan')):>10.4f}")
+    for name, m in study.user_attrs.get("baselines", {}).items():
+        lines.append(f"{name.replace('_', ' '):<28}{'':>14}{m.get(metric, m.get('ndcg@' + k, float('nan'))):>15.4f}"
+                     f"{m.get('mrr', float('nan')):>10.4f}")
+    return "\n".join(lines)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    study = load_existing(args.name, args.storage)
+    config = stored_config(study)
+    import dataclasses
+
+    changes: dict[str, Any] = {}
+    if args.timeout is not None:
+        changes["timeout"] = args.timeout
+    if args.device is not None:
+        changes["device"] = args.device
+    config = dataclasses.replace(
+        config,
+        study=dataclasses.replace(config.study, **changes),
+        storage=dataclasses.replace(config.storage, url=args.storage),
+    )
+    ws = prepare_workspace(config, resolve_device(config.study.device))
+    fingerprint = ws.pairs.fingerprint()
+    if study.user_attrs.get("dataset_fingerprint") not in (None, fingerprint):
+        raise UserInputError(
+            f"This machine's copy of the data for study {args.name!r} differs from the one the study was created "
+            f"with (fingerprint {fingerprint} vs {study.user_attrs['dataset_fingerprint']}); not joining."
+        )
+    _work(config, ws, worker_index=args.worker_index, quiet=args.quiet)
+    return 0
+
+
+def _age(start: dt.datetime | None) -> str:
+    if start is None:
+        return "?"
+    now = dt.datetime.now(start.tzinfo) if start.tzinfo else dt.datetime.now()
+    seconds = int((now - start).total_seconds())
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if not args.name:
+        storage = build_storage(StorageConfig(url=args.storage))
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+        if not summaries:
+            print(f"no studies in {redact(args.storage)}")
+        for s in summaries:
+            print(f"{s.study_name:<30} {s.n_trials:>5} trials  started {s.datetime_start:%Y-%m-%d %H:%M}"
+                  if s.datetime_start else f"{s.study_name:<30} {s.n_trials:>5} trials")
+        return 0
+    study = load_existing(args.name, args.storage)
+    config = stored_config(study)
+    c = counts(study)
+    print(f"study {args.name!r} in {redact(args.storage)}")
+    print(f"finished {c['FINISHED']}/{config.study.n_trials}: " + ", ".join(
+        f"{s.lower()} {c[s]}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")))
+    metric = config.study.metric
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    if complete:
+        best = max(complete, key=lambda t: t.values[0])
+        print(f"best: trial {best.number}, val {metric} {best.values[0]:.4f}")
+        for key, value in best.params.items():
+            print(f"  {key} = {value!r}")
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        host, pid = t.user_attrs.get("host", "?"), t.user_attrs.get("pid", "?")
+        print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
+              f"epoch {len(t.intermediate_values)}/{config.train.epochs}")
+    if "test" in study.user_attrs or "baselines" in study.user_attrs:
+        print(summary_table(study, metric))
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from study.evaluation import best_trial
+
+    study = load_existing(args.name, args.storage)
+    trial = best_trial(study)
+    if trial is None:
+        raise UserInputError(f"Study {args.name!r} has no completed trial yet.")
+    test = study.user_attrs.get("test")
+    out = {
+        "study": args.name,
+        "trial": trial.number,
+        "values": trial.values,
+        "params": trial.params,
+        "val_metrics": trial.user_attrs.get("val_metrics"),
+        "test_metrics": test["metrics"] if test and test.get("trial") == trial.number else None,
+        "baselines": study.user_attrs.get("baselines"),
+        "checkpoint": trial.user_attrs.get("checkpoint"),
+        "config": trial.user_attrs.get("config"),
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"best trial {trial.number} of {args.name!r}: values {trial.values}")
+    for key, value in trial.params.items():
+        print(f"  {key} = {value!r}")
+    for name in ("val_metrics", "test_metrics"):
+        if out[name]:
+            print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4f}" for k, v in out[name].items()
+                                                           if isinstance(v, float)))
+    print(f"checkpoint: {out['checkpoint']}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from data.config import DataConfig
+    from data.sources import load_dataset
+    from data.validate import check_file_report
+
+    columns = {}
+    for item in args.map:
+        canonical, sep, column = item.partition("=")
+        if not sep:
+            raise UserInputError(f"--map expects CANONICAL=COLUMN (for example query=search_term), got {item!r}.")
+        columns[canonical.strip()] = column.strip()
+    cfg = DataConfig.from_dict({"source": args.source, "path": args.path, "products_path": args.products,
+                                "columns": columns})
+    pairs = load_dataset(cfg)
+    print(check_file_report(pairs))
+    return 0
+
+
+_ = DEFAULT_STORAGE

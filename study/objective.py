@@ -1,0 +1,154 @@
+"""The objective: one trial = suggest a config, fine-tune, report validation NDCG every epoch, record
+everything the dashboard should show, keep the best checkpoint.
+
+Failure handling: a NaN/inf loss prunes the trial with a reason; CUDA out-of-memory fails it with reason
+``out_of_memory`` after releasing memory (the study goes on); a retried trial resumes from the checkpoint of
+the trial it retries.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import torch
+
+from models.checkpoint import save_checkpoint
+from models.device import describe
+from models.ranker import Ranker
+from models.train import NonFiniteLossError, fit, predict
+from study.config import Config
+from study.space import suggest
+from study.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+BEST = "best.ckpt"
+
+
+def trial_dir(config: Config, number: int) -> Path:
+    return Path(config.study.runs_dir) / config.study.name / f"trial_{number:05d}"
+
+
+def retried_from(trial: optuna.trial.Trial) -> int | None:
+    number = trial.system_attrs.get("failed_trial")
+    return int(number) if number is not None else None
+
+
+def _latency_ms_per_1000(model: Ranker, workspace: Workspace, config: Config) -> float:
+    split = workspace.tensors("val", config.model)
+    t0 = time.perf_counter()
+    predict(model, split, batch_size=config.train.eval_batch_size, dtype=torch.float32
+            if workspace.device.type == "cpu" else torch.bfloat16)
+    return 1000.0 * (time.perf_counter() - t0) / max(split.n_pairs, 1) * 1000.0
+
+
+class Objective:
+    def __init__(
+        self,
+        config: Config,
+        workspace: Workspace,
+        *,
+        on_trial_start: Callable[[optuna.trial.Trial], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+        on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.workspace = workspace
+        self.on_trial_start = on_trial_start
+        self.on_step = on_step
+        self.on_epoch = on_epoch
+
+    def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, float]:
+        params = suggest(trial, self.config.search)
+        config = self.config.with_params(params)
+        ws = self.workspace
+        folder = trial_dir(config, trial.number)
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("device", describe(ws.device))
+        trial.set_user_attr("checkpoint", str(folder / BEST))
+        trial.set_user_attr("config", config.to_dict())
+        if self.on_trial_start is not None:
+            self.on_trial_start(trial)
+        resume_from = None
+        source = retried_from(trial)
+        if source is not None:
+            candidate = trial_dir(config, source) / LAST
+            if candidate.is_file():
+                resume_from = candidate
+        metric = config.study.metric
+        curve: list[dict[str, float]] = []
+
+        def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+            curve.append({"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}})
+            trial.report(float(metrics[metric]), epoch)
+            trial.set_user_attr("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
+            if self.on_epoch is not None:
+                self.on_epoch(trial.number, epoch, metrics)
+            if trial.should_prune():
+                best = max(curve, key=lambda c: c[metric])
+                trial.set_user_attr("val_metrics", best)
+                trial.set_user_attr("epochs_run", epoch)
+                raise optuna.TrialPruned(f"{metric} {metrics[metric]:.4f} at epoch {epoch} below the median")
+
+        started = time.perf_counter()
+        model = None
+        try:
+            model = Ranker(config.model, n_features=ws.scaler.n_outputs_)
+            train = ws.tensors("train", config.model)
+            val = ws.tensors("val", config.model)
+            if resume_from is not None:
+                trial.set_user_attr("resumed_from", {"trial": source, "checkpoint": str(resume_from)})
+            result = fit(
+                model, train, val, config.train, on_epoch_end=on_epoch_end, on_step=self.on_step,
+                checkpoint_path=folder / LAST, resume_from=resume_from,
+            )
+        except NonFiniteLossError as exc:
+            trial.set_user_attr("prune_reason", f"non_finite_loss: {exc}")
+            raise optuna.TrialPruned(f"non-finite loss: {exc}") from None
+        except torch.OutOfMemoryError:
+            trial.set_user_attr("fail_reason", "out_of_memory")
+            del model
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise
+        if resume_from is not None:
+            trial.set_user_attr("resumed_from", {"trial": source, "epoch": result.resumed_from_epoch})
+        model.load_state_dict(result.best_state)
+        save_checkpoint(
+            {"model": result.best_state, "config": config.to_dict(), "scaler": ws.scaler.to_dict(),
+             "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch, "metrics": result.best_metrics},
+            folder / BEST,
+        )
+        (folder / LAST).unlink(missing_ok=True)
+        attrs: dict[str, Any] = {
+            "val_metrics": {k: round(float(v), 6) for k, v in result.best_metrics.items()},
+            "curve": [{"epoch": int(h["epoch"]), metric: round(h[metric], 6)} for h in result.history],
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "wall_time_s": round(time.perf_counter() - started, 2),
+            "pairs_per_second": round(result.pairs_per_second, 1),
+            "tokens_per_second": round(result.tokens_per_second, 1),
+            "peak_gpu_memory_mb": round(result.peak_memory_mb, 1),
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        value = float(result.best_metrics[metric])
+        if config.study.second_objective == "latency":
+            latency = _latency_ms_per_1000(model, ws, config)
+            trial.set_user_attr("latency_ms_per_1000_pairs", round(latency, 2))
+            return value, latency
+        if config.study.second_objective == "model_size":
+            size = sum(p.numel() for p in model.parameters()) / 1e6
+            trial.set_user_attr("model_size_m", round(size, 3))
+            return value, size
+        return value

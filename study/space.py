@@ -1,0 +1,77 @@
+"""The search space: the only module that calls ``trial.suggest_*``.
+
+A space is a mapping from a config field (``"train.encoder_lr"``) to a spec:
+``{low, high, log?, step?}`` for numbers (int when low and high are ints) or ``{choices = [...]}``.
+Parameter names equal config field names, so best params map straight back onto a config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+
+SPEC_KEYS = {"low", "high", "log", "step", "choices"}
+
+
+def check_space(space: dict[str, dict[str, Any]], *, valid_fields: set[str]) -> None:
+    for name, spec in space.items():
+        if name not in valid_fields:
+            raise ValueError(f"search space names an unknown config field {name!r}; valid fields: "
+                             f"{', '.join(sorted(valid_fields))}")
+        if not isinstance(spec, dict):
+            raise ValueError(f"search space entry {name!r} must be a table like {{low=..., high=...}} or "
+                             f"{{choices=[...]}}, got {spec!r}")
+        unknown = set(spec) - SPEC_KEYS
+        if unknown:
+            raise ValueError(f"search space entry {name!r} has unknown keys {sorted(unknown)}; "
+                             f"allowed: {sorted(SPEC_KEYS)}")
+        if "choices" in spec:
+            if not spec["choices"]:
+                raise ValueError(f"search space entry {name!r} has no choices")
+        elif "low" not in spec or "high" not in spec:
+            raise ValueError(f"search space entry {name!r} needs low and high, or choices")
+        elif spec["low"] > spec["high"]:
+            raise ValueError(f"search space entry {name!r} has low > high: {spec!r}")
+
+
+def _is_int(spec: dict[str, Any]) -> bool:
+    return isinstance(spec["low"], int) and isinstance(spec["high"], int) and not isinstance(
+        spec.get("step", 1), float
+    )
+
+
+def suggest(trial: optuna.trial.BaseTrial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One value per search-space field, by name."""
+    params: dict[str, Any] = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            params[name] = trial.suggest_categorical(name, list(spec["choices"]))
+        elif _is_int(spec):
+            params[name] = trial.suggest_int(
+                name, spec["low"], spec["high"], step=int(spec.get("step", 1)), log=bool(spec.get("log", False))
+            )
+        else:
+            params[name] = trial.suggest_float(
+                name, float(spec["low"]), float(spec["high"]), step=spec.get("step"), log=bool(spec.get("log", False))
+            )
+    return params
+
+
+def grid_values(space: dict[str, dict[str, Any]], *, points: int = 3) -> dict[str, list[Any]]:
+    """A finite grid for the grid sampler: choices as given, ranges cut into ``points`` values."""
+    grid: dict[str, list[Any]] = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            grid[name] = list(spec["choices"])
+        elif _is_int(spec):
+            step = int(spec.get("step", 1))
+            values = list(range(spec["low"], spec["high"] + 1, step))
+            idx = np.unique(np.linspace(0, len(values) - 1, min(points, len(values))).round().astype(int))
+            grid[name] = [values[i] for i in idx]
+        elif spec.get("log"):
+            grid[name] = [float(v) for v in np.geomspace(spec["low"], spec["high"], points)]
+        else:
+            grid[name] = [float(v) for v in np.linspace(spec["low"], spec["high"], points)]
+    return grid
