@@ -38,8 +38,10 @@ def trial_dir(config: Config, number: int) -> Path:
 
 
 def retried_from(trial: optuna.trial.Trial) -> int | None:
-    number = trial.system_attrs.get("failed_trial")
-    return int(number) if number is not None else None
+    """The trial this one retries (the latest of a chain of retries), whose checkpoint it continues."""
+    attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    history = attrs.get("retry_history") or []
+    return int(history[-1]) if history else None
 
 
 def _latency_ms_per_1000(model: Ranker, workspace: Workspace, config: Config) -> float:
@@ -111,6 +113,9 @@ class Objective:
                 model, train, val, config.train, on_epoch_end=on_epoch_end, on_step=self.on_step,
                 checkpoint_path=folder / LAST, resume_from=resume_from,
             )
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checkpoint stays, the next run continues it
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
         except NonFiniteLossError as exc:
             trial.set_user_attr("prune_reason", f"non_finite_loss: {exc}")
             raise optuna.TrialPruned(f"non-finite loss: {exc}") from None

