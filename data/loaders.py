@@ -1,0 +1,158 @@
+"""Reading user files (CSV, TSV, Parquet, JSON lines, a zip holding one CSV) into a raw DataFrame.
+
+The loader only reads, renames file columns to canonical names (``columns``: canonical -> file column)
+and turns letter grades into gains (``label_map``); checking the content is ``data.validate``'s job.
+Every failure to read is a ``UserInputError`` that names the file.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from data.errors import UserInputError, describe_rows
+from data.schema import ESCI_GAINS, LABEL
+
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet",
+                  ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".zip": "zip"}
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+# Letter or word grades understood without a label_map (ESCI's).
+DEFAULT_LABEL_MAP = {**ESCI_GAINS, "exact": 3.0, "substitute": 2.0, "complement": 1.0, "irrelevant": 0.0}
+_READ_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError,
+                pa.ArrowException, zipfile.BadZipFile)
+
+
+def infer_format(path: str | Path) -> str:
+    """``csv``, ``tsv``, ``parquet``, ``jsonl``, ``json`` or ``zip`` from the file name."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    while suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    if suffixes and suffixes[-1] in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[suffixes[-1]]
+    raise UserInputError(
+        f"Cannot tell the format of {path} from its name; use one of "
+        f"{', '.join(sorted(SUFFIX_FORMATS))} or set data.format to csv, tsv, parquet, jsonl or json."
+    )
+
+
+def _read_zip(path: Path, *, encoding: str | None, dtype: dict[str, str]) -> pd.DataFrame:
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.namelist()
+                   if m.lower().endswith((".csv", ".tsv")) and "__MACOSX" not in m]
+        if len(members) != 1:
+            raise UserInputError(
+                f"The zip file {path} must hold exactly one .csv or .tsv file, found {len(members)}"
+                f"{': ' + ', '.join(members) if members else ''}."
+            )
+        raw = archive.read(members[0])
+    sep = "\t" if members[0].lower().endswith(".tsv") else ","
+    return pd.read_csv(io.BytesIO(raw), sep=sep, encoding=encoding or "utf-8", dtype=dtype)
+
+
+def read_raw(path: str | Path, *, format: str | None = None, encoding: str | None = None,
+             id_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read one file as it is; ``id_columns`` (file column names) are read as text, keeping zeros."""
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"The data file {path} does not exist.")
+    if path.is_dir():
+        raise UserInputError(f"{path} is a directory; data.path must name a file for data.source = 'file'.")
+    fmt = format or infer_format(path)
+    dtype = dict.fromkeys(id_columns, "str")
+    try:
+        if fmt in ("csv", "tsv"):
+            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding=encoding, dtype=dtype)
+        elif fmt == "zip":
+            frame = _read_zip(path, encoding=encoding, dtype=dtype)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        elif fmt == "jsonl":
+            frame = pd.read_json(path, lines=True, encoding=encoding, dtype=dtype)
+        elif fmt == "json":  # JSON lines, or one array of records
+            with open(path, "rb") as handle:
+                is_array = handle.read(4096).lstrip().startswith(b"[")
+            frame = pd.read_json(path, lines=not is_array, encoding=encoding, dtype=dtype)
+        else:
+            raise UserInputError(f"Unknown data format {fmt!r} for {path}; use csv, tsv, parquet or jsonl.")
+    except UnicodeDecodeError as exc:
+        raise UserInputError(
+            f"Cannot read {path}: it is not valid {encoding or 'utf-8'} text "
+            f"({exc.reason} at byte {exc.start}). "
+            "Set data.encoding, for example encoding = \"latin-1\"."
+        ) from None
+    except _READ_ERRORS as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        raise UserInputError(f"Cannot read {path} as {fmt}: {reason}.") from None
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise UserInputError(f"The data file {path} holds no rows.")
+    return frame.reset_index(drop=True)
+
+
+def apply_column_map(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str) -> pd.DataFrame:
+    """Rename file columns to canonical names, e.g. ``{"query": "search_term"}``."""
+    missing = [f"{file_col!r} (for {canonical})" for canonical, file_col in columns.items()
+               if file_col not in frame.columns]
+    if missing:
+        raise UserInputError(
+            f"{source}: data.columns maps to column(s) {', '.join(missing)} that the file does not have. "
+            f"Its columns are: {', '.join(map(str, frame.columns))}."
+        )
+    clashes = [c for c in columns if c in frame.columns and c not in columns.values()]
+    if clashes:
+        raise UserInputError(
+            f"{source}: data.columns maps another column to {', '.join(map(repr, clashes))}, but the file "
+            "already has a column of that name; rename or drop one of them."
+        )
+    return frame.rename(columns={file_col: canonical for canonical, file_col in columns.items()})
+
+
+def apply_label_map(frame: pd.DataFrame, label_map: Mapping[str, float], *, source: str) -> pd.DataFrame:
+    """Turn letter/word grades into gains; numeric labels are left alone when no map is given.
+
+    Without a ``label_map``, labels that are all ESCI letters (E/S/C/I) or words (exact, ...) are mapped
+    to 3/2/1/0. Values that are neither numbers nor in the map are reported with their rows.
+    """
+    if LABEL not in frame.columns:
+        return frame
+    labels = frame[LABEL]
+    present = labels.notna()
+    as_text = labels[present].astype(str).str.strip()
+    numeric = pd.to_numeric(as_text, errors="coerce")
+    mapping = dict(label_map)
+    if not mapping:
+        if numeric.notna().all():
+            return frame
+        lowered = as_text.str.lower()
+        if not lowered.isin([k.lower() for k in DEFAULT_LABEL_MAP]).all():
+            return frame  # validate_pairs reports the non-numeric labels with their rows
+        mapping = {k.lower(): v for k, v in DEFAULT_LABEL_MAP.items()}
+        as_text = lowered
+    mapped = as_text.map(mapping)
+    unknown = mapped.isna() & numeric.isna()
+    if unknown.any():
+        values = sorted(set(as_text[unknown]))[:5]
+        raise UserInputError(
+            f"{source}: column 'label' has value(s) {', '.join(map(repr, values))} in "
+            f"{describe_rows(as_text.index[unknown])} that data.label_map does not know "
+            f"(its keys: {', '.join(mapping)}). Add them to data.label_map or fix those rows."
+        )
+    out = frame.copy()
+    values = mapped.where(mapped.notna(), numeric)
+    out[LABEL] = pd.Series(float("nan"), index=frame.index, dtype="float64")
+    out.loc[values.index, LABEL] = values.astype("float64")
+    return out
+
+
+def load_file(path: str | Path, *, format: str | None = None, columns: Mapping[str, str] | None = None,
+              label_map: Mapping[str, float] | None = None, encoding: str | None = None) -> pd.DataFrame:
+    """Read a user file into a raw DataFrame with canonical column names and gain labels."""
+    columns = dict(columns or {})
+    id_columns = tuple(columns.get(c, c) for c in ("query_id", "product_id"))
+    frame = read_raw(path, format=format, encoding=encoding, id_columns=id_columns)
+    frame = apply_column_map(frame, columns, source=str(path))
+    return apply_label_map(frame, dict(label_map or {}), source=str(path))

@@ -1,0 +1,81 @@
+"""Train / validation / test splits by query (no query on two sides), seeded; optional k-fold by query.
+
+Both functions carve the same test set for the same ``seed`` and ``test_fraction``, so a k-fold study
+and a plain one are scored on identical held-out queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.config import DataConfig
+from data.errors import UserInputError
+from data.schema import JudgedPairs
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: JudgedPairs
+    val: JudgedPairs
+    test: JudgedPairs
+
+
+def _shuffled_queries(pairs: JudgedPairs, seed: int) -> np.ndarray:
+    # Sorted first, so the split depends on the set of queries and the seed, not on the row order.
+    queries = np.array(sorted(pairs.frame["query_id"].astype(str).unique()), dtype=object)
+    return queries[np.random.default_rng(seed).permutation(len(queries))]
+
+
+def _n_of(n: int, fraction: float, name: str) -> int:
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {fraction!r}")
+    return max(1, round(n * fraction))
+
+
+def split_by_query(pairs: JudgedPairs, *, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                   seed: int = 0) -> Splits:
+    """Seeded split of the queries into train / val / test; every side gets at least one query."""
+    queries = _shuffled_queries(pairs, seed)
+    n = len(queries)
+    n_test = _n_of(n, test_fraction, "test_fraction")
+    n_val = _n_of(n, val_fraction, "val_fraction")
+    if n - n_test - n_val < 1:
+        raise UserInputError(
+            f"{pairs.name}: {n} queries are too few to split into train, validation and test with "
+            f"val_fraction={val_fraction} and test_fraction={test_fraction}; at least 3 queries are needed "
+            "(and enough that training keeps some)."
+        )
+    test, val, train = queries[:n_test], queries[n_test:n_test + n_val], queries[n_test + n_val:]
+    return Splits(train=pairs.subset(train), val=pairs.subset(val), test=pairs.subset(test))
+
+
+def kfold_by_query(pairs: JudgedPairs, *, n_folds: int, fold: int, test_fraction: float = 0.2,
+                   seed: int = 0) -> Splits:
+    """A fixed test set, and fold ``fold`` of a k-fold split of the remaining queries as validation."""
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be >= 2, got {n_folds=}")
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in [0, {n_folds - 1}], got {fold=}")
+    queries = _shuffled_queries(pairs, seed)
+    n_test = _n_of(len(queries), test_fraction, "test_fraction")
+    rest = queries[n_test:]
+    if len(rest) < n_folds:
+        raise UserInputError(
+            f"{pairs.name}: {len(queries)} queries leave {len(rest)} after the test set, too few for "
+            f"{n_folds} folds; lower data.n_folds or use more queries."
+        )
+    folds = np.array_split(rest, n_folds)
+    train = np.concatenate([f for i, f in enumerate(folds) if i != fold])
+    return Splits(train=pairs.subset(train), val=pairs.subset(folds[fold]),
+                  test=pairs.subset(queries[:n_test]))
+
+
+def make_splits(pairs: JudgedPairs, cfg: DataConfig) -> Splits:
+    """The split a config asks for: k-fold when ``cfg.n_folds`` else one seeded split."""
+    if cfg.n_folds:
+        return kfold_by_query(pairs, n_folds=cfg.n_folds, fold=cfg.fold, test_fraction=cfg.test_fraction,
+                              seed=cfg.seed)
+    return split_by_query(pairs, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                          seed=cfg.seed)

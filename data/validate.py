@@ -1,0 +1,260 @@
+"""Checking a raw table of judged pairs and turning it into the canonical ``JudgedPairs``.
+
+Every problem is a ``UserInputError`` with one paragraph naming the file (``source``), the column and
+the rows (spreadsheet numbering: header on row 1, data from row 2). ``query_id`` may be absent: it is
+then derived from the query text (one stable id per distinct query). Also the human summary printed
+by ``study data check``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from data.errors import UserInputError, describe_rows
+from data.schema import ID_COLUMNS, KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS, LABEL, JudgedPairs
+
+logger = logging.getLogger(__name__)
+
+REQUIRED = ("query", "product_id", LABEL)
+# Numeric columns that are identifiers or row numbers, never behaviour features.
+_ID_LIKE = re.compile(r"^(id|index|row|rowid|unnamed.*|.*_id|.*_uid|.*_index)$", re.IGNORECASE)
+
+
+def query_ids_from_text(queries: pd.Series) -> pd.Series:
+    """A stable id per distinct query text (``q`` + 12 hex digits), the same in any file or order."""
+    unique = pd.unique(queries.astype(str))
+    ids = {q: "q" + hashlib.blake2b(q.encode(), digest_size=6).hexdigest() for q in unique}
+    return queries.astype(str).map(ids)
+
+
+def _fail(source: str, message: str) -> UserInputError:
+    return UserInputError(f"{source}: {message}")
+
+
+def _examples(values: pd.Series, limit: int = 3) -> str:
+    shown = [repr(v) for v in pd.unique(values)[:limit]]
+    return ", ".join(shown)
+
+
+def _check_columns(frame: pd.DataFrame, *, source: str, require_label: bool) -> None:
+    required = [c for c in REQUIRED if require_label or c != LABEL]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise _fail(source, (
+            f"required column(s) {', '.join(map(repr, missing))} missing. The file has columns "
+            f"{', '.join(map(repr, map(str, frame.columns)))}. Needed: query, product_id, label and at least "
+            "one product text column (query_id is optional and derived from the query text when absent); "
+            "map differently named columns with data.columns, e.g. columns = {query = \"search_term\"}."
+        ))
+
+
+def _check_ids_and_query(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    out = frame.copy()
+    for column in ("query", "product_id", "query_id"):
+        if column not in out.columns:
+            continue
+        text = out[column].astype("string").str.strip()
+        empty = text.isna() | (text == "")
+        if empty.any():
+            what = "empty query text" if column == "query" else f"an empty {column}"
+            need = "its query text" if column == "query" else f"a {column}"
+            raise _fail(source, f"column {column!r} has {what} in {describe_rows(out.index[empty])}; every "
+                                f"judged pair needs {need}.")
+        out[column] = text.astype(str)
+    if "query_id" not in out.columns:
+        out["query_id"] = query_ids_from_text(out["query"])
+    texts_per_id = out.groupby("query_id")["query"].nunique()
+    mixed = texts_per_id[texts_per_id > 1]
+    if len(mixed):
+        qid = mixed.index[0]
+        rows = out.index[out["query_id"] == qid]
+        raise _fail(source, f"query_id {qid!r} has {mixed.iloc[0]} different query texts in column 'query' "
+                            f"({describe_rows(rows)}); one query_id must always have the same query text.")
+    return out
+
+
+def _check_labels(frame: pd.DataFrame, *, source: str) -> pd.Series:
+    raw = frame[LABEL]
+    missing = raw.isna()
+    if missing.any():
+        raise _fail(source, f"column 'label' is empty (NaN) in {describe_rows(frame.index[missing])}; every "
+                            "judged pair needs a relevance grade.")
+    labels = pd.to_numeric(raw, errors="coerce")
+    bad = labels.isna() | ~np.isfinite(labels.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        raise _fail(source, (
+            f"column 'label' has non-numeric values ({_examples(raw[bad])}) in "
+            f"{describe_rows(frame.index[bad])}. "
+            "Labels must be numeric gain levels >= 0; map letter grades with data.label_map, e.g. "
+            "label_map = {E = 3, S = 2, C = 1, I = 0}."
+        ))
+    negative = labels < 0
+    if negative.any():
+        raise _fail(source, f"column 'label' has negative values ({_examples(raw[negative])}) in "
+                            f"{describe_rows(frame.index[negative])}; labels are gain levels >= 0 "
+                            "(shift your scale, e.g. relevance 1..3 -> label 0..2).")
+    return labels.astype("float64")
+
+
+def _infer_text_fields(frame: pd.DataFrame, feature_fields: Sequence[str]) -> tuple[str, ...]:
+    known = tuple(f for f in KNOWN_TEXT_FIELDS if f in frame.columns)
+    if known:
+        return known
+    taken = set(ID_COLUMNS) | {LABEL} | set(feature_fields) | set(KNOWN_FEATURE_FIELDS)
+    return tuple(str(c) for c in frame.columns
+                 if c not in taken and not _ID_LIKE.match(str(c))
+                 and (pd.api.types.is_string_dtype(frame[c]) or pd.api.types.is_object_dtype(frame[c])))
+
+
+def _infer_feature_fields(frame: pd.DataFrame, text_fields: Sequence[str]) -> tuple[str, ...]:
+    taken = set(ID_COLUMNS) | {LABEL} | set(text_fields)
+    fields = [c for c in KNOWN_FEATURE_FIELDS if c in frame.columns and c not in taken]
+    for c in frame.columns:
+        column = frame[c]
+        if c in taken or c in fields or _ID_LIKE.match(str(c)):
+            continue
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            fields.append(str(c))
+    return tuple(fields)
+
+
+def _check_features(frame: pd.DataFrame, fields: Sequence[str], *, source: str) -> dict[str, pd.Series]:
+    out = {}
+    for field in fields:
+        raw = frame[field]
+        if pd.api.types.is_bool_dtype(raw):
+            raw = raw.astype("float64")
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna()
+        if pd.api.types.is_string_dtype(raw) or pd.api.types.is_object_dtype(raw):
+            bad &= raw.astype("string").str.strip().fillna("") != ""  # blank cells are just missing
+        if bad.any():
+            raise _fail(source, (
+                f"feature column {field!r} has non-numeric values ({_examples(raw[bad])}) in "
+                f"{describe_rows(frame.index[bad])}. Behaviour features must be numbers (leave a cell empty "
+                "when unknown), or list the numeric ones in data.feature_fields."
+            ))
+        out[field] = values.astype("float64")
+    return out
+
+
+def _check_pairs(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str) -> None:
+    dup = frame.duplicated(["query_id", "product_id"], keep=False)
+    if dup.any():
+        first = frame.loc[dup].iloc[0]
+        raise _fail(source, (
+            f"duplicate (query_id, product_id) pairs in {describe_rows(frame.index[dup])}, e.g. query "
+            f"{first['query']!r} with product {first['product_id']!r} (columns 'query_id'/'query' and "
+            "'product_id'); judge each product once per query."
+        ))
+    if not require_label:
+        return
+    sizes = frame.groupby("query_id")["query_id"].transform("size")
+    single = sizes == 1
+    if single.any():
+        rows = frame.loc[single].head(3)
+        if query_column == "query_id":
+            named = ", ".join(f"{q!r} ({t!r})" for q, t in zip(rows["query_id"], rows["query"], strict=True))
+        else:
+            named = ", ".join(map(repr, rows["query"]))
+        n = int(single.sum())
+        raise _fail(source, (
+            f"{n} {'query has' if n == 1 else 'queries have'} a single judged product (column "
+            f"{query_column!r}: {named}{' ...' if n > 3 else ''} in {describe_rows(frame.index[single])}); "
+            "a ranking needs at least two judged products per query. Add judgements or drop those rows."
+        ))
+
+
+def validate_pairs(
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    text_fields: Sequence[str] = (),
+    feature_fields: Sequence[str] = (),
+    name: str | None = None,
+    require_label: bool = True,
+) -> JudgedPairs:
+    """Check ``frame`` (canonical column names) and return the canonical table.
+
+    ``text_fields`` / ``feature_fields`` empty means infer: the known text fields present (else the other
+    string columns) and the numeric non-id columns. With ``require_label=False`` (candidates to rank)
+    the label may be absent and single-item queries are allowed.
+    """
+    if frame.empty:
+        raise _fail(source, "the table holds no rows.")
+    frame = frame.reset_index(drop=True)
+    _check_columns(frame, source=source, require_label=require_label)
+    query_column = "query_id" if "query_id" in frame.columns else "query"  # where queries are told apart
+    frame = _check_ids_and_query(frame, source=source)
+    for kind, fields in (("text", text_fields), ("feature", feature_fields)):
+        missing = [f for f in fields if f not in frame.columns]
+        if missing:
+            named = ", ".join(map(repr, missing))
+            raise _fail(source, f"{kind} field(s) {named} named in data.{kind}_fields are not columns of the "
+                                f"file (its columns: {', '.join(map(str, frame.columns))}).")
+    texts = tuple(text_fields) or _infer_text_fields(frame, feature_fields)
+    if not texts:
+        raise _fail(source, (
+            "no product text column found. Add at least one of "
+            f"{', '.join(KNOWN_TEXT_FIELDS)} (or name string columns in data.text_fields); the ranker reads "
+            "the query against the product text."
+        ))
+    features = tuple(feature_fields) or _infer_feature_fields(frame, texts)
+    numbers = _check_features(frame, features, source=source)
+    labels = (_check_labels(frame, source=source) if LABEL in frame.columns or require_label
+              else pd.Series(np.nan, index=frame.index, dtype="float64"))
+    _check_pairs(frame, source=source, require_label=require_label, query_column=query_column)
+    out = frame[["query_id", "query", "product_id"]].copy()
+    for field in texts:
+        out[field] = frame[field].astype("string").fillna("").str.strip().astype(str)
+    for field in features:
+        out[field] = numbers[field]
+    out[LABEL] = labels
+    logger.info("%s: %d pairs, %d queries, text %s, features %s", source, len(out), out["query_id"].nunique(),
+                list(texts), list(features))
+    return JudgedPairs(out, texts, features, name=name or source)
+
+
+def drop_single_item_queries(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """For public datasets: drop queries with one judged product (they cannot be ranked) and log it."""
+    sizes = frame.groupby("query_id")["query_id"].transform("size")
+    keep = sizes > 1
+    if not keep.all():
+        logger.info("%s: dropped %d queries with a single judged product (%d of %d pairs)", source,
+                    frame.loc[~keep, "query_id"].nunique(), int((~keep).sum()), len(frame))
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def _label_counts(labels: pd.Series, limit: int = 8) -> str:
+    counts = labels.round(6).value_counts()
+    shown = counts.iloc[:limit].sort_index()
+    text = ", ".join(f"{k:g}: {v:,} ({v / len(labels):.0%})" for k, v in shown.items())
+    return text + (f" and {len(counts) - limit} rarer values" if len(counts) > limit else "")
+
+
+def check_file_report(pairs: JudgedPairs) -> str:
+    """A short human summary of a validated table for ``study data check``."""
+    frame = pairs.frame
+    sizes = frame.groupby("query_id").size()
+    lines = [
+        f"{pairs.name}: OK",
+        f"  pairs {len(frame):,}, queries {pairs.n_queries:,}, products {frame['product_id'].nunique():,}",
+        f"  judged products per query: min {sizes.min()}, median {sizes.median():g}, max {sizes.max()}",
+        "  labels: " + _label_counts(frame[LABEL]),
+        f"  text fields: {', '.join(pairs.text_fields)}",
+        f"  feature fields: {', '.join(pairs.feature_fields) or '(none: text only)'}",
+    ]
+    no_gain = int((frame.groupby("query_id")[LABEL].max() <= 0).sum())
+    if no_gain:
+        lines.append(f"  queries with no relevant product (all labels 0): {no_gain:,} (reported apart)")
+    for field in pairs.feature_fields:
+        share = float(frame[field].isna().mean())
+        if share > 0:
+            lines.append(f"  missing {field}: {share:.1%} (imputed with the training median plus a flag)")
+    return "\n".join(lines)

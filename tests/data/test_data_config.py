@@ -1,0 +1,68 @@
+"""DataConfig: defaults, unknown keys refused by name, lists become tuples, bad values named."""
+
+from __future__ import annotations
+
+import pytest
+
+from data.config import DataConfig
+from data.errors import UserInputError
+
+
+def test_defaults_are_the_builtin_catalogue() -> None:
+    cfg = DataConfig()
+    assert cfg.source == "synthetic"
+    assert (cfg.n_queries, cfg.items_per_query, cfg.cold_start_fraction) == (300, 10, 0.2)
+    assert (cfg.val_fraction, cfg.test_fraction, cfg.n_folds, cfg.fold) == (0.2, 0.2, 0, 0)
+    assert cfg.columns == {} and cfg.label_map == {} and cfg.text_fields == ()
+
+
+def test_from_dict_rejects_unknown_key_naming_it_and_listing_valid_ones() -> None:
+    with pytest.raises(UserInputError) as info:
+        DataConfig.from_dict({"source": "synthetic", "n_querys": 10})
+    message = str(info.value)
+    assert "'n_querys'" in message
+    assert "n_queries" in message and "label_map" in message
+
+
+def test_from_dict_converts_lists_to_tuples_and_keeps_mappings() -> None:
+    cfg = DataConfig.from_dict({
+        "source": "file", "path": "x.csv", "text_fields": ["title", "brand"], "feature_fields": ["price"],
+        "columns": {"query": "search_term"}, "label_map": {"E": 3, "S": 2, "C": 1, "I": 0},
+    })
+    assert cfg.text_fields == ("title", "brand")
+    assert cfg.feature_fields == ("price",)
+    assert cfg.columns == {"query": "search_term"}
+    assert cfg.label_map == {"E": 3.0, "S": 2.0, "C": 1.0, "I": 0.0}
+    assert all(isinstance(v, float) for v in cfg.label_map.values())
+
+
+def test_to_dict_roundtrips() -> None:
+    cfg = DataConfig.from_dict({"source": "file", "path": "x.csv", "text_fields": ["title"], "n_folds": 5,
+                                "fold": 4, "label_map": {"E": 3}})
+    assert DataConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"source": "csv"}, "'csv'"),
+        ({"source": "file"}, "data.path"),
+        ({"format": "xlsx"}, "'xlsx'"),
+        ({"val_fraction": 0.0}, "val_fraction"),
+        ({"val_fraction": 0.5, "test_fraction": 0.5}, "test_fraction"),
+        ({"n_folds": 1}, "n_folds"),
+        ({"n_folds": 5, "fold": 5}, "fold"),
+        ({"items_per_query": 2}, "items_per_query"),
+        ({"cold_start_fraction": 1.5}, "cold_start_fraction"),
+        ({"label_map": {"E": "high"}}, "label_map['E']"),
+    ],
+)
+def test_bad_values_are_named(values: dict, named: str) -> None:
+    with pytest.raises(UserInputError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        DataConfig.from_dict(values)
+
+
+def test_config_is_frozen() -> None:
+    cfg = DataConfig()
+    with pytest.raises(AttributeError):
+        cfg.seed = 3  # type: ignore[misc]

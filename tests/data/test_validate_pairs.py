@@ -1,0 +1,163 @@
+"""validate_pairs: one clear paragraph naming the file, the column and the rows for every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.errors import UserInputError
+from data.loaders import load_file
+from data.validate import check_file_report, query_ids_from_text, validate_pairs
+
+GOOD = """query_id,query,product_id,title,brand,price,clicks,label
+q1,red shoe,p1,Red running shoe,Acme,10.5,3,2
+q1,red shoe,p2,Blue boot,Acme,20,,0
+q2,grey sofa,p3,Grey couch,Home,300,1,1
+q2,grey sofa,p1,Red running shoe,Acme,10.5,0,0
+"""
+
+
+def _frame(tmp_path: Path, text: str, name: str = "pairs.csv") -> tuple[pd.DataFrame, str]:
+    path = tmp_path / name
+    path.write_text(text)
+    return load_file(path), str(path)
+
+
+def _error(tmp_path: Path, text: str, **kwargs: object) -> str:
+    frame, source = _frame(tmp_path, text)
+    with pytest.raises(UserInputError) as info:
+        validate_pairs(frame, source=source, **kwargs)
+    message = str(info.value)
+    assert message.startswith(source), message  # names the file first
+    assert "\n" not in message  # one paragraph
+    return message
+
+
+def test_good_file_becomes_canonical(tmp_path: Path) -> None:
+    frame, source = _frame(tmp_path, GOOD)
+    pairs = validate_pairs(frame, source=source)
+    assert pairs.text_fields == ("title", "brand")
+    assert pairs.feature_fields == ("price", "clicks")
+    assert pairs.name == source
+    out = pairs.frame
+    assert list(out.columns) == ["query_id", "query", "product_id", "title", "brand", "price", "clicks",
+                                 "label"]
+    assert out["label"].dtype == np.float64 and out["price"].dtype == np.float64
+    assert np.isnan(out.loc[1, "clicks"])  # an empty feature cell is missing, not an error
+    assert pairs.n_queries == 2
+
+
+def test_ids_are_strings_even_when_numeric() -> None:
+    frame = pd.DataFrame({"query_id": [1, 1], "query": ["a", "a"], "product_id": [10, 11],
+                          "title": ["x", "y"],
+                          "label": [1, 0]})
+    out = validate_pairs(frame, source="mem").frame
+    assert out["query_id"].tolist() == ["1", "1"] and out["product_id"].tolist() == ["10", "11"]
+
+
+def test_query_id_is_derived_from_the_query_when_absent(tmp_path: Path) -> None:
+    text = "query,product_id,title,label\nred shoe,p1,a,1\nred shoe,p2,b,0\nsofa,p1,a,0\nsofa,p3,c,2\n"
+    frame, source = _frame(tmp_path, text)
+    out = validate_pairs(frame, source=source).frame
+    assert out["query_id"].nunique() == 2
+    assert out.loc[0, "query_id"] == out.loc[1, "query_id"] != out.loc[2, "query_id"]
+    # Stable: the same text gets the same id whatever else is in the file.
+    assert out.loc[0, "query_id"] == query_ids_from_text(pd.Series(["red shoe"]))[0]
+
+
+def test_inference_skips_id_like_columns_and_falls_back_to_string_columns() -> None:
+    frame = pd.DataFrame({"id": [1, 2, 3, 4], "query": ["a", "a", "b", "b"],
+                          "product_id": ["1", "2", "3", "4"], "name": ["w", "x", "y", "z"],
+                          "store_id": [5, 5, 6, 6], "score": [0.1, 0.2, 0.3, 0.4],
+                          "label": [1, 0, 1, 0]})
+    pairs = validate_pairs(frame, source="mem")
+    assert pairs.text_fields == ("name",)
+    assert pairs.feature_fields == ("score",)
+
+
+def test_missing_required_column(tmp_path: Path) -> None:
+    message = _error(tmp_path, "query,title,label\na,x,1\na,y,0\n")
+    assert "'product_id'" in message and "data.columns" in message and "query_id is optional" in message
+
+
+def test_no_text_field(tmp_path: Path) -> None:
+    message = _error(tmp_path, "query,product_id,price,label\na,p1,1,1\na,p2,2,0\n")
+    assert "no product text column" in message and "title" in message
+
+
+def test_named_text_field_not_in_file(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD, text_fields=("title", "colour"))
+    assert "'colour'" in message and "text_fields" in message
+
+
+def test_non_numeric_label(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("Acme,20,,0", "Acme,20,,high"))
+    assert "'label'" in message and "'high'" in message and "row 3" in message and "label_map" in message
+
+
+def test_nan_label(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("Home,300,1,1", "Home,300,1,"))
+    assert "'label'" in message and "row 4" in message and "empty" in message
+
+
+def test_negative_label(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("Acme,20,,0", "Acme,20,,-1"))
+    assert "'label'" in message and "negative" in message and "row 3" in message
+
+
+def test_empty_query_text(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("q2,grey sofa,p3", "q2,  ,p3"))
+    assert "'query'" in message and "empty query text" in message and "row 4" in message
+
+
+def test_duplicate_pairs(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD + "q1,red shoe,p1,Red running shoe,Acme,10.5,3,1\n")
+    assert "duplicate" in message and "'product_id'" in message and "rows 2, 6" in message
+    assert "'p1'" in message
+
+
+def test_single_item_query(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD + "q3,lamp,p9,Desk lamp,Lumo,25,1,2\n")
+    assert "single judged product" in message and "'lamp'" in message and "row 6" in message
+    assert "'query_id'" in message
+
+
+def test_non_numeric_feature(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("Home,300,1,1", "Home,$300,1,1"))
+    assert "'price'" in message and "'$300'" in message and "row 4" in message
+
+
+def test_non_numeric_named_feature(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD, feature_fields=("brand",))
+    assert "'brand'" in message and "rows 2, 3, 4, 5" in message
+
+
+def test_one_query_id_with_two_texts(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("q2,grey sofa,p1", "q2,gray sofa,p1"))
+    assert "'q2'" in message and "rows 4, 5" in message
+
+
+def test_many_bad_rows_are_summarised() -> None:
+    frame = pd.DataFrame({"query": ["a"] * 12, "product_id": [str(i) for i in range(12)], "title": ["t"] * 12,
+                          "label": ["bad"] * 12})
+    with pytest.raises(UserInputError, match=r"rows 2, 3, 4, 5, 6 and 7 more"):
+        validate_pairs(frame, source="mem")
+
+
+def test_candidates_without_labels_for_ranking() -> None:
+    frame = pd.DataFrame({"query": ["a", "b"], "product_id": ["1", "2"], "title": ["x", "y"]})
+    pairs = validate_pairs(frame, source="candidates.csv", require_label=False)
+    assert pairs.frame["label"].isna().all() and len(pairs) == 2
+
+
+def test_report_summarises(tmp_path: Path) -> None:
+    frame, source = _frame(tmp_path, GOOD)
+    report = check_file_report(validate_pairs(frame, source=source, name="mine"))
+    assert report.splitlines()[0] == "mine: OK"
+    assert "pairs 4, queries 2, products 3" in report
+    assert "text fields: title, brand" in report and "feature fields: price, clicks" in report
+    assert "missing clicks: 25.0%" in report
+    assert "0: 2 (50%)" in report

@@ -1,0 +1,83 @@
+"""The CLI turns bad input into one paragraph and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from study.cli import main
+from tests.conftest import ROOT
+
+GOOD = "query_id,query,product_id,title,price,label\n" + "\n".join(
+    f"q{q},query {q},p{q}{i},title {q} {i},{10 + i},{i % 3}" for q in range(4) for i in range(3)
+)
+
+
+def write(tmp_path, text: str, name: str = "pairs.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_data_check_summarises_a_good_file(tmp_path, capsys) -> None:
+    assert main(["data", "check", str(write(tmp_path, GOOD))]) == 0
+    out = capsys.readouterr().out
+    assert "12" in out and "4" in out  # pairs and queries
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        (GOOD.replace(",label", ",grade"), ["label"]),
+        (GOOD.replace("q1,query 1,p10,title 1 0,10,0", "q1,query 1,p10,title 1 0,10,"), ["label", "row"]),
+        (GOOD.replace("q2,query 2,p21,title 2 1,11,1", "q2,query 2,p21,title 2 1,11,high"), ["label", "row"]),
+        (GOOD.replace("q3,query 3,p30", "q3,,p30"), ["query", "row"]),
+        (GOOD + "\nq0,query 0,p00,title 0 0,10,1", ["duplicate", "row"]),
+        (GOOD + "\nq9,query 9,p90,title 9,10,1", ["single", "q9"]),
+    ],
+    ids=["missing-label-column", "nan-label", "non-numeric-label", "empty-query", "duplicate-pair", "single-item"],
+)
+def test_bad_files_exit_2_with_a_message_naming_column_and_rows(tmp_path, capsys, text, needles) -> None:
+    path = write(tmp_path, text)
+    assert main(["data", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err.replace("\n", " ") or path.name in err
+    for needle in needles:
+        assert needle.lower() in err.lower()
+    assert "Traceback" not in err
+
+
+def test_unreadable_file_and_unknown_adapter(tmp_path, capsys) -> None:
+    assert main(["data", "check", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv" in capsys.readouterr().err
+    assert main(["data", "check", str(write(tmp_path, GOOD)), "--source", "bogus"]) == 2
+    assert "bogus" in capsys.readouterr().err
+
+
+def test_run_with_a_bad_file_exits_2_from_a_real_process(tmp_path) -> None:
+    path = write(tmp_path, GOOD.replace(",label", ",grade"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "study", "run", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+         "--set", "data.source=file", "--set", f"data.path={str(path)!r}", "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+                                                            "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "label" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_config_key_and_missing_study(tmp_path, capsys) -> None:
+    assert main(["run", "--set", "train.epochz=3", "--storage", f"sqlite:///{tmp_path / 's.db'}"]) == 2
+    assert "epochz" in capsys.readouterr().err
+    assert main(["status", "--name", "nope", "--storage", f"sqlite:///{tmp_path / 's.db'}"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_help_has_an_example_for_every_command(capsys) -> None:
+    for command in (["run"], ["worker"], ["status"], ["best"], ["data", "check"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*command, "--help"])
+        assert exc.value.code == 0
+        assert "example" in capsys.readouterr().out
