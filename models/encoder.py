@@ -74,14 +74,41 @@ def encoder_hidden_size(model: nn.Module) -> int:
     return int(model.config.hidden_size)
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
-    """(B, L, H) token states -> (B, H) pair vectors by the CLS token or a masked mean."""
+POOLINGS = ("cls", "mean", "pair")
+
+
+def pooled_size(hidden_size: int, how: str) -> int:
+    return 3 * hidden_size + 1 if how == "pair" else hidden_size
+
+
+def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, how: str, token_type_ids: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B, L, H) token states -> (B, D) pair vectors.
+
+    ``cls``: the first token. ``mean``: masked mean. ``pair``: the masked mean plus the interaction of the
+    query half and the product half of the sequence (split by token type), as in Sentence-BERT:
+    ``[mean, q * p, |q - p|, cos(q, p)]`` -> (B, 3H + 1). It lets a shallow, freshly fine-tuned encoder use the
+    pretrained embedding geometry from the first step.
+    """
     if how == "cls":
         return hidden[:, 0]
+    mean = _masked_mean(hidden, attention_mask)
     if how == "mean":
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-    raise ValueError(f"unknown pooling {how!r}; expected 'cls' or 'mean'")
+        return mean
+    if how == "pair":
+        if token_type_ids is None:
+            raise ValueError("pair pooling needs token_type_ids to tell the query from the product text")
+        q = _masked_mean(hidden, attention_mask * (token_type_ids == 0))  # (B, H)
+        p = _masked_mean(hidden, attention_mask * (token_type_ids == 1))  # (B, H)
+        cos = torch.nn.functional.cosine_similarity(q, p, dim=-1, eps=1e-6).unsqueeze(-1)  # (B, 1)
+        return torch.cat([mean, q * p, (q - p).abs(), cos], dim=-1)
+    raise ValueError(f"unknown pooling {how!r}; expected one of {POOLINGS}")
 
 
 def build_tiny_bert(

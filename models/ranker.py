@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.encoder import encoder_hidden_size, load_encoder, pool, resolve_encoder_dir
+from models.encoder import POOLINGS, encoder_hidden_size, load_encoder, pool, pooled_size, resolve_encoder_dir
 
 VARIANTS = ("fusion", "text", "features")
 
@@ -21,7 +21,7 @@ class RankerConfig:
     variant: str = "fusion"
     encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
     n_layers: int = 0  # keep the first k encoder layers; 0 = all
-    pooling: str = "cls"  # 'cls' | 'mean'
+    pooling: str = "pair"  # 'pair' (mean + query/product interaction) | 'cls' | 'mean'
     max_length: int = 64
     feature_hidden: int = 64
     feature_layers: int = 2
@@ -31,8 +31,8 @@ class RankerConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
-        if self.pooling not in ("cls", "mean"):
-            raise ValueError(f"unknown pooling {self.pooling!r}; expected 'cls' or 'mean'")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLINGS}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout=}")
         if self.max_length < 8:
@@ -77,7 +77,7 @@ class Ranker(nn.Module):
         self.features: FeatureTower | None = None
         if config.uses_text:
             self.encoder = load_encoder(resolve_encoder_dir(config.encoder), n_layers=config.n_layers)
-            width += encoder_hidden_size(self.encoder)
+            width += pooled_size(encoder_hidden_size(self.encoder), config.pooling)
         if config.uses_features:
             if n_features == 0:
                 raise ValueError(f"model variant {config.variant!r} needs behaviour features, the data has none")
@@ -99,7 +99,7 @@ class Ranker(nn.Module):
         parts = []
         if self.encoder is not None:
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            parts.append(self.dropout(pool(out.last_hidden_state, attention_mask, self.config.pooling)))  # (B, H)
+            parts.append(self.dropout(pool(out.last_hidden_state, attention_mask, self.config.pooling, token_type_ids)))  # (B, H)
         if self.features is not None:
             parts.append(self.features(features))  # (B, hidden)
         return self.head(torch.cat(parts, dim=-1)).squeeze(-1)  # (B,)

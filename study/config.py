@@ -105,12 +105,11 @@ def valid_fields() -> set[str]:
 # The built-in default. On a CPU it keeps the first 2 MiniLM layers and a small catalogue so that the whole
 # study fits in about 10 minutes on 2 cores; on CUDA it uses the full encoder and a larger budget.
 DEFAULT_SEARCH: dict[str, dict[str, Any]] = {
-    "train.encoder_lr": {"low": 2e-5, "high": 5e-4, "log": True},
-    "train.head_lr": {"low": 1e-4, "high": 1e-2, "log": True},
+    "train.encoder_lr": {"low": 3e-5, "high": 1e-3, "log": True},
+    "train.head_lr": {"low": 1e-3, "high": 3e-2, "log": True},
     "train.loss": {"choices": ["listnet", "lambdaloss", "ranknet", "bce"]},
     "train.weight_decay": {"low": 1e-4, "high": 0.1, "log": True},
     "model.dropout": {"low": 0.0, "high": 0.3},
-    "model.pooling": {"choices": ["cls", "mean"]},
 }
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
@@ -118,14 +117,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "pruner": {"n_startup_trials": 4, "n_warmup_steps": 0},
         "data": {"n_queries": 240, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
         "model": {"n_layers": 1, "max_length": 40},
-        "train": {"epochs": 3, "batch_size": 32, "patience": 0},
+        "train": {"epochs": 3, "batch_size": 16, "patience": 0},
     },
     "cuda": {
         "study": {"n_trials": 60},
         "data": {"n_queries": 2000, "items_per_query": 12},
         "model": {"n_layers": 0, "max_length": 64},
         "train": {"epochs": 5, "batch_size": 64, "patience": 2},
-        "search": {"model.n_layers": {"choices": [3, 6]}, "train.layerwise_lr_decay": {"low": 0.7, "high": 1.0}},
+        "search": {"model.n_layers": {"choices": [3, 6]}, "model.pooling": {"choices": ["pair", "cls", "mean"]},
+                   "train.layerwise_lr_decay": {"low": 0.7, "high": 1.0}},
     },
 }
 

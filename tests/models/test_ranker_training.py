@@ -154,3 +154,31 @@ def test_config_validation_names_the_value() -> None:
     with pytest.raises(ValueError, match="attention"):
         RankerConfig(pooling="attention")
     assert dataclasses.replace(TrainConfig(), epochs=2).epochs == 2
+
+
+def test_pair_pooling_splits_query_and_product_by_token_type() -> None:
+    from models.encoder import pool, pooled_size
+
+    hidden = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [9.0, 9.0]]])  # (1, L=4, H=2)
+    mask = torch.tensor([[1, 1, 1, 0]])  # last token is padding
+    types = torch.tensor([[0, 0, 1, 1]])
+    out = pool(hidden, mask, "pair", types)
+    assert out.shape == (1, pooled_size(2, "pair"))
+    q, p = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.0])
+    expected = torch.cat([torch.tensor([4 / 3, 2 / 3]), q * p, (q - p).abs(), torch.tensor([0.0])])
+    assert torch.allclose(out[0], expected)
+    with pytest.raises(ValueError, match="token_type_ids"):
+        pool(hidden, mask, "pair")
+
+
+def test_tokenisation_is_cached_on_disk_and_reused(tiny_bert, tmp_path, monkeypatch) -> None:
+    import data.tokenize as tok
+
+    queries, texts = ["red shoes", "blue sofa"], ["title: crimson trainers", "title: navy couch"]
+    first = tok.tokenize_pairs(queries, texts, model_dir=tiny_bert, max_length=16, cache_dir=tmp_path)
+    assert len(list((tmp_path / "tokens").glob("*.npz"))) == 1
+    tok._MEMORY.clear()
+    monkeypatch.setattr(tok, "load_tokenizer", lambda *_: (_ for _ in ()).throw(AssertionError("re-tokenised")))
+    again = tok.tokenize_pairs(queries, texts, model_dir=tiny_bert, max_length=16, cache_dir=tmp_path)
+    assert np.array_equal(first.input_ids, again.input_ids) and first.lengths.tolist() == again.lengths.tolist()
+    assert (first.token_type_ids[0, : first.lengths[0]] == 1).any()  # product half marked

@@ -21,11 +21,11 @@ def test_defaults_differ_by_device_profile() -> None:
 def test_fixed_trial_maps_params_back_onto_the_config() -> None:
     config = build_config({}, profile="cpu")
     params = {"train.encoder_lr": 1e-4, "train.head_lr": 2e-3, "train.loss": "ranknet",
-              "train.weight_decay": 0.01, "model.dropout": 0.2, "model.pooling": "mean"}
+              "train.weight_decay": 0.01, "model.dropout": 0.2}
     got = suggest(optuna.trial.FixedTrial(params), config.search)
     assert got == params
     resolved = config.with_params(got)
-    assert resolved.train.loss == "ranknet" and resolved.model.pooling == "mean"
+    assert resolved.train.loss == "ranknet" and resolved.model.dropout == 0.2
     assert resolved.train.encoder_lr == 1e-4 and resolved.model.dropout == 0.2
     # parameter names are config field names
     assert set(params) <= valid_fields()
