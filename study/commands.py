@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,15 @@ from optuna.trial import TrialState
 
 from data.errors import UserInputError
 from models.device import resolve_device
+from study.artifacts import write_study_note
 from study.config import Config, load_config
 from study.objective import Objective
 from study.progress import Progress
 from study.runner import (
-    counts, create_or_resume, load_existing, run_worker, spawn_workers, stored_config,
+    Terminated, counts, create_or_resume, load_existing, run_worker, spawn_workers, stored_config,
+    worker_index_for_this_process,
 )
-from study.storage import DEFAULT_STORAGE, StorageConfig, build_storage, redact
+from study.storage import StorageConfig, StorageUnavailableError, build_storage, redact
 from study.workspace import Workspace, prepare_workspace
 
 logger = logging.getLogger(__name__)
@@ -46,20 +49,20 @@ def _resolve_run_config(args: argparse.Namespace) -> Config:
     profile = "cuda" if device.type == "cuda" else "cpu"
     overrides = list(args.overrides) + _flag_overrides(args)
     if args.config is None and not args.new:
-        import dataclasses
-
-        url = args.storage or StorageConfig().url
+        url = args.storage or os.environ.get("STUDY_STORAGE") or StorageConfig().url
         name = args.name or "default"
         try:
             study = load_existing(name, url)
+        except StorageUnavailableError:
+            raise
         except UserInputError:
             study = None
         if study is not None and "config" in study.user_attrs:
             from study.config import build_config
 
-            return build_config(study.user_attrs["config"], source=f"study {name!r}", overrides=overrides,
-                                profile=profile)
-        del dataclasses
+            # the stored config shows the URL without its password: connect with the one given here
+            return build_config(study.user_attrs["config"], source=f"study {name!r}",
+                                overrides=overrides + [f"storage.url={json.dumps(url)}"], profile=profile)
     return load_config(Path(args.config) if args.config else None, overrides=overrides, profile=profile)
 
 
@@ -95,14 +98,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     ws = prepare_workspace(config, device)
     summary = ws.summary()
     study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=args.new)
+    write_study_note(study, summary, config)
     c = counts(study)
     say(f"study {config.study.name!r} in {redact(config.storage.url)}: {c['FINISHED']}/{config.study.n_trials} "
         f"finished; data {summary['name']} ({summary['pairs']} pairs, {summary['queries']} queries); "
         f"device {device.type}; {config.study.workers} worker(s)")
     if config.study.workers > 1:
         code = spawn_workers(config, n=config.study.workers, quiet=args.quiet)
-        if code:
-            logger.warning("a worker exited with code %d", code)
+        if code in (130, 143):
+            raise Terminated() if code == 143 else KeyboardInterrupt()
+        if code and counts(study)["FINISHED"] < config.study.n_trials:
+            raise UserInputError(f"A worker of study {config.study.name!r} stopped with exit code {code} before the "
+                                 "study reached its target (its error is printed above); run the same command "
+                                 "again to continue.")
     else:
         study = _work(config, ws, worker_index=0, quiet=args.quiet)
     finish(study, config, ws, quiet=args.quiet)
@@ -162,7 +170,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"This machine's copy of the data for study {args.name!r} differs from the one the study was created "
             f"with (fingerprint {fingerprint} vs {study.user_attrs['dataset_fingerprint']}); not joining."
         )
-    _work(config, ws, worker_index=args.worker_index, quiet=args.quiet)
+    _work(config, ws, worker_index=args.worker_index or worker_index_for_this_process(), quiet=args.quiet)
     return 0
 
 
@@ -256,5 +264,3 @@ def cmd_data(args: argparse.Namespace) -> int:
     print(check_file_report(pairs))
     return 0
 
-
-_ = DEFAULT_STORAGE

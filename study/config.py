@@ -113,9 +113,9 @@ DEFAULT_SEARCH: dict[str, dict[str, Any]] = {
 }
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
-        "study": {"n_trials": 24},
+        "study": {"n_trials": 20},
         "pruner": {"n_startup_trials": 4, "n_warmup_steps": 0},
-        "data": {"n_queries": 240, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
+        "data": {"n_queries": 200, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
         "model": {"n_layers": 1, "max_length": 40},
         "train": {"epochs": 3, "batch_size": 16, "patience": 0},
     },
