@@ -102,40 +102,84 @@ def build_split_tensors(
     )
 
 
+@dataclass
+class EpochPlan:
+    """The batches of one epoch with their index tensors uploaded to the device in one copy.
+
+    Per step, ``batch(i)`` only slices device tensors and gathers: no host-to-device copy (which for
+    pageable memory synchronises the host with the GPU) and no Python loop over queries.
+    """
+
+    split: SplitTensors
+    rows: torch.Tensor  # (R,) split rows of every batch, batch after batch, on the device
+    lengths: torch.Tensor  # (R,) real tokens of those rows, on the device
+    list_index: torch.Tensor  # (Qe, N) row within its batch of each list slot, -1 = padding, on the device
+    row_bounds: np.ndarray  # (n_batches + 1,) batch i holds rows[row_bounds[i]:row_bounds[i + 1]]
+    query_bounds: np.ndarray  # (n_batches + 1,) and lists list_index[query_bounds[i]:query_bounds[i + 1]]
+    widths: np.ndarray  # (n_batches,) longest real pair of each batch (the padded width)
+    list_widths: np.ndarray  # (n_batches,) largest query of each batch
+    real_tokens: np.ndarray  # (n_batches,) unpadded tokens of each batch
+
+    def __len__(self) -> int:
+        return len(self.widths)
+
+    def batch(self, i: int) -> Batch:
+        split = self.split
+        r0, r1 = int(self.row_bounds[i]), int(self.row_bounds[i + 1])
+        q0, q1 = int(self.query_bounds[i]), int(self.query_bounds[i + 1])
+        rows = self.rows[r0:r1]
+        input_ids = attention_mask = token_type_ids = None
+        if split.input_ids is not None:
+            width = int(self.widths[i])
+            input_ids = split.input_ids[rows, :width]  # (B, L)
+            token_type_ids = split.token_type_ids[rows, :width]
+            positions = torch.arange(width, device=rows.device)
+            attention_mask = (positions[None, :] < self.lengths[r0:r1, None]).long()
+        return Batch(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            features=split.features[rows],
+            labels=split.labels[rows],
+            list_index=self.list_index[q0:q1, : int(self.list_widths[i])],
+            real_tokens=int(self.real_tokens[i]),
+        )
+
+
+def plan_epoch(split: SplitTensors, batches: list[np.ndarray]) -> EpochPlan:
+    """Vectorised index bookkeeping for ``batches`` (query positions per batch, as from ``training_batches``)."""
+    queries = np.concatenate(batches).astype(np.int64) if batches else np.zeros(0, dtype=np.int64)
+    n_queries = np.array([len(b) for b in batches], dtype=np.int64)
+    query_bounds = np.r_[0, np.cumsum(n_queries)]
+    starts = split.query_offsets[queries]
+    sizes = split.query_offsets[queries + 1] - starts  # (Qe,)
+    list_start = np.r_[0, np.cumsum(sizes)][:-1]  # first row of each list in the concatenation
+    rows = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(starts - list_start, sizes)
+    row_bounds = list_start[query_bounds[:-1]] if len(batches) else np.zeros(0, dtype=np.int64)
+    row_bounds = np.r_[row_bounds, len(rows)]
+    batch_of_list = np.repeat(np.arange(len(batches)), n_queries)
+    slot = np.arange(int(sizes.max(initial=1)))[None, :]  # (1, N)
+    list_index = np.where(slot < sizes[:, None], (list_start - row_bounds[batch_of_list])[:, None] + slot, -1)
+    lengths = split.lengths[rows].astype(np.int64)
+    nonempty = len(rows) > 0
+    cuts = row_bounds[:-1]
+    device = split.labels.device
+    return EpochPlan(
+        split=split,
+        rows=torch.from_numpy(rows).to(device),
+        lengths=torch.from_numpy(lengths).to(device),
+        list_index=torch.from_numpy(list_index.astype(np.int64)).to(device),
+        row_bounds=row_bounds,
+        query_bounds=query_bounds,
+        widths=np.maximum.reduceat(lengths, cuts) if nonempty else np.zeros(0, dtype=np.int64),
+        list_widths=np.maximum.reduceat(sizes, query_bounds[:-1]) if nonempty else np.zeros(0, dtype=np.int64),
+        real_tokens=np.add.reduceat(lengths, cuts) if nonempty else np.zeros(0, dtype=np.int64),
+    )
+
+
 def make_batch(split: SplitTensors, query_positions: np.ndarray) -> Batch:
     """Gather whole queries; pad tokens to the longest real pair of the batch."""
-    starts = split.query_offsets[query_positions]
-    ends = split.query_offsets[query_positions + 1]
-    sizes = ends - starts
-    rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
-    n_max = int(sizes.max())
-    list_index = np.full((len(sizes), n_max), -1, dtype=np.int64)
-    cursor = 0
-    for q, size in enumerate(sizes):
-        list_index[q, :size] = np.arange(cursor, cursor + size)
-        cursor += size
-    device = split.labels.device
-    rows_t = torch.from_numpy(rows).to(device, non_blocking=True)
-    input_ids = attention_mask = token_type_ids = None
-    real_tokens = 0
-    if split.input_ids is not None:
-        lengths = split.lengths[rows]
-        width = int(lengths.max())
-        real_tokens = int(lengths.sum())
-        input_ids = split.input_ids[rows_t, :width]
-        token_type_ids = split.token_type_ids[rows_t, :width]
-        attention_mask = (
-            torch.arange(width, device=device)[None, :] < torch.from_numpy(lengths).to(device)[:, None]
-        ).long()
-    return Batch(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
-        features=split.features[rows_t],
-        labels=split.labels[rows_t],
-        list_index=torch.from_numpy(list_index).to(device, non_blocking=True),
-        real_tokens=real_tokens,
-    )
+    return plan_epoch(split, [np.asarray(query_positions)]).batch(0)
 
 
 def training_batches(
@@ -179,16 +223,21 @@ def inference_batches(split: SplitTensors, *, batch_size: int) -> list[np.ndarra
     return [order[i : i + batch_size] for i in range(0, split.n_pairs, batch_size)]
 
 
-def rows_batch(split: SplitTensors, rows: np.ndarray) -> dict[str, torch.Tensor | None]:
+def rows_batch(split: SplitTensors, rows: "np.ndarray | torch.Tensor", *, width: int | None = None,
+               lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
+    """Model inputs for ``rows`` of the split. Pass ``rows`` as a device tensor with its ``width`` (longest
+    real pair) and device ``lengths`` to skip every host-to-device copy."""
     device = split.labels.device
-    rows_t = torch.from_numpy(rows).to(device, non_blocking=True)
-    inputs: dict[str, torch.Tensor | None] = {"features": split.features[rows_t]}
+    if isinstance(rows, np.ndarray):
+        if split.input_ids is not None:
+            width = int(split.lengths[rows].max())
+            lengths = torch.from_numpy(split.lengths[rows]).to(device)
+        rows = torch.from_numpy(rows).to(device)
+    inputs: dict[str, torch.Tensor | None] = {"features": split.features[rows]}
     if split.input_ids is not None:
-        lengths = split.lengths[rows]
-        width = int(lengths.max())
-        inputs["input_ids"] = split.input_ids[rows_t, :width]
-        inputs["token_type_ids"] = split.token_type_ids[rows_t, :width]
-        inputs["attention_mask"] = (
-            torch.arange(width, device=device)[None, :] < torch.from_numpy(lengths).to(device)[:, None]
-        ).long()
+        if width is None or lengths is None:
+            raise ValueError("rows given as a tensor need width= and lengths= for a text model")
+        inputs["input_ids"] = split.input_ids[rows, :width]
+        inputs["token_type_ids"] = split.token_type_ids[rows, :width]
+        inputs["attention_mask"] = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
     return inputs

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from data.batching import SplitTensors, inference_batches, make_batch, rows_batch, training_batches
+from data.batching import SplitTensors, inference_batches, plan_epoch, rows_batch, training_batches
 from models.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
 from models.device import autocast, peak_memory_mb, resolve_precision
 from models.losses import get_loss
@@ -51,6 +51,7 @@ class TrainConfig:
     ndcg_k: int = 10
     relevance_threshold: float = 1.0
     bucket_by_length: bool = True
+    compile: bool = False  # torch.compile the model for the training steps; pays on CUDA, not on the CPU
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -96,14 +97,29 @@ def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[i
 
 @torch.inference_mode()
 def predict(model: Ranker, split: SplitTensors, *, batch_size: int, dtype: torch.dtype) -> np.ndarray:
-    """Scores for every row of the split, in the split's row order."""
+    """Scores for every row of the split, in the split's row order.
+
+    Rows are scored in length order (little padding); the order and lengths go to the device once and
+    the scores come back in one copy at the end.
+    """
     model.eval()
     device = split.labels.device
-    scores = torch.empty(split.n_pairs, dtype=torch.float32, device=device)
-    for rows in inference_batches(split, batch_size=batch_size):
+    chunks = inference_batches(split, batch_size=batch_size)
+    order = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    order_t = torch.from_numpy(order.astype(np.int64)).to(device)
+    lengths_t = torch.from_numpy(split.lengths[order].astype(np.int64)).to(device)
+    outs: list[torch.Tensor] = []
+    start = 0
+    for rows in chunks:
+        end = start + len(rows)
+        width = int(split.lengths[rows].max()) if split.input_ids is not None else None
         with autocast(device, dtype):
-            out = model(**rows_batch(split, rows))
-        scores[torch.from_numpy(rows).to(device)] = out.float()
+            out = model(**rows_batch(split, order_t[start:end], width=width, lengths=lengths_t[start:end]))
+        outs.append(out.float())
+        start = end
+    scores = torch.empty(split.n_pairs, dtype=torch.float32, device=device)
+    if outs:
+        scores[order_t] = torch.cat(outs)
     return scores.cpu().numpy()
 
 
@@ -148,7 +164,8 @@ def fit(
         layerwise_lr_decay=config.layerwise_lr_decay,
         freeze_layers=config.freeze_layers,
     )
-    optimizer = torch.optim.AdamW(groups, fused=device.type == "cuda")
+    # Fused AdamW: one kernel over all parameters; on the CPU it is ~6x faster than the default for-each.
+    optimizer = torch.optim.AdamW(groups, fused=device.type in ("cuda", "cpu"))
     steps_per_epoch = len(training_batches(train, batch_size=config.batch_size, rng=np.random.default_rng(0)))
     total_steps = steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -174,6 +191,8 @@ def fit(
         start_epoch = int(ckpt["epoch"]) + 1
         logger.info("resumed from %s at epoch %d", resume_from, start_epoch)
     resumed_from_epoch = start_epoch - 1
+    # Compiled once per shape family (dynamic shapes: batch and width vary); evaluation stays eager.
+    forward = torch.compile(model, dynamic=True) if config.compile else model
     pairs_seen = tokens_seen = 0
     train_time = 0.0
     epoch = start_epoch - 1
@@ -182,10 +201,11 @@ def fit(
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         batches = training_batches(train, batch_size=config.batch_size, rng=rng, bucket=config.bucket_by_length)
-        for step, queries in enumerate(batches):
-            batch = make_batch(train, queries)
+        plan = plan_epoch(train, batches)  # index tensors on the device once per epoch
+        for step in range(len(plan)):
+            batch = plan.batch(step)
             with autocast(device, dtype):
-                scores = model(**batch.model_inputs())  # (B,)
+                scores = forward(**batch.model_inputs())  # (B,)
             mask = batch.list_index >= 0  # (Q, N)
             idx = batch.list_index.clamp_min(0)
             loss = loss_fn(scores.float()[idx], batch.labels[idx], mask, max_label=max_label)

@@ -21,7 +21,13 @@ from study.config import Config, load_config
 from study.objective import Objective
 from study.progress import Progress
 from study.runner import (
-    Terminated, counts, create_or_resume, load_existing, run_worker, spawn_workers, stored_config,
+    Terminated,
+    counts,
+    create_or_resume,
+    load_existing,
+    run_worker,
+    spawn_workers,
+    stored_config,
     worker_index_for_this_process,
 )
 from study.storage import StorageConfig, StorageUnavailableError, build_storage, redact

@@ -23,6 +23,7 @@ from models.checkpoint import save_checkpoint
 from models.device import describe
 from models.ranker import Ranker
 from models.train import NonFiniteLossError, fit, predict
+from study.artifacts import log_trial_artifacts
 from study.config import Config
 from study.space import suggest
 from study.workspace import Workspace
@@ -42,6 +43,17 @@ def retried_from(trial: optuna.trial.Trial) -> int | None:
     attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
     history = attrs.get("retry_history") or []
     return int(history[-1]) if history else None
+
+
+def resume_checkpoint(trial: optuna.trial.Trial, config: Config) -> tuple[int, Path] | None:
+    """The newest epoch checkpoint of the chain of trials this one retries: the latest retry may have died
+    before its first epoch, so earlier links are tried too."""
+    history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history") or []
+    for number in reversed(history):
+        candidate = trial_dir(config, int(number)) / LAST
+        if candidate.is_file():
+            return int(number), candidate
+    return None
 
 
 def _latency_ms_per_1000(model: Ranker, workspace: Workspace, config: Config) -> float:
@@ -80,16 +92,16 @@ class Objective:
         trial.set_user_attr("config", config.to_dict())
         if self.on_trial_start is not None:
             self.on_trial_start(trial)
-        resume_from = None
-        source = retried_from(trial)
-        if source is not None:
-            candidate = trial_dir(config, source) / LAST
-            if candidate.is_file():
-                resume_from = candidate
+        resume_from = source = None
+        found = resume_checkpoint(trial, config)
+        if found is not None:
+            source, resume_from = found
         metric = config.study.metric
         curve: list[dict[str, float]] = []
 
         def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+            if resume_from is not None and not curve:  # the first epoch after resuming: record where from
+                trial.set_user_attr("resumed_from", {"trial": source, "epoch": epoch - 1})
             curve.append({"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}})
             trial.report(float(metrics[metric]), epoch)
             trial.set_user_attr("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
@@ -134,7 +146,6 @@ class Objective:
              "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch, "metrics": result.best_metrics},
             folder / BEST,
         )
-        (folder / LAST).unlink(missing_ok=True)
         attrs: dict[str, Any] = {
             "val_metrics": {k: round(float(v), 6) for k, v in result.best_metrics.items()},
             "curve": [{"epoch": int(h["epoch"]), metric: round(h[metric], 6)} for h in result.history],
@@ -147,6 +158,7 @@ class Objective:
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        log_trial_artifacts(trial, model=model, workspace=ws, config=config, history=result.history)
         value = float(result.best_metrics[metric])
         if config.study.second_objective == "latency":
             latency = _latency_ms_per_1000(model, ws, config)

@@ -1,25 +1,45 @@
-"""Storage: SQLite by default (busy timeout, WAL), any SQLAlchemy URL, or Optuna's journal file.
+"""Storage: SQLite by default (busy timeout, WAL, immediate transactions), any SQLAlchemy URL, or Optuna's
+journal file. Heartbeats and the retry of stale trials are configured here, and so is the lock that
+makes "claim the next trial" atomic across workers.
 
 Also the one place that hides passwords in storage URLs before anything is printed or stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
+import os
 import re
 import sqlite3
+import tempfile
 import time
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from data.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
-_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<tail>@)")
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)")
+_KEY_PASSWORD = re.compile(r"(?P<head>\bpassword\s*[=:]\s*['\"]?)(?P<pw>[^\s'\",;&]+)", re.IGNORECASE)
+T = TypeVar("T")
+
+# User attributes that describe one run of a trial; a retry starts without them (it records its own).
+RUN_ATTRS = frozenset({
+    "fail_reason", "prune_reason", "pid", "host", "pid_namespace", "process_start", "sampler_seed",
+    "resumed_from", "device", "checkpoint", "curve", "val_metrics", "best_epoch", "epochs_run", "wall_time_s",
+    "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb",
+})
 
 
 @dataclass(frozen=True)
@@ -27,13 +47,34 @@ class StorageConfig:
     url: str = DEFAULT_STORAGE
     heartbeat_interval: int = 30  # seconds between a running trial's heartbeats
     grace_period: int = 0  # seconds without a heartbeat before a trial is stale; 0 = 4 x interval
-    max_retry: int = 3  # how often a stale trial is retried with the same parameters
+    max_retry: int = 3  # how often a failed (killed, interrupted) trial is retried with the same parameters
     sqlite_timeout: float = 60.0  # seconds SQLite waits on a lock before giving up
+    connect_attempts: int = 5  # tries to open (or write to) an unreachable or locked database, 1 s, 2 s, 4 s ... apart
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_interval < 1:
+            raise ValueError(f"heartbeat_interval must be >= 1 second, got {self.heartbeat_interval=}")
+        if self.grace_period and self.grace_period <= self.heartbeat_interval:
+            raise ValueError(f"grace_period must exceed heartbeat_interval, got {self.grace_period=} "
+                             f"with {self.heartbeat_interval=}")
+        if self.max_retry < 0:
+            raise ValueError(f"max_retry must be >= 0, got {self.max_retry=}")
+        if self.connect_attempts < 1:
+            raise ValueError(f"connect_attempts must be >= 1, got {self.connect_attempts=}")
+
+    @property
+    def grace(self) -> int:
+        return self.grace_period or 4 * self.heartbeat_interval
 
 
-def redact(text: str) -> str:
-    """Replace the password of every URL in ``text`` by ``***``."""
-    return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", str(text))
+class StorageUnavailableError(UserInputError):
+    """The database could not be opened or written after the configured attempts."""
+
+
+def redact(text: object) -> str:
+    """Replace every password in ``text`` (``scheme://user:pw@host`` URLs, ``password=...``) by ``***``."""
+    out = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", str(text))
+    return _KEY_PASSWORD.sub(lambda m: f"{m['head']}***", out)
 
 
 def is_journal(url: str) -> bool:
@@ -44,11 +85,27 @@ def _journal_path(url: str) -> Path:
     return Path(url.removeprefix("journal:///").removeprefix("journal://"))
 
 
-def _prepare_sqlite(url: str, timeout: float) -> None:
+def _sqlite_path(url: str) -> str | None:
+    path = url.split("?", 1)[0].removeprefix("sqlite:///")
+    if not url.startswith("sqlite:///") or path in ("", ":memory:") or path.startswith("file:"):
+        return None
+    return path
+
+
+def engine_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (the ``postgres`` extra) when psycopg2 is not installed."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            return f"postgresql+psycopg://{rest}"
+        return f"postgresql://{rest}"
+    return url
+
+
+def _prepare_sqlite(path: str, timeout: float) -> None:
     """WAL mode lets readers (the dashboard, ``study status``) read while a worker writes."""
-    path = url.removeprefix("sqlite:///")
-    if path in ("", ":memory:") or path.startswith("file:"):
-        return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path, timeout=timeout)
     try:
@@ -57,7 +114,89 @@ def _prepare_sqlite(url: str, timeout: float) -> None:
         con.close()
 
 
-def build_storage(config: StorageConfig, *, attempts: int = 5) -> optuna.storages.BaseStorage:
+def _immediate_transactions(engine: Any) -> None:
+    """Every SQLite transaction takes the write lock when it begins, so that the busy timeout applies.
+
+    With SQLite's default deferred transactions a worker that read and then writes fails at once with
+    "database is locked" when another worker committed in between; the busy timeout never gets a chance.
+    """
+    import sqlalchemy
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners existed are replaced
+
+
+class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Queue a failed trial again with the same parameters (up to ``max_retry`` times in a chain), without
+    the user attributes of the failed run (its fail reason, process, curve), which the retry records anew."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        history = list(trial.system_attrs.get("retry_history", [])) + [trial.number]
+        if self._max_retry is not None and len(history) > self._max_retry:
+            logger.warning("trial %d failed and was already retried %d times: not retrying it again",
+                           trial.number, self._max_retry)
+            return
+        system_attrs = {"failed_trial": history[0], **trial.system_attrs, "retry_history": history}
+        study.add_trial(optuna.create_trial(
+            state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+            user_attrs={k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS},
+            system_attrs=system_attrs,
+        ))
+
+
+def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5) -> T:
+    """Run ``action``; a locked, full or unreachable database is retried with backoff, then reported as a
+    ``StorageUnavailableError`` naming the (redacted) storage."""
+    delay = 1.0
+    err: BaseException | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise UserInputError(
+                f"The storage {redact(url)} needs a database driver that is not installed ({redact(exc)}). "
+                "For PostgreSQL install the extra: pip install 'study[postgres]'."
+            ) from None
+        except Exception as exc:
+            if not _is_transient(exc):
+                raise
+            err = exc
+        if attempt < attempts:
+            logger.warning("storage %s not available to %s (attempt %d/%d): %s; retrying in %.0f s", redact(url),
+                           what, attempt, attempts, _first_line(err), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise StorageUnavailableError(
+        f"Could not {what} in the storage {redact(url)} after {attempts} attempts: {_first_line(err)}. Check that "
+        "the database server is running and reachable, that the disk is not full and that no other program holds "
+        "a lock on it; nothing was written."
+    )
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0] if text else type(exc).__name__)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Errors of the database connection itself (as opposed to a bug or a bad value)."""
+    if isinstance(exc, (sqlite3.OperationalError, optuna.exceptions.StorageInternalError)):
+        return True
+    try:
+        import sqlalchemy.exc as sa_exc
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        return False
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError))
+
+
+def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
     """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database."""
     url = config.url
     if is_journal(url):
@@ -67,40 +206,68 @@ def build_storage(config: StorageConfig, *, attempts: int = 5) -> optuna.storage
             str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
         )
         return optuna.storages.JournalStorage(backend)
-    engine_kwargs: dict = {"pool_pre_ping": True}
+    sqlite_path = _sqlite_path(url) if url.startswith("sqlite") else None
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": config.sqlite_timeout}}
-    grace = config.grace_period or 4 * config.heartbeat_interval
-    delay = 1.0
-    for attempt in range(1, attempts + 1):
-        try:
-            if url.startswith("sqlite"):
-                _prepare_sqlite(url, config.sqlite_timeout)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=config.heartbeat_interval,
-                grace_period=grace,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=config.max_retry, inherit_intermediate_values=False
-                ),
-            )
-        except (sqlite3.OperationalError, ImportError, ModuleNotFoundError) as exc:
-            if isinstance(exc, (ImportError, ModuleNotFoundError)):
-                raise UserInputError(
-                    f"The storage {redact(url)} needs a database driver that is not installed ({exc}). "
-                    "For PostgreSQL install the extra: pip install 'study[postgres]'."
-                ) from None
-            err: Exception = exc
-        except Exception as exc:  # SQLAlchemy OperationalError and friends: retried, then reported
-            if "OperationalError" not in type(exc).__name__ and "locked" not in str(exc):
-                raise
-            err = exc
-        logger.warning("storage %s not ready (attempt %d/%d): %s", redact(url), attempt, attempts,
-                       redact(str(err).splitlines()[0]))
-        time.sleep(delay)
-        delay = min(delay * 2, 10.0)
-    raise UserInputError(
-        f"Could not open the storage {redact(url)} after {attempts} attempts: {redact(str(err).splitlines()[0])}. "
-        "Check that the database is reachable and not locked by another program; nothing was written."
-    )
+    elif url.startswith(("postgresql", "postgres")):
+        engine_kwargs["connect_args"] = {"connect_timeout": 10}
+
+    def open_storage() -> optuna.storages.RDBStorage:
+        if sqlite_path is not None:
+            _prepare_sqlite(sqlite_path, config.sqlite_timeout)
+        storage = optuna.storages.RDBStorage(
+            engine_url(url),
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=config.heartbeat_interval,
+            grace_period=config.grace,
+            heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=config.max_retry),
+        )
+        if url.startswith("sqlite"):
+            _immediate_transactions(storage.engine)
+        return storage
+
+    try:
+        return retrying(open_storage, url=url, what="open the database", attempts=config.connect_attempts)
+    except UserInputError:
+        raise
+    except Exception as exc:  # a malformed URL, an unknown dialect: the message may quote the URL
+        import sqlalchemy.exc as sa_exc
+
+        if isinstance(exc, (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ValueError)):
+            raise UserInputError(f"The storage URL {redact(url)} is not usable: {_first_line(exc)}.") from None
+        raise
+
+
+@contextlib.contextmanager
+def claim_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) -> Iterator[None]:
+    """Held while a worker counts the trials and creates the next one, so that workers asking at the same
+    moment cannot both take the last slot. A file lock for SQLite and journal files (one host), a PostgreSQL
+    advisory lock for PostgreSQL (every host); elsewhere no lock, and the runner's rank check decides."""
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    if engine is not None and engine.dialect.name == "postgresql":
+        import sqlalchemy
+
+        key = zlib.crc32(f"study-claim:{study_name}".encode()) - 2**31
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+        return
+    path = _journal_path(url) if is_journal(url) else (_sqlite_path(url) if url.startswith("sqlite") else None)
+    if path is None:
+        yield
+        return
+    digest = hashlib.sha256(f"{Path(path).resolve()}\0{study_name}".encode()).hexdigest()[:20]
+    lock_path = Path(tempfile.gettempdir()) / f"study-claim-{digest}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

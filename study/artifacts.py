@@ -1,0 +1,272 @@
+"""What optuna-dashboard shows beyond Optuna's own records: the study note (data, splits, search space,
+baselines), a small SVG per finished trial (validation curve and per-query NDCG histogram) uploaded to the
+file-system artifact store, and two custom plotly charts on the study page.
+
+Artifacts are a nicety: every entry point here logs a warning and returns on failure, never failing a trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from study.storage import redact
+
+logger = logging.getLogger(__name__)
+
+NOTE_HASH_KEY = "study:note_sha256"  # study system attr: the note we wrote last, to never clobber user edits
+SPEED_CHART = "quality-vs-speed"
+BEST_CHART = "best-trial-per-query-ndcg"
+MAX_CHART_TRIALS = 500
+
+
+def artifact_dir(runs_dir: str | Path) -> Path:
+    return Path(runs_dir) / "artifacts"
+
+
+def artifact_store(path: str | Path) -> optuna.artifacts.FileSystemArtifactStore:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return optuna.artifacts.FileSystemArtifactStore(str(path))
+
+
+# ---------------------------------------------------------------------------------------------- study note
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _space_line(name: str, spec: dict[str, Any]) -> str:
+    if "choices" in spec:
+        return f"| `{name}` | {', '.join(map(_fmt, spec['choices']))} |"
+    scale = " (log)" if spec.get("log") else ""
+    step = f", step {spec['step']}" if spec.get("step") else ""
+    return f"| `{name}` | {_fmt(spec.get('low'))} … {_fmt(spec.get('high'))}{scale}{step} |"
+
+
+def _metrics_table(rows: dict[str, dict[str, float]], metric: str) -> list[str]:
+    k = metric.split("@")[-1] if "@" in metric else "10"
+    cols = [c for c in (metric, "mrr", "map", f"recall@{k}") if any(c in m for m in rows.values())]
+    out = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name, m in rows.items():
+        out.append(f"| {name.replace('_', ' ')} | " + " | ".join(
+            f"{m[c]:.4f}" if isinstance(m.get(c), (int, float)) else "–" for c in cols) + " |")
+    return out
+
+
+def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, Any]) -> str:
+    """The study's Markdown note, from the dataset summary, the resolved config and what the study stores."""
+    s = config.get("study", {})
+    metric = s.get("metric", "ndcg@10")
+    lines = [f"## {study.study_name}", "",
+             f"Maximise validation **{metric}**" + (f", minimise **{s['second_objective']}**"
+                                                    if s.get("second_objective") else "") + ".", ""]
+    if summary:
+        lines += [(f"**Data** `{summary.get('name', '?')}`: {summary.get('pairs', 0):,} judged pairs, "
+                   f"{summary.get('queries', 0):,} queries, {summary.get('products', 0):,} products; "
+                   f"fingerprint `{summary.get('fingerprint', '?')}`."), "",
+                  f"- text fields: {', '.join(summary.get('text_fields', [])) or '(none)'}",
+                  f"- behaviour features: {', '.join(summary.get('feature_fields', [])) or '(none)'}",
+                  "- labels: " + ", ".join(f"{k}: {v:,}" for k, v in summary.get("label_counts", {}).items()), ""]
+        splits = summary.get("splits", {})
+        if splits:
+            lines += ["| split | queries | pairs |", "|---|---:|---:|"]
+            lines += [f"| {n} | {v['queries']:,} | {v['pairs']:,} |" for n, v in splits.items()] + [""]
+    search = config.get("search", {})
+    if search:
+        lines += ["**Search space**", "", "| parameter | range |", "|---|---|"]
+        lines += [_space_line(n, spec) for n, spec in search.items()] + [""]
+    model, train = config.get("model", {}), config.get("train", {})
+    fixed = {f"model.{k}": model.get(k) for k in ("variant", "encoder", "n_layers", "max_length")}
+    fixed.update({f"train.{k}": train.get(k) for k in ("epochs", "batch_size", "patience")})
+    fixed = {k: v for k, v in fixed.items() if k not in search and v is not None}
+    if fixed:
+        lines += ["**Fixed**: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in fixed.items()), ""]
+    test, baselines = study.user_attrs.get("test"), study.user_attrs.get("baselines")
+    if test or baselines:
+        rows: dict[str, dict[str, float]] = {}
+        if test:
+            rows[f"tuned (trial {test['trial']})"] = test["metrics"]
+        rows.update(baselines or {})
+        lines += ["**Test split** (held-out queries)", ""] + _metrics_table(rows, metric) + [""]
+    else:
+        lines += ["_The test-split comparison with the baselines appears here once a run has finished._", ""]
+    lines.append(f"Storage `{redact(config.get('storage', {}).get('url', '?'))}`; every finished trial has an "
+                 "artifact (validation curve and per-query NDCG histogram).")
+    return redact("\n".join(lines))
+
+
+def write_study_note(study: optuna.Study, summary: dict[str, Any], config: Any) -> bool:
+    """Save the note unless the user edited the one we wrote before; returns whether it was written."""
+    try:
+        from optuna_dashboard import get_note, save_note
+
+        raw = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        body = study_note(study, summary, raw)
+        storage, study_id = study._storage, study._study_id
+        current = get_note(study)
+        ours = storage.get_study_system_attrs(study_id).get(NOTE_HASH_KEY)
+        if current and hashlib.sha256(current.encode()).hexdigest() != ours:
+            logger.info("study %r has a note edited by hand; left as it is", study.study_name)
+            return False
+        if current == body:
+            return False
+        save_note(study, body)
+        storage.set_study_system_attr(study_id, NOTE_HASH_KEY, hashlib.sha256(body.encode()).hexdigest())
+        return True
+    except Exception as exc:  # noqa: BLE001 - the note is informational: a failure must not stop a run
+        logger.warning("could not write the dashboard note of study %r: %s", study.study_name, redact(str(exc)))
+        return False
+
+
+def refresh_study_notes(storage: optuna.storages.BaseStorage) -> int:
+    """Rewrite stale notes of this tool's studies (baselines appear once a run finished); returns how many."""
+    written = 0
+    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        if "config" in s.user_attrs:
+            study = optuna.load_study(study_name=s.study_name, storage=storage)
+            written += write_study_note(study, study.user_attrs.get("data_summary", {}), study.user_attrs["config"])
+    return written
+
+
+# ------------------------------------------------------------------------------------------- trial artifact
+
+
+def _polyline(xs: list[float], ys: list[float], box: tuple[float, float, float, float],
+              x_range: tuple[float, float], y_range: tuple[float, float]) -> list[tuple[float, float]]:
+    left, top, width, height = box
+    (x0, x1), (y0, y1) = x_range, y_range
+    return [(left + (x - x0) / ((x1 - x0) or 1) * width, top + height - (y - y0) / ((y1 - y0) or 1) * height)
+            for x, y in zip(xs, ys)]
+
+
+def trial_svg(*, title: str, curve: list[tuple[int, float]], per_query: np.ndarray, metric: str) -> str:
+    """A 720x300 SVG: validation metric per epoch (left), histogram of per-query NDCG (right)."""
+    w, h, pad = 720, 300, 44
+    panel = (w - 3 * pad) / 2
+    box_l = (pad, 40.0, panel, h - 100.0)
+    box_r = (2 * pad + panel, 40.0, panel, h - 100.0)
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+            'font-family="sans-serif" font-size="11">'), f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="14">{html.escape(title)}</text>']
+    for (left, top, width, height), label in ((box_l, f"validation {metric} per epoch"),
+                                              (box_r, f"per-query {metric.split('@')[0].upper()} (validation)")):
+        out.append(f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#999"/>')
+        out.append(f'<text x="{left + width / 2}" y="{top + height + 30}" text-anchor="middle">{label}</text>')
+    if curve:
+        xs = [float(e) for e, _ in curve]
+        ys = [float(v) for _, v in curve]
+        lo, hi = min(ys), max(ys)
+        margin = max((hi - lo) * 0.15, 0.01)
+        y_range = (max(lo - margin, 0.0), min(hi + margin, 1.0))
+        x_range = (min(xs) - 0.5, max(xs) + 0.5)
+        points = _polyline(xs, ys, box_l, x_range, y_range)
+        out.append('<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="'
+                   + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
+        for (px, py), e, v in zip(points, xs, ys):
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#1f77b4"><title>epoch {e:g}: '
+                       f'{v:.4f}</title></circle>')
+            out.append(f'<text x="{px:.1f}" y="{box_l[1] + box_l[3] + 14}" text-anchor="middle">{e:g}</text>')
+        for y in y_range:
+            _, py = _polyline([0.0], [y], box_l, (0.0, 1.0), y_range)[0]
+            out.append(f'<text x="{box_l[0] - 4}" y="{py + 4:.1f}" text-anchor="end">{y:.3f}</text>')
+    finite = per_query[np.isfinite(per_query)]
+    counts, edges = np.histogram(finite, bins=10, range=(0.0, 1.0))
+    left, top, width, height = box_r
+    peak = max(int(counts.max(initial=0)), 1)
+    bar = width / len(counts)
+    for i, c in enumerate(counts):
+        bh = c / peak * height
+        out.append(f'<rect x="{left + i * bar + 1:.1f}" y="{top + height - bh:.1f}" width="{bar - 2:.1f}" '
+                   f'height="{bh:.1f}" fill="#2ca02c"><title>{edges[i]:.1f}–{edges[i + 1]:.1f}: {c} '
+                   'queries</title></rect>')
+    for x in (0.0, 0.5, 1.0):
+        out.append(f'<text x="{left + x * width:.1f}" y="{top + height + 14}" text-anchor="middle">{x:g}</text>')
+    out.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak}</text>')
+    n_nan = int(per_query.size - finite.size)
+    stats = (f"{finite.size} queries, mean {finite.mean():.3f}, median {np.median(finite):.3f}"
+             if finite.size else "no query with a relevant item")
+    if n_nan:
+        stats += f"; {n_nan} without a relevant item"
+    out.append(f'<text x="{left + width / 2}" y="{h - 8}" text-anchor="middle" fill="#555">{stats}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float, per_query: np.ndarray,
+                   metric: str) -> None:
+    import plotly.graph_objects as go
+    from optuna_dashboard import save_plotly_graph_object
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values and t.number != trial.number][-MAX_CHART_TRIALS:]
+    rows = [(t.number, t.values[0], t.user_attrs.get("pairs_per_second", 0.0),
+             t.params.get("model.n_layers", t.user_attrs.get("config", {}).get("model", {}).get("n_layers")))
+            for t in done]
+    rows.append((trial.number, value, trial.user_attrs.get("pairs_per_second", 0.0),
+                 trial.params.get("model.n_layers", trial.user_attrs.get("config", {}).get("model", {})
+                                  .get("n_layers"))))
+    fig = go.Figure(go.Scatter(
+        x=[r[2] for r in rows], y=[r[1] for r in rows], mode="markers",
+        text=[f"trial {r[0]}, n_layers {r[3]}" for r in rows], hovertemplate="%{text}<br>%{x:.0f} pairs/s, %{y:.4f}",
+        marker={"color": [float(r[3] or 0) for r in rows], "colorscale": "Viridis", "showscale": True,
+                "colorbar": {"title": {"text": "n_layers"}}}))
+    fig.update_layout(title="Quality vs training speed (complete trials)", xaxis_title="training pairs per second",
+                      yaxis_title=f"validation {metric}")
+    save_plotly_graph_object(study, fig, graph_object_id=SPEED_CHART)
+    if all(value > r[1] for r in rows[:-1]):
+        finite = per_query[np.isfinite(per_query)]
+        fig = go.Figure(go.Histogram(x=finite, xbins={"start": 0.0, "end": 1.0001, "size": 0.05}))
+        fig.update_layout(title=f"Best trial so far ({trial.number}): per-query {metric} on validation",
+                          xaxis_title=metric, yaxis_title="queries", bargap=0.05)
+        save_plotly_graph_object(study, fig, graph_object_id=BEST_CHART)
+
+
+def log_trial_artifacts(trial: optuna.trial.BaseTrial, *, model: Any, workspace: Any, config: Any,
+                        history: list[dict[str, float]]) -> str | None:
+    """Upload the trial's SVG (validation curve + per-query NDCG histogram) and refresh the study's custom
+    charts. Returns the artifact id, or None (a ``FixedTrial``, or a failure logged as a warning): an
+    artifact never fails a trial."""
+    if not isinstance(trial, optuna.trial.Trial):
+        return None
+    try:
+        study = trial.study
+        from models.device import resolve_precision
+        from models.metrics import per_query_ndcg
+        from models.train import predict
+
+        metric = config.study.metric
+        k = config.train.ndcg_k
+        split = workspace.tensors("val", config.model)
+        scores = predict(model, split, batch_size=config.train.eval_batch_size,
+                         dtype=resolve_precision(config.train.precision, workspace.device))
+        _, per_query = per_query_ndcg(scores, split.labels_np, split.row_query, k=k)
+        curve = [(int(h["epoch"]), float(h[metric])) for h in history if metric in h]
+        best = max((v for _, v in curve), default=float("nan"))
+        svg = trial_svg(title=f"{study.study_name}: trial {trial.number}, best {metric} {best:.4f}",
+                        curve=curve, per_query=per_query, metric=metric)
+        store = artifact_store(artifact_dir(config.study.runs_dir))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"trial_{trial.number:05d}_curve_ndcg.svg"
+            path.write_text(svg, encoding="utf-8")
+            artifact_id = optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(path),
+                                                           study_or_trial=trial, mimetype="image/svg+xml")
+        summary = {"mean": round(float(np.nanmean(per_query)), 6) if np.isfinite(per_query).any() else None,
+                   "share_below_0.5": round(float(np.mean(per_query[np.isfinite(per_query)] < 0.5)), 4)
+                   if np.isfinite(per_query).any() else None}
+        trial.set_user_attr("val_per_query_ndcg", json.loads(json.dumps(summary)))
+        _custom_charts(study, trial, best, per_query, metric)
+        return artifact_id
+    except Exception as exc:  # noqa: BLE001 - an artifact is a nicety: never fail (or prune) the trial because of it
+        logger.warning("trial %d: could not write its dashboard artifact: %s: %s", trial.number,
+                       type(exc).__name__, redact(str(exc)))
+        return None

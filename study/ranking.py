@@ -1,0 +1,180 @@
+"""Ranking candidates with an exported model: ``Ranker.load(DIR).rank(df)`` and ``study rank``.
+
+Text columns the model reads are required (a ``UserInputError`` naming them); behaviour columns may be missing
+(cold start: a warning, then they are imputed with the training medians and flagged missing, as in training).
+Not to be confused with ``models.ranker.Ranker``, the network this class wraps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from data.errors import UserInputError
+from data.features import FeatureScaler
+from data.schema import JudgedPairs, product_text
+from models import ranker as network_module
+from models.ranker import RankerConfig
+from study.export import FORMAT, FORMAT_VERSION
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _build_network(config: RankerConfig, n_features: int, weights: dict[str, torch.Tensor],
+                   encoder_dir: Path) -> network_module.Ranker:
+    """The network with its BERT built from ``encoder/config.json``, not from a pretrained checkpoint.
+
+    ``models.encoder.load_encoder`` reads config and weights through a per-process cache keyed by directory;
+    handing it the exported config and the encoder's share of ``model.safetensors`` there builds the BertModel
+    from its config without any other file. The entry is removed again straight after.
+    """
+    if not config.uses_text:
+        return network_module.Ranker(config, n_features=n_features)
+    from transformers import AutoConfig
+
+    from models import encoder as encoder_module
+
+    key = str(encoder_dir.resolve())
+    encoder_state = {k.removeprefix("encoder."): v for k, v in weights.items() if k.startswith("encoder.")}
+    encoder_module._STATE_CACHE[key] = (AutoConfig.from_pretrained(key), encoder_state)
+    try:
+        return network_module.Ranker(config, n_features=n_features)
+    finally:
+        encoder_module._STATE_CACHE.pop(key, None)
+
+
+class Ranker:
+    """An exported model: scores (query, product) candidates and orders them within each query."""
+
+    def __init__(self, network: network_module.Ranker, *, spec: dict[str, Any], scaler: FeatureScaler,
+                 encoder_dir: Path | None, device: torch.device) -> None:
+        self.network = network.to(device).eval()
+        self.spec = spec
+        self.scaler = scaler
+        self.encoder_dir = encoder_dir
+        self.device = device
+        self.text_fields: tuple[str, ...] = tuple(spec["text_fields"])
+        self.feature_fields: tuple[str, ...] = tuple(spec["feature_fields"])
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> Ranker:
+        from safetensors.torch import load_file
+
+        from models.device import resolve_device
+
+        path = Path(path)
+        spec_file = path / "ranker.json"
+        if not spec_file.is_file():
+            raise UserInputError(f"{path} is not an exported model (no ranker.json); make one with "
+                                 "`study export --name NAME --out DIR`.")
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        if spec.get("format") != FORMAT or int(spec.get("version", 0)) > FORMAT_VERSION:
+            raise UserInputError(f"{spec_file} is format {spec.get('format')!r} version {spec.get('version')}; "
+                                 f"this tool reads {FORMAT!r} up to version {FORMAT_VERSION}.")
+        known = {f.name for f in dataclasses.fields(RankerConfig)}
+        encoder_dir = path / "encoder"
+        config = RankerConfig(**{**{k: v for k, v in spec["model"].items() if k in known},
+                                 "encoder": str(encoder_dir), "n_layers": 0})
+        weights = load_file(str(path / "model.safetensors"), device="cpu")
+        network = _build_network(config, int(spec["n_features"]), weights, encoder_dir)
+        network.load_state_dict(weights, strict=True)
+        scaler = FeatureScaler.from_dict(json.loads((path / "feature_scaler.json").read_text(encoding="utf-8")))
+        return cls(network, spec=spec, scaler=scaler, encoder_dir=encoder_dir if config.uses_text else None,
+                   device=resolve_device(device))
+
+    def _pairs(self, frame: pd.DataFrame, source: str) -> JudgedPairs:
+        from data.validate import validate_pairs
+
+        required = self.text_fields if self.encoder_dir is not None else ()  # a features-only model reads none
+        missing_text = [f for f in required if f not in frame.columns]
+        if missing_text:
+            raise UserInputError(
+                f"{source}: text column(s) {', '.join(map(repr, missing_text))} missing. The model reads the query "
+                f"against {', '.join(self.text_fields)}; add the column(s) (empty cells are fine). Columns found: "
+                f"{', '.join(map(str, frame.columns))}.")
+        absent = [f for f in self.feature_fields if f not in frame.columns]
+        if absent:
+            logger.warning("%s: behaviour column(s) %s missing: every candidate is scored as a cold-start product "
+                           "for them (training median plus a missing flag).", source, ", ".join(absent))
+        present = tuple(f for f in self.feature_fields if f in frame.columns)
+        texts = tuple(f for f in self.text_fields if f in frame.columns)
+        return validate_pairs(frame, source=source, text_fields=texts, feature_fields=present, require_label=False)
+
+    def _tokens(self, frame: pd.DataFrame) -> Any:
+        """The call ``data.tokenize.tokenize_pairs`` makes, without its caches (candidate lists are one-off)."""
+        from data.tokenize import TokenizedPairs, load_tokenizer
+
+        enc = load_tokenizer(self.encoder_dir)(
+            frame["query"].astype(str).tolist(), product_text(frame, self.text_fields),
+            truncation="longest_first", max_length=self.network.config.max_length, padding="max_length",
+            return_tensors="np", return_token_type_ids=True, return_attention_mask=True)
+        lengths = enc["attention_mask"].sum(1).astype(np.int32)
+        width = int(lengths.max()) if len(lengths) else 1
+        return TokenizedPairs(enc["input_ids"][:, :width].astype(np.int32),
+                              enc["token_type_ids"][:, :width].astype(np.int8), lengths)
+
+    def score(self, frame: pd.DataFrame, *, source: str = "candidates") -> np.ndarray:
+        """One score per row of ``frame``, in its row order (higher = rank first)."""
+        return self._score(frame, source)[0]
+
+    def _score(self, frame: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and query ids (derived from the query text where absent), in the row order of ``frame``."""
+        from data.batching import build_split_tensors
+        from models.device import resolve_precision
+        from models.train import predict
+
+        pairs = self._pairs(frame.reset_index(drop=True), source)
+        canonical = pairs.frame.assign(_row=np.arange(len(pairs.frame)))
+        tagged = JudgedPairs(canonical, pairs.text_fields, pairs.feature_fields, pairs.name)
+        tokens = self._tokens(canonical) if self.encoder_dir is not None else None
+        split = build_split_tensors(tagged, self.scaler.transform(canonical), device=self.device,
+                                    model_dir=str(self.encoder_dir) if tokens is not None else None,
+                                    max_length=self.network.config.max_length, tokens=tokens)
+        sorted_scores = predict(self.network, split, batch_size=int(self.spec.get("eval_batch_size", 512)),
+                                dtype=resolve_precision(self.spec.get("precision", "auto"), self.device))
+        scores = np.empty(len(canonical), dtype=np.float64)
+        scores[split.frame["_row"].to_numpy()] = sorted_scores
+        return scores, pairs.frame["query_id"].to_numpy()
+
+    def rank(self, frame: pd.DataFrame, *, source: str = "candidates") -> pd.DataFrame:
+        """``frame`` plus ``score`` and ``rank`` (1 = best), rows ordered by score within each query; queries
+        keep their order of first appearance. ``query_id`` is added (from the query text) when absent."""
+        out = frame.reset_index(drop=True).copy()
+        scores, query_ids = self._score(out, source)
+        if "query_id" not in out.columns:
+            out.insert(0, "query_id", query_ids)
+        out["score"] = scores
+        codes, _ = pd.factorize(out["query_id"].astype(str))
+        out = out.iloc[np.lexsort((-scores, codes))].reset_index(drop=True)
+        out["rank"] = out.groupby("query_id", sort=False).cumcount() + 1
+        return out
+
+
+def read_candidates(path: str | Path) -> pd.DataFrame:
+    from data.loaders import read_raw
+
+    return read_raw(path, id_columns=("query_id", "product_id"))
+
+
+def write_ranked(frame: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UserInputError(f"Cannot tell the output format of {path} from its name; use one of "
+                             f"{', '.join(sorted(OUTPUT_FORMATS))}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
