@@ -74,9 +74,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
             return f'<td class="num">{v:,}</td>'
         return f"<td>{_e(v)}</td>"
 
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>" if any(header) else ""
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{head}{body}</table>"
 
 
 def _metric_name(study: optuna.Study) -> str:
