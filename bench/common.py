@@ -10,7 +10,15 @@ import json
 import os
 import platform
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+
+# Import this module before torch. On a CPU shared with other jobs, OpenMP threads that spin at every
+# barrier lose their core to the other jobs and a step takes 3-5x longer; passive waiting avoids that.
+# It applies to every pipeline of a benchmark alike (they share the process).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 import torch
@@ -18,11 +26,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/x.py` from the repository root
     sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from data.schema import JudgedPairs  # noqa: E402
-from data.synthetic import generate_catalogue  # noqa: E402
+from data.schema import JudgedPairs
+from data.synthetic import generate_catalogue
 
 # Shop-length text: the query is about 5 tokens, these fields about 22 (title ~12, brand, category,
 # colour with their field markers), a pair about 30 tokens with [CLS]/[SEP]. Description is left out:
@@ -53,9 +59,10 @@ def machine(device: torch.device | None = None) -> dict[str, str]:
     import transformers
 
     info = {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": f"{cpu_model()}, {os.cpu_count()} cores (torch threads {torch.get_num_threads()})",
         "load_average": load_average(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
@@ -84,5 +91,31 @@ def percent(x: float) -> str:
     return f"{100.0 * x:.1f}%"
 
 
-def rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+@dataclass
+class Run:
+    """One pipeline's measured epoch and scoring pass over the same pairs."""
+
+    name: str
+    train_pairs: int
+    train_real_tokens: int
+    train_padded_tokens: int
+    train_time_s: float  # the epoch's step loop
+    score_pairs: int
+    score_time_s: float
+    step_pairs: list[int] = field(default_factory=list)  # pairs of each step after the first
+    step_times: list[float] = field(default_factory=list)  # end-to-end seconds of those steps
+
+    @property
+    def epoch_pairs_per_s(self) -> float:
+        return self.train_pairs / self.train_time_s
+
+    @property
+    def median_step_pairs_per_s(self) -> float:
+        """Median over steps of pairs/s: robust to other jobs taking the CPU for a few steps."""
+        if not self.step_times:
+            return self.epoch_pairs_per_s
+        return float(np.median(np.asarray(self.step_pairs) / np.asarray(self.step_times)))
+
+    @property
+    def score_pairs_per_s(self) -> float:
+        return self.score_pairs / self.score_time_s

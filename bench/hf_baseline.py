@@ -11,31 +11,13 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
+from common import Run
 
 from data.batching import SplitTensors
-
-
-@dataclass
-class BaselineRun:
-    name: str
-    train_pairs: int
-    train_real_tokens: int
-    train_padded_tokens: int
-    train_time_s: float
-    score_pairs: int
-    score_time_s: float
-
-    @property
-    def train_pairs_per_s(self) -> float:
-        return self.train_pairs / self.train_time_s
-
-    @property
-    def score_pairs_per_s(self) -> float:
-        return self.score_pairs / self.score_time_s
+from data.tokenize import load_tokenizer
 
 
 class _PairDataset(torch.utils.data.Dataset):
@@ -68,10 +50,12 @@ class _CountingCollator:
 
         self.inner = DataCollatorWithPadding(tokenizer)
         self.padded_tokens = 0
+        self.batch_sizes: list[int] = []
 
     def __call__(self, features):
         batch = self.inner(features)
         self.padded_tokens += int(batch["input_ids"].numel())
+        self.batch_sizes.append(len(features))
         return batch
 
 
@@ -79,15 +63,19 @@ def _epoch_timer():
     from transformers import TrainerCallback
 
     class EpochTimer(TrainerCallback):
-        """Times the step loop only (like the project's ``train_time``): first epoch begin to end."""
+        """Times the step loop (like the project's ``train_time``) and every step, end to end."""
 
         def __init__(self) -> None:
             self.begin = self.end = 0.0
+            self.step_ends: list[float] = []
             self.sync = lambda: None
 
         def on_epoch_begin(self, args, state, control, **kwargs):
             self.sync()
             self.begin = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):  # no sync: used on the CPU only
+            self.step_ends.append(time.perf_counter())
 
         def on_epoch_end(self, args, state, control, **kwargs):
             self.sync()
@@ -107,16 +95,14 @@ def run_trainer(
     train_rows: np.ndarray | None = None,
     score: bool = True,
     seed: int = 0,
-) -> BaselineRun:
+) -> Run:
     """One epoch of ``Trainer.train`` over ``train_rows`` of the split, then ``Trainer.predict`` on all of it."""
     import transformers
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     transformers.logging.set_verbosity_error()  # the new classifier's "MISSING" report, expected
     transformers.utils.logging.disable_progress_bar()
-
-    from data.tokenize import load_tokenizer
-
     tokenizer = load_tokenizer(model_dir)
     rows = np.arange(split.n_pairs) if train_rows is None else train_rows
     train_set = _PairDataset(split, rows)
@@ -149,6 +135,7 @@ def run_trainer(
         )
         trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                           processing_class=tokenizer, callbacks=[timer])
+        trainer.remove_callback(PrinterCallback)  # it prints the final metrics dict
         trainer.train()
         train_padded = collator.padded_tokens
         score_time = float("nan")
@@ -159,7 +146,8 @@ def run_trainer(
             t0 = time.perf_counter()
             trainer.predict(score_set)
             score_time = time.perf_counter() - t0
-    return BaselineRun(
+    train_batches = collator.batch_sizes[: len(timer.step_ends)]
+    return Run(
         name=f"HF Trainer ({strategy})",
         train_pairs=len(rows),
         train_real_tokens=int(split.lengths[rows].sum()),
@@ -167,4 +155,6 @@ def run_trainer(
         train_time_s=timer.end - timer.begin,
         score_pairs=split.n_pairs,
         score_time_s=score_time,
+        step_pairs=train_batches[1:],
+        step_times=np.diff(timer.step_ends).tolist(),
     )

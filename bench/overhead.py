@@ -18,11 +18,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import optuna
 import torch
-
 from common import ROOT, percent, shop_pairs
+
 from data.batching import build_split_tensors
 from data.schema import product_text
 from data.tokenize import _MEMORY, tokenize_pairs
@@ -80,7 +79,7 @@ def _storage_calls(epochs: int) -> float:
         return statistics.median(durations[1:])
 
 
-def trial_overhead(splits, pairs, scaler, *, model_config: RankerConfig, config: TrainConfig,
+def trial_overhead(pairs, scaler, *, model_config: RankerConfig, config: TrainConfig,
                    device: torch.device, train_pairs_per_s: float, model_dir: str) -> dict[str, float]:
     epochs = TrainConfig().epochs
     train_pairs = train_pairs_per_s * TRIAL_SECONDS / epochs

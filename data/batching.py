@@ -223,7 +223,7 @@ def inference_batches(split: SplitTensors, *, batch_size: int) -> list[np.ndarra
     return [order[i : i + batch_size] for i in range(0, split.n_pairs, batch_size)]
 
 
-def rows_batch(split: SplitTensors, rows: "np.ndarray | torch.Tensor", *, width: int | None = None,
+def rows_batch(split: SplitTensors, rows: np.ndarray | torch.Tensor, *, width: int | None = None,
                lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
     """Model inputs for ``rows`` of the split. Pass ``rows`` as a device tensor with its ``width`` (longest
     real pair) and device ``lengths`` to skip every host-to-device copy."""

@@ -56,6 +56,11 @@ def resume_checkpoint(trial: optuna.trial.Trial, config: Config) -> tuple[int, P
     return None
 
 
+def _checkpoint_epoch(path: Path) -> int:
+    """The epoch a checkpoint was written after, read without loading its tensors."""
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+
+
 def _latency_ms_per_1000(model: Ranker, workspace: Workspace, config: Config) -> float:
     split = workspace.tensors("val", config.model)
     t0 = time.perf_counter()
@@ -100,8 +105,6 @@ class Objective:
         curve: list[dict[str, float]] = []
 
         def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
-            if resume_from is not None and not curve:  # the first epoch after resuming: record where from
-                trial.set_user_attr("resumed_from", {"trial": source, "epoch": epoch - 1})
             curve.append({"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}})
             trial.report(float(metrics[metric]), epoch)
             trial.set_user_attr("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
@@ -120,7 +123,7 @@ class Objective:
             train = ws.tensors("train", config.model)
             val = ws.tensors("val", config.model)
             if resume_from is not None:
-                trial.set_user_attr("resumed_from", {"trial": source, "checkpoint": str(resume_from)})
+                trial.set_user_attr("resumed_from", {"trial": source, "epoch": _checkpoint_epoch(resume_from)})
             result = fit(
                 model, train, val, config.train, on_epoch_end=on_epoch_end, on_step=self.on_step,
                 checkpoint_path=folder / LAST, resume_from=resume_from,
@@ -138,8 +141,6 @@ class Objective:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise
-        if resume_from is not None:
-            trial.set_user_attr("resumed_from", {"trial": source, "epoch": result.resumed_from_epoch})
         model.load_state_dict(result.best_state)
         save_checkpoint(
             {"model": result.best_state, "config": config.to_dict(), "scaler": ws.scaler.to_dict(),

@@ -34,7 +34,15 @@ from optuna.trial import FrozenTrial, TrialState
 from data.errors import UserInputError
 from study.config import Config, config_from_dict
 from study.samplers import build_pruner, build_sampler
-from study.storage import RetryStaleTrial, StorageConfig, build_storage, claim_lock, redact, retrying
+from study.storage import (
+    HEARTBEAT_ATTR,
+    RetryStaleTrial,
+    StorageConfig,
+    build_storage,
+    claim_lock,
+    redact,
+    retrying,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -250,13 +258,18 @@ def fail_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]:
     return failed
 
 
-def fail_stale_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]:
+def fail_stale_trials(study: optuna.Study, *, max_retry: int = 3, grace: float = 120) -> list[int]:
     """RUNNING trials whose heartbeat stopped for longer than the grace period (any host): FAIL and retry."""
     storage = study._storage
-    if not is_heartbeat_enabled(storage):
-        return []
+    if is_heartbeat_enabled(storage):
+        stale = storage._get_stale_trial_ids(study._study_id)  # type: ignore[attr-defined]
+    else:  # the journal file: the heartbeat is a user attribute, compared with this host's clock
+        now = time.time()
+        stale = [t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                 if isinstance(t.user_attrs.get(HEARTBEAT_ATTR), (int, float))
+                 and now - t.user_attrs[HEARTBEAT_ATTR] > grace]
     failed = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
+    for trial_id in stale:
         if _fail_and_retry(study, trial_id, "heartbeat_stale", max_retry):
             failed.append(storage.get_trial(trial_id).number)
     if failed:
@@ -265,9 +278,12 @@ def fail_stale_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]:
 
 
 def recover_trials(study: optuna.Study, config: StorageConfig) -> list[int]:
+    """Fail and queue again the trials whose process died; under the claim lock, so that two workers never
+    queue the same trial twice."""
     def recover() -> list[int]:
-        return (fail_dead_trials(study, max_retry=config.max_retry)
-                + fail_stale_trials(study, max_retry=config.max_retry))
+        with claim_lock(study._storage, config.url, study.study_name):
+            return (fail_dead_trials(study, max_retry=config.max_retry)
+                    + fail_stale_trials(study, max_retry=config.max_retry, grace=config.grace))
 
     return retrying(recover, url=config.url, what="check for dead trials", attempts=config.connect_attempts)
 
@@ -315,10 +331,44 @@ def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> op
 def _mark_claimed(study: optuna.Study, trial: optuna.trial.Trial, sampler_seed: int) -> None:
     """Record who runs the trial (for the same-host process check) and a first heartbeat (a trial that never
     sent one is never found stale)."""
+    attrs = {**process_identity(), "sampler_seed": sampler_seed}
     if is_heartbeat_enabled(study._storage):
         study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
-    for key, value in {**process_identity(), "sampler_seed": sampler_seed}.items():
+    else:
+        attrs[HEARTBEAT_ATTR] = time.time()
+    for key, value in attrs.items():
         study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
+class _AttrHeartbeat:
+    """Heartbeats where the storage has none (the journal file): the time as a user attribute, every
+    ``interval`` seconds, from a thread."""
+
+    def __init__(self, study: optuna.Study, trial_id: int, interval: float) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(study, trial_id, interval), daemon=True)
+
+    def _beat(self, study: optuna.Study, trial_id: int, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                study._storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
+            except UpdateFinishedTrialError:
+                return
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _heartbeat(study: optuna.Study, trial_id: int, config: StorageConfig) -> Any:
+    if is_heartbeat_enabled(study._storage):
+        return get_heartbeat_thread(trial_id, study._storage)
+    return _AttrHeartbeat(study, trial_id, config.heartbeat_interval)
 
 
 @contextlib.contextmanager
@@ -376,7 +426,7 @@ def run_trial(
     """Run the objective on a claimed trial with heartbeats, close it, run the callbacks."""
     values: Any = None
     try:
-        with get_heartbeat_thread(trial._trial_id, study._storage):
+        with _heartbeat(study, trial._trial_id, config):
             try:
                 values = objective(trial)
                 state = TrialState.COMPLETE
@@ -441,7 +491,7 @@ def _can_wait(study: optuna.Study) -> bool:
     if is_heartbeat_enabled(study._storage):
         return True
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return all(_is_local(t) for t in running)
+    return all(_is_local(t) or HEARTBEAT_ATTR in t.user_attrs for t in running)
 
 
 def run_worker(
@@ -484,8 +534,8 @@ def run_worker(
         if c["FINISHED"] >= config.study.n_trials:
             break
         if not _can_wait(study):
-            logger.warning("%d/%d finished; trials running on other hosts cannot be watched without heartbeats "
-                           "(journal storage), so this worker stops here", c["FINISHED"], config.study.n_trials)
+            logger.warning("%d/%d finished; trials running on other hosts send no heartbeats, so this worker "
+                           "cannot tell whether they are alive and stops here", c["FINISHED"], config.study.n_trials)
             break
         if waiting_since is None:
             waiting_since = time.monotonic()

@@ -31,12 +31,14 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)")
-_KEY_PASSWORD = re.compile(r"(?P<head>\bpassword\s*[=:]\s*['\"]?)(?P<pw>[^\s'\",;&]+)", re.IGNORECASE)
+_KEY_PASSWORD = re.compile(r"(?P<head>\bpassword['\"]?\s*[=:]\s*['\"]?)(?P<pw>[^\s'\",;&]+)", re.IGNORECASE)
 T = TypeVar("T")
+
+HEARTBEAT_ATTR = "heartbeat_at"  # where the storage has no heartbeat table (journal file): a user attribute
 
 # User attributes that describe one run of a trial; a retry starts without them (it records its own).
 RUN_ATTRS = frozenset({
-    "fail_reason", "prune_reason", "pid", "host", "pid_namespace", "process_start", "sampler_seed",
+    "fail_reason", "prune_reason", "pid", "host", HEARTBEAT_ATTR, "pid_namespace", "process_start", "sampler_seed",
     "resumed_from", "device", "checkpoint", "curve", "val_metrics", "best_epoch", "epochs_run", "wall_time_s",
     "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb",
 })
@@ -181,6 +183,9 @@ def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5)
 
 
 def _first_line(exc: BaseException | None) -> str:
+    """The message of the database error itself (optuna wraps it in a generic one)."""
+    while isinstance(exc, optuna.exceptions.StorageInternalError) and (exc.__cause__ or exc.__context__):
+        exc = exc.__cause__ or exc.__context__
     text = str(exc).strip().splitlines()
     return redact(text[0] if text else type(exc).__name__)
 
@@ -265,7 +270,10 @@ def claim_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
         return
     digest = hashlib.sha256(f"{Path(path).resolve()}\0{study_name}".encode()).hexdigest()[:20]
     lock_path = Path(tempfile.gettempdir()) / f"study-claim-{digest}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # created by another user: a read-only descriptor can hold the lock too
+        fd = os.open(lock_path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

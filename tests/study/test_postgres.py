@@ -1,0 +1,111 @@
+"""Two workers on a real PostgreSQL server that the test starts (and skips without): the study reaches its
+total, ``study status`` and ``study best`` work on the URL, and its password never appears anywhere."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from study.cli import main
+from study.storage import StorageConfig, build_storage
+from tests.study.test_resilience import start_study, write_study_config
+
+pytestmark = pytest.mark.postgres
+PASSWORD = "Zq7pgSecret42"
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throwaway cluster on a free port with password authentication, run as ``postgres`` when we are root."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    prefix: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="study-pg-"))
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server")
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    (folder / "pw").write_text(PASSWORD)
+    os.chmod(folder / "pw", 0o644)
+    port = _free_port()
+    data = folder / "data"
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
+
+    try:
+        run(initdb, "-D", str(data), "-U", "study", f"--pwfile={folder / 'pw'}", "--auth=scram-sha-256",
+            "-E", "UTF8", "--no-sync")
+        run(pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "start", "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50")
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-300:]}")
+    try:
+        yield f"postgresql://study:{PASSWORD}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False,
+                       capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_workers_on_postgresql_and_the_password_is_never_shown(tmp_path, tiny_bert, postgres_url, capsys):
+    path = write_study_config(tmp_path, tiny_bert, name="pg", n_trials=4, url="sqlite:///unused.db")
+    proc, out, err = start_study(["run", "--config", str(path), "--storage", postgres_url, "--workers", "2"],
+                                 tmp_path, "pg")
+    assert proc.wait(timeout=240) == 0, err.read_text()[-3000:].replace(PASSWORD, "<password>")
+    outputs = [out.read_text() + err.read_text()]
+    assert "postgresql://study:***@127.0.0.1" in outputs[0] and "Traceback" not in outputs[0]
+    study = optuna.load_study(study_name="pg", storage=build_storage(StorageConfig(url=postgres_url)))
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 4
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states and len(states) == 4
+    assert len({t.user_attrs["sampler_seed"] for t in study.trials}) == len({t.user_attrs["pid"] for t in study.trials})
+    assert not Path("unused.db").exists()
+
+    assert main(["status", "--name", "pg", "--storage", postgres_url]) == 0
+    status = capsys.readouterr()
+    assert "finished 4/4" in status.out and "best: trial" in status.out
+    assert main(["best", "--name", "pg", "--json", "--storage", postgres_url]) == 0
+    best = capsys.readouterr()
+    assert json.loads(best.out)["trial"] == study.user_attrs["test"]["trial"]
+    assert main(["status", "--name", "nope", "--storage", postgres_url]) == 2  # an error names the URL
+    missing = capsys.readouterr()
+    assert "postgresql://study:***@" in missing.err
+    # a worker joining from "another machine" when the study is done returns at once
+    assert main(["worker", "--name", "pg", "--storage", postgres_url, "--quiet"]) == 0
+    joined = capsys.readouterr()
+    outputs += [status.out + status.err, best.out + best.err, missing.out + missing.err, joined.out + joined.err]
+    for text in outputs:
+        assert PASSWORD not in text
+    # nor in what the study stores (the dashboard and reports show these)
+    stored = json.dumps([study.user_attrs, study._storage.get_study_system_attrs(study._study_id)]
+                        + [[t.user_attrs, t.system_attrs] for t in study.trials], default=str)
+    assert PASSWORD not in stored and "study:***@" in stored

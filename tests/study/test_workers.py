@@ -1,0 +1,25 @@
+"""Four worker processes on one SQLite file: the exact total, no "database is locked", a seed per worker."""
+
+from __future__ import annotations
+
+from optuna.trial import TrialState
+
+from tests.study.test_resilience import start_study, trials_of, write_study_config
+
+
+def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(tmp_path, tiny_bert) -> None:
+    # short heartbeats: more concurrent writes to the one file than a real study makes
+    path = write_study_config(tmp_path, tiny_bert, n_trials=6, storage="heartbeat_interval = 1")
+    proc, out, err = start_study(["run", "--config", str(path), "--workers", "4"], tmp_path, "workers")
+    assert proc.wait(timeout=240) == 0, err.read_text()[-3000:]
+    output = out.read_text() + err.read_text()
+    assert "database is locked" not in output.lower() and "Traceback" not in output
+    trials = trials_of(path)
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 6
+    assert states.count(TrialState.FAIL) == 0, [t.user_attrs.get("fail_reason") for t in trials]
+    assert len(trials) == 6  # no trial was asked for beyond the target
+    seeds = {t.user_attrs["pid"]: t.user_attrs["sampler_seed"] for t in trials}
+    assert len(seeds) >= 2 and len(set(seeds.values())) == len(seeds)  # one seed per worker process
+    assert len({t.params["train.head_lr"] for t in trials}) == 6  # the workers did not repeat each other
+    assert "4 worker(s)" in err.read_text() and "6 complete" in out.read_text()
