@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` from the repository root
 from data.schema import JudgedPairs
 from data.synthetic import generate_catalogue
 
+WARM_STEPS = 5  # steps left out of the steady rate (torch.compile, cuBLAS / oneDNN set-up)
 # Shop-length text: the query is about 5 tokens, these fields about 22 (title ~12, brand, category,
 # colour with their field markers), a pair about 30 tokens with [CLS]/[SEP]. Description is left out:
 # it would make every pair 60+ tokens, which is not what shop titles look like.
@@ -83,6 +84,11 @@ def shop_pairs(*, n_queries: int, items_per_query: int = 10, seed: int = 0) -> J
     return JudgedPairs(pairs.frame, SHOP_TEXT_FIELDS, pairs.feature_fields, name="synthetic-shop")
 
 
+def steady_window(n_steps: int) -> tuple[int, int]:
+    """The 1-based steps whose ends bound the steady window: after ``WARM_STEPS`` (at most a quarter)."""
+    return min(WARM_STEPS, max(n_steps // 4, 1)), n_steps
+
+
 def write_json(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
 
@@ -104,6 +110,8 @@ class Run:
     score_time_s: float
     step_pairs: list[int] = field(default_factory=list)  # pairs of each step after the first
     step_times: list[float] = field(default_factory=list)  # end-to-end seconds of those steps
+    steady_pairs: int = 0  # pairs of the steps after the first few (compilation, allocator warm-up) ...
+    steady_time_s: float = 0.0  # ... and their time, measured with a device sync at both ends
 
     @property
     def epoch_pairs_per_s(self) -> float:
@@ -115,6 +123,11 @@ class Run:
         if not self.step_times:
             return self.epoch_pairs_per_s
         return float(np.median(np.asarray(self.step_pairs) / np.asarray(self.step_times)))
+
+    @property
+    def steady_pairs_per_s(self) -> float:
+        """Pairs/s after the first few steps: what a long trial sees once compiled and warm (CUDA)."""
+        return self.steady_pairs / self.steady_time_s if self.steady_time_s else self.epoch_pairs_per_s
 
     @property
     def score_pairs_per_s(self) -> float:

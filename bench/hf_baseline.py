@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import torch
-from common import Run
+from common import Run, steady_window
 
 from data.batching import SplitTensors
 from data.tokenize import load_tokenizer
@@ -74,7 +74,9 @@ def _epoch_timer():
             self.sync()
             self.begin = time.perf_counter()
 
-        def on_step_end(self, args, state, control, **kwargs):  # no sync: used on the CPU only
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step in steady_window(state.max_steps):  # two syncs per epoch, none in between
+                self.sync()
             self.step_ends.append(time.perf_counter())
 
         def on_epoch_end(self, args, state, control, **kwargs):
@@ -94,6 +96,7 @@ def run_trainer(
     strategy: str,
     train_rows: np.ndarray | None = None,
     score: bool = True,
+    n_layers: int = 0,
     seed: int = 0,
 ) -> Run:
     """One epoch of ``Trainer.train`` over ``train_rows`` of the split, then ``Trainer.predict`` on all of it."""
@@ -107,7 +110,8 @@ def run_trainer(
     rows = np.arange(split.n_pairs) if train_rows is None else train_rows
     train_set = _PairDataset(split, rows)
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
+    cut = {"num_hidden_layers": n_layers} if n_layers else {}  # the same first-k-layers cut as the project
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1, **cut)
     collator = _CountingCollator(tokenizer)
     timer = _epoch_timer()
     if device.type == "cuda":
@@ -147,6 +151,7 @@ def run_trainer(
             trainer.predict(score_set)
             score_time = time.perf_counter() - t0
     train_batches = collator.batch_sizes[: len(timer.step_ends)]
+    first, last = steady_window(len(timer.step_ends))
     return Run(
         name=f"HF Trainer ({strategy})",
         train_pairs=len(rows),
@@ -157,4 +162,6 @@ def run_trainer(
         score_time_s=score_time,
         step_pairs=train_batches[1:],
         step_times=np.diff(timer.step_ends).tolist(),
+        steady_pairs=int(sum(train_batches[first:last])),
+        steady_time_s=timer.step_ends[last - 1] - timer.step_ends[first - 1] if last > first else 0.0,
     )

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import multiprocessing
+import sys
 import time
 from pathlib import Path
 
@@ -143,7 +145,10 @@ def summarise(results: list[dict], budget: int) -> dict:
     for method in ("TPE + median pruning", "TPE + Hyperband"):
         shares = [epochs_to_reach(by[method, s]["curve"], by["random search", s]["final_best"]) / budget
                   for s in seeds]
+        random_mean_final = float(np.mean([by["random search", s]["final_best"] for s in seeds]))
+        mean_curve = [(x, y) for x, y in zip(grid, mean_curves[method], strict=True)]
         target[method] = {"share_of_random_compute_per_seed": [x if np.isfinite(x) else None for x in shares],
+                          "mean_curve_share": epochs_to_reach(mean_curve, random_mean_final) / budget,
                           "median_share": float(np.median(shares)),
                           "met_on_median_seed": bool(np.median(shares) <= 1 / 3),
                           "seeds_met": int(sum(x <= 1 / 3 for x in shares))}
@@ -182,23 +187,31 @@ def main() -> None:
                                      epilog="example: python bench/hpo.py --seeds 5")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--n-trials", type=int, default=30, help="trials of random and grid search per seed")
-    parser.add_argument("--max-epochs", type=int, default=10)
-    parser.add_argument("--n-queries", type=int, default=400, help="synthetic queries (60%% train, 20%% val)")
+    parser.add_argument("--max-epochs", type=int, default=8)
+    parser.add_argument("--n-queries", type=int, default=300, help="synthetic queries (60%% train, 20%% val)")
     parser.add_argument("--processes", type=int, default=0, help="parallel searches (default: one per core)")
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="re-read the runs from OUT/hpo.json, summarise and plot again")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    info = machine()
-    print_machine(info)
-    kwargs = {"n_trials": args.n_trials, "max_epochs": args.max_epochs, "n_queries": args.n_queries}
-    jobs = [(m, s, kwargs) for s in range(args.seeds) for m in METHODS]
     started = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(args.processes or None) as pool:
-        results = []
-        for r in pool.imap_unordered(_run, jobs):
-            results.append(r)
-            print(f"  {r['method']:<22} seed {r['seed']}: best {r['final_best']:.4f} after {r['epochs']} epochs, "
-                  f"{r['n_trials']} trials ({r['n_pruned']} pruned), {r['wall_s']} s", flush=True)
+    if args.summarise_only:
+        stored = json.loads((args.out / "hpo.json").read_text())
+        info, results = stored["machine"], stored["runs"]
+        for key in ("seeds", "n_trials", "max_epochs", "n_queries"):
+            setattr(args, key, stored["args"][key])
+    else:
+        info = machine()
+        print_machine(info)
+        kwargs = {"n_trials": args.n_trials, "max_epochs": args.max_epochs, "n_queries": args.n_queries}
+        jobs = [(m, s, kwargs) for s in range(args.seeds) for m in METHODS]
+        with multiprocessing.get_context("spawn").Pool(args.processes or None) as pool:
+            results = []
+            for r in pool.imap_unordered(_run, jobs):
+                results.append(r)
+                print(f"  {r['method']:<22} seed {r['seed']}: best {r['final_best']:.4f} after {r['epochs']} "
+                      f"epochs, {r['n_trials']} trials ({r['n_pruned']} pruned), {r['wall_s']} s", flush=True)
     budget = args.n_trials * args.max_epochs
     summary = summarise(results, budget)
     print(f"\ncompute budget per search: {budget} epochs ({args.n_trials} trials x {args.max_epochs} epochs); "
@@ -210,8 +223,13 @@ def main() -> None:
         shares = ", ".join("never" if x is None else f"{x:.2f}" for x in t["share_of_random_compute_per_seed"])
         print(f"{method}: reaches random search's final best with {shares} of its compute per seed; median "
               f"{t['median_share']:.2f} -> target (<= 1/3) {'met' if t['met_on_median_seed'] else 'not met'} "
-              f"({t['seeds_met']}/{args.seeds} seeds)")
-    write_json(args.out / "hpo.json", {"machine": info, "args": vars(args) | {"out": str(args.out)},
+              f"({t['seeds_met']}/{len(t['share_of_random_compute_per_seed'])} seeds); mean curves: "
+              f"{t['mean_curve_share']:.2f}")
+    command = "python bench/hpo.py " + " ".join(a for a in sys.argv[1:] if a != "--summarise-only")
+    if args.summarise_only:
+        command = json.loads((args.out / "hpo.json").read_text()).get("command", command)
+    write_json(args.out / "hpo.json", {"machine": info, "command": command,
+                                       "args": vars(args) | {"out": str(args.out)},
                                        "space": SPACE, "summary": summary, "runs": results})
     plot(summary, results, args.out / "hpo.png", budget)
     print(f"wrote {args.out / 'hpo.json'} and {args.out / 'hpo.png'}; load average {common.load_average()}")

@@ -63,7 +63,7 @@ def build_split_tensors(
     features: np.ndarray,
     *,
     device: torch.device,
-    model_dir: "str | None",
+    model_dir: str | None,
     max_length: int,
     tokens: TokenizedPairs | None = None,
 ) -> SplitTensors:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from models.ranker import Ranker
 logger = logging.getLogger(__name__)
 
 SCHEDULES = ("linear", "cosine", "constant")
+# Scoring on the CPU: batches beyond ~4k tokens spill the activations out of cache and score ~20% slower
+# (MiniLM, 2 cores: 64-128 rows of 30 tokens beat 512 rows). GPUs keep ``eval_batch_size`` as given.
+CPU_TOKENS_PER_BATCH = 4096
 
 
 class NonFiniteLossError(RuntimeError):
@@ -104,6 +108,8 @@ def predict(model: Ranker, split: SplitTensors, *, batch_size: int, dtype: torch
     """
     model.eval()
     device = split.labels.device
+    if device.type == "cpu" and split.input_ids is not None and split.n_pairs:
+        batch_size = min(batch_size, max(CPU_TOKENS_PER_BATCH // max(int(split.lengths.max()), 1), 16))
     chunks = inference_batches(split, batch_size=batch_size)
     order = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
     order_t = torch.from_numpy(order.astype(np.int64)).to(device)

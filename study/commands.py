@@ -54,8 +54,11 @@ def _resolve_run_config(args: argparse.Namespace) -> Config:
     device = resolve_device(args.device or "auto")
     profile = "cuda" if device.type == "cuda" else "cpu"
     overrides = list(args.overrides) + _flag_overrides(args)
+    env_storage = None if args.storage else os.environ.get("STUDY_STORAGE")
+    if env_storage:  # --storage, then $STUDY_STORAGE, then the config file
+        overrides.append(f"storage.url={json.dumps(env_storage)}")
     if args.config is None and not args.new:
-        url = args.storage or os.environ.get("STUDY_STORAGE") or StorageConfig().url
+        url = args.storage or env_storage or StorageConfig().url
         name = args.name or "default"
         try:
             study = load_existing(name, url)

@@ -38,13 +38,6 @@ def trial_dir(config: Config, number: int) -> Path:
     return Path(config.study.runs_dir) / config.study.name / f"trial_{number:05d}"
 
 
-def retried_from(trial: optuna.trial.Trial) -> int | None:
-    """The trial this one retries (the latest of a chain of retries), whose checkpoint it continues."""
-    attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
-    history = attrs.get("retry_history") or []
-    return int(history[-1]) if history else None
-
-
 def resume_checkpoint(trial: optuna.trial.Trial, config: Config) -> tuple[int, Path] | None:
     """The newest epoch checkpoint of the chain of trials this one retries: the latest retry may have died
     before its first epoch, so earlier links are tried too."""

@@ -229,7 +229,7 @@ def _process_alive(pid: int, start: str | None) -> bool:
     return True
 
 
-def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str, max_retry: int) -> bool:
+def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str, max_retry: int | None) -> bool:
     """RUNNING -> FAIL with ``reason``, then queued again; False where another worker closed it first."""
     storage = study._storage
     try:
@@ -323,7 +323,7 @@ def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> op
             return None
     except KeyboardInterrupt:
         if claimed:
-            close_interrupted(study, claimed[0], max_retry=config.storage.max_retry)
+            close_interrupted(study, claimed[0])
         raise
     return trial
 
@@ -387,14 +387,15 @@ def _signals_deferred() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def close_interrupted(study: optuna.Study, trial: optuna.trial.Trial, *, max_retry: int) -> None:
+def close_interrupted(study: optuna.Study, trial: optuna.trial.Trial) -> None:
     """The trial Ctrl-C or SIGTERM stopped: FAIL with reason ``interrupted`` and queued again, so the next run
     continues from its checkpoint."""
     with _signals_deferred():
         frozen = study._storage.get_trial(trial._trial_id)
         if frozen.state != TrialState.RUNNING:
             return
-        if _fail_and_retry(study, trial._trial_id, "interrupted", max_retry):
+        # a deliberate stop is no fault of the trial: it does not use up the retries (``max_retry=None``)
+        if _fail_and_retry(study, trial._trial_id, "interrupted", None):
             logger.warning("trial %d interrupted: marked FAIL and queued again", trial.number)
 
 
@@ -441,7 +442,7 @@ def run_trial(
             _release_memory()  # only now: the traceback held the failed trial's tensors until here
         frozen = _tell(study, trial, state, values, config)
     except KeyboardInterrupt:
-        close_interrupted(study, trial, max_retry=config.max_retry)
+        close_interrupted(study, trial)
         raise
     except BaseException as exc:  # a bug or a storage failure: close the trial, then let it surface
         with contextlib.suppress(Exception), _signals_deferred():
@@ -494,6 +495,16 @@ def _can_wait(study: optuna.Study) -> bool:
     return all(_is_local(t) or HEARTBEAT_ATTR in t.user_attrs for t in running)
 
 
+def _n_trials_so_far(storage: optuna.storages.BaseStorage, config: Config) -> int:
+    """Part of the sampler seed: a resumed study must not be offered the same first samples again."""
+    def count() -> int:
+        study_id = storage.get_study_id_from_name(config.study.name)
+        return len(storage.get_all_trials(study_id, deepcopy=False))
+
+    return retrying(count, url=config.storage.url, what=f"load study {config.study.name!r}",
+                    attempts=config.storage.connect_attempts)
+
+
 def run_worker(
     config: Config,
     *,
@@ -506,7 +517,7 @@ def run_worker(
     When the remaining trials are all under way in other processes, the worker waits for them: if one of
     them dies it is retried here."""
     storage = build_storage(config.storage)
-    seed = config.study.seed + 1000 * worker_index
+    seed = config.study.seed + 1000 * worker_index + 7919 * _n_trials_so_far(storage, config)
     study = retrying(
         lambda: optuna.load_study(
             study_name=config.study.name, storage=storage,

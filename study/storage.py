@@ -83,8 +83,11 @@ def is_journal(url: str) -> bool:
     return url.startswith("journal://") or url.endswith((".log", ".journal"))
 
 
-def _journal_path(url: str) -> Path:
-    return Path(url.removeprefix("journal:///").removeprefix("journal://"))
+def journal_path(url: str) -> Path:
+    """``journal:///abs/path.log`` (like ``file:///``), ``journal://relative.log``, or a bare path."""
+    if url.startswith("journal:///"):
+        return Path("/" + url.removeprefix("journal:///").lstrip("/"))
+    return Path(url.removeprefix("journal://"))
 
 
 def _sqlite_path(url: str) -> str | None:
@@ -205,7 +208,7 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
     """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database."""
     url = config.url
     if is_journal(url):
-        path = _journal_path(url)
+        path = journal_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.journal.JournalFileBackend(
             str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
@@ -264,7 +267,7 @@ def claim_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 conn.commit()
         return
-    path = _journal_path(url) if is_journal(url) else (_sqlite_path(url) if url.startswith("sqlite") else None)
+    path = journal_path(url) if is_journal(url) else (_sqlite_path(url) if url.startswith("sqlite") else None)
     if path is None:
         yield
         return

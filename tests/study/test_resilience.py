@@ -185,7 +185,7 @@ def test_out_of_memory_fails_one_trial_and_nan_prunes_another_the_study_goes_on(
         return real_fit(model, train, val, cfg, **kw)
 
     monkeypatch.setattr(objective_mod, "fit", fit)
-    path = write_study_config(tmp_path, tiny_bert, n_trials=3)
+    path = write_study_config(tmp_path, tiny_bert, n_trials=3, epochs=1)
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.PRUNED, TrialState.COMPLETE,
