@@ -112,6 +112,7 @@ class Objective:
         started = time.perf_counter()
         model = None
         try:
+            torch.manual_seed(config.train.seed)  # the same parameters give the same initial head
             model = Ranker(config.model, n_features=ws.scaler.n_outputs_)
             train = ws.tensors("train", config.model)
             val = ws.tensors("val", config.model)

@@ -33,7 +33,8 @@ browser_needed = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
 def tiny_study(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> dict:
     tmp = tmp_path_factory.mktemp("report-study")
     path = write_config(tmp, tiny_bert)
-    assert main(["run", "--config", str(path), "--quiet"]) == 0
+    # no pruning: three complete trials, so that every search figure (importances included) can be drawn
+    assert main(["run", "--config", str(path), "--quiet", "--set", "pruner.name=none"]) == 0
     return {"config": path, "storage": f"sqlite:///{tmp / 'studies.db'}", "runs": tmp / "runs", "tmp": tmp}
 
 

@@ -99,7 +99,8 @@ def test_three_trial_study_with_a_pruned_trial(tmp_path, tiny_bert, capsys) -> N
     storage = ["--storage", config.storage.url]
     assert main(["status", "--name", "t", *storage]) == 0
     out = capsys.readouterr().out
-    assert "finished 3/3" in out and "pruned 1" in out and "best: trial" in out
+    n_pruned = states.count(TrialState.PRUNED)  # the random third trial may also fall below the median
+    assert "finished 3/3" in out and f"pruned {n_pruned}" in out and "best: trial" in out
     assert main(["best", "--name", "t", "--json", *storage]) == 0
     best = json.loads(capsys.readouterr().out)
     assert best["trial"] == test["trial"] and best["test_metrics"] == test["metrics"]
