@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="intra-op CPU threads for every pipeline "
                         "(default: torch's choice, one per core)")
     parser.add_argument("--no-overhead", action="store_true", help="skip the per-trial overhead measurement")
+    parser.add_argument("--overhead-only", action="store_true", help="only the per-trial overhead: one project "
+                        "epoch sizes the trial, no Trainer runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     device = torch.device(args.device)
@@ -179,6 +181,14 @@ def main() -> None:
     run_trainer(warm, model_dir=model_dir, device=device, batch_size=hf_batch,
                 eval_batch_size=args.eval_batch_size, strategy="random", score=False, n_layers=args.n_layers)
 
+    if args.overhead_only:
+        run = run_project(train, val, model_config=model_config, config=config, n_features=scaler.n_outputs_,
+                          device=device)
+        print(f"project: {rate_of(run, robust):.1f} training pairs/s")
+        print_overhead(trial_overhead(pairs, scaler, model_config=model_config, config=config, device=device,
+                                      train_pairs_per_s=rate_of(run, robust), model_dir=model_dir))
+        print(f"load average at the end: {common.load_average()}")
+        return
     best: dict[str, Run] = {}
     for r in range(rounds):  # interleaved, so that a busy spell of the machine hits every pipeline alike
         candidates = [

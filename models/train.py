@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from data.batching import SplitTensors, inference_batches, plan_epoch, rows_batch, training_batches
-from models.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
+from models.checkpoint import CheckpointWriter, cpu_state_dict, load_checkpoint
 from models.device import autocast, peak_memory_mb, resolve_precision
 from models.losses import get_loss
 from models.metrics import evaluate_ranking
@@ -202,69 +202,80 @@ def fit(
     pairs_seen = tokens_seen = 0
     train_time = 0.0
     epoch = start_epoch - 1
-    for epoch in range(start_epoch, config.epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        batches = training_batches(train, batch_size=config.batch_size, rng=rng, bucket=config.bucket_by_length)
-        plan = plan_epoch(train, batches)  # index tensors on the device once per epoch
-        for step in range(len(plan)):
-            batch = plan.batch(step)
-            with autocast(device, dtype):
-                scores = forward(**batch.model_inputs())  # (B,)
-            mask = batch.list_index >= 0  # (Q, N)
-            idx = batch.list_index.clamp_min(0)
-            loss = loss_fn(scores.float()[idx], batch.labels[idx], mask, max_label=max_label)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.detach()
-            pairs_seen += batch.labels.shape[0]
-            tokens_seen += batch.real_tokens
-            if on_step is not None:
-                on_step(step + 1, len(batches))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_time += time.perf_counter() - t0
-        train_loss = float(loss_sum) / max(len(batches), 1)
-        if not math.isfinite(train_loss):
-            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
-        metrics, _ = evaluate(model, val, config=config, dtype=dtype)
-        record = {"epoch": float(epoch), "train_loss": train_loss, **metrics}
-        history.append(record)
-        if metrics[key] > best_value:
-            best_value, best_epoch, best_metrics = metrics[key], epoch, dict(metrics)
-            best_state = cpu_state_dict(model)
-        logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, key, metrics[key],
-                    best_value, best_epoch)
-        if checkpoint_path is not None:
-            save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": _rng_state(rng),
-                    "epoch": epoch,
-                    "history": history,
-                    "best_value": best_value,
-                    "best_epoch": best_epoch,
-                    "best_metrics": best_metrics,
-                    "best_state": best_state,
-                    "train_config": asdict(config),
-                },
-                checkpoint_path,
-            )
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, metrics)
-        if config.patience and epoch - best_epoch >= config.patience:
-            logger.info("early stop at epoch %d: no improvement for %d epochs", epoch, config.patience)
-            break
+    writer = CheckpointWriter()
+    try:
+        for epoch in range(start_epoch, config.epochs + 1):
+            model.train()
+            t0 = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            batches = training_batches(train, batch_size=config.batch_size, rng=rng, bucket=config.bucket_by_length)
+            plan = plan_epoch(train, batches)  # index tensors on the device once per epoch
+            for step in range(len(plan)):
+                batch = plan.batch(step)
+                with autocast(device, dtype):
+                    scores = forward(**batch.model_inputs())  # (B,)
+                mask = batch.list_index >= 0  # (Q, N)
+                idx = batch.list_index.clamp_min(0)
+                loss = loss_fn(scores.float()[idx], batch.labels[idx], mask, max_label=max_label)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                loss_sum += loss.detach()
+                pairs_seen += batch.labels.shape[0]
+                tokens_seen += batch.real_tokens
+                if on_step is not None:
+                    on_step(step + 1, len(batches))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            train_time += time.perf_counter() - t0
+            train_loss = float(loss_sum) / max(len(batches), 1)
+            if not math.isfinite(train_loss):
+                raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+            metrics, _ = evaluate(model, val, config=config, dtype=dtype)
+            record = {"epoch": float(epoch), "train_loss": train_loss, **metrics}
+            history.append(record)
+            if metrics[key] > best_value:
+                best_value, best_epoch, best_metrics = metrics[key], epoch, dict(metrics)
+                best_state = cpu_state_dict(model)
+            logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, key, metrics[key],
+                        best_value, best_epoch)
+            if checkpoint_path is not None:  # written in the background while the next epoch trains
+                writer.submit(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        "rng": _rng_state(rng),
+                    },
+                    checkpoint_path,
+                    keep={  # best_state is replaced, never updated in place: no copy needed
+                        "epoch": epoch,
+                        "history": list(history),
+                        "best_value": best_value,
+                        "best_epoch": best_epoch,
+                        "best_metrics": dict(best_metrics),
+                        "best_state": best_state,
+                        "train_config": asdict(config),
+                    },
+                )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, metrics)
+            if config.patience and epoch - best_epoch >= config.patience:
+                logger.info("early stop at epoch %d: no improvement for %d epochs", epoch, config.patience)
+                break
+    except BaseException:  # pruned, Ctrl-C, NaN: the newest checkpoint is still completed before it surfaces
+        try:
+            writer.wait()
+        except Exception:  # noqa: BLE001 - the original exception is the one to report
+            logger.exception("writing the checkpoint %s failed", checkpoint_path)
+        raise
+    writer.wait()  # on disk before fit returns
     epochs_run = epoch - resumed_from_epoch
     return FitResult(
         best_epoch=best_epoch,
