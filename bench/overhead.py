@@ -30,8 +30,8 @@ from data.tokenize import _MEMORY, tokenize_pairs
 from models import encoder as encoder_module
 from models.checkpoint import CheckpointWriter, cpu_state_dict, save_checkpoint
 from models.device import resolve_precision
-from models.ranker import Ranker, RankerConfig
 from models.losses import get_loss
+from models.ranker import Ranker, RankerConfig
 from models.train import TrainConfig, evaluate
 
 TRIAL_SECONDS = 60.0

@@ -11,7 +11,7 @@ class UserInputError(Exception):
     """
 
 
-def describe_rows(index: "list[int] | object", *, limit: int = 5) -> str:
+def describe_rows(index: list[int] | object, *, limit: int = 5) -> str:
     """Human row numbers (1-based, as in a spreadsheet with a header on line 1 -> data from row 2)."""
     rows = [int(i) for i in list(index)]
     shown = ", ".join(str(r + 2) for r in rows[:limit])

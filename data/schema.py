@@ -48,7 +48,7 @@ class JudgedPairs:
     def __len__(self) -> int:
         return len(self.frame)
 
-    def subset(self, query_ids: "np.ndarray | list[str]") -> "JudgedPairs":
+    def subset(self, query_ids: np.ndarray | list[str]) -> JudgedPairs:
         keep = self.frame["query_id"].isin(set(query_ids))
         return JudgedPairs(self.frame.loc[keep].reset_index(drop=True), self.text_fields, self.feature_fields, self.name)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-_MEMORY: dict[str, "TokenizedPairs"] = {}
+_MEMORY: dict[str, TokenizedPairs] = {}
 _TOKENIZERS: dict[str, object] = {}
 
 
@@ -35,7 +35,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("STUDY_CACHE_DIR", ".cache/study"))
 
 
-def load_tokenizer(model_dir: "str | Path") -> object:
+def load_tokenizer(model_dir: str | Path) -> object:
     from transformers import AutoTokenizer
 
     key = str(Path(model_dir).resolve())
@@ -70,9 +70,9 @@ def tokenize_pairs(
     queries: list[str],
     texts: list[str],
     *,
-    model_dir: "str | Path",
+    model_dir: str | Path,
     max_length: int,
-    cache_dir: "Path | None" = None,
+    cache_dir: Path | None = None,
 ) -> TokenizedPairs:
     """``[CLS] query [SEP] product text [SEP]`` for every pair, truncated to ``max_length``."""
     model_dir = Path(model_dir)

@@ -19,7 +19,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, *, map_location: "str | torch.device" = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     return torch.load(Path(path), map_location=map_location, weights_only=True)
 
 

@@ -62,7 +62,7 @@ def load_encoder(model_dir: Path, *, n_layers: int = 0) -> nn.Module:
         config.num_hidden_layers = n_layers
     config._attn_implementation = "sdpa"
     model = AutoModel.from_config(config, attn_implementation="sdpa")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, _unexpected = model.load_state_dict(state, strict=False)
     # Dropped layers show up as unexpected keys; anything missing would be a real mismatch.
     missing = [k for k in missing if "pooler" not in k]
     if missing:
@@ -112,9 +112,9 @@ def pool(
 
 
 def build_tiny_bert(
-    out_dir: "str | Path",
+    out_dir: str | Path,
     *,
-    tokenizer_dir: "str | Path | None" = None,
+    tokenizer_dir: str | Path | None = None,
     hidden_size: int = 32,
     n_layers: int = 2,
     n_heads: int = 2,

@@ -272,7 +272,7 @@ def fit(
     except BaseException:  # pruned, Ctrl-C, NaN: the newest checkpoint is still completed before it surfaces
         try:
             writer.wait()
-        except Exception:  # noqa: BLE001 - the original exception is the one to report
+        except Exception:
             logger.exception("writing the checkpoint %s failed", checkpoint_path)
         raise
     writer.wait()  # on disk before fit returns

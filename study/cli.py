@@ -10,6 +10,10 @@ import sys
 import textwrap
 import warnings
 
+# Before torch loads: OpenMP threads that spin at barriers lose their core whenever another process needs it,
+# and a CPU step then runs 3-4x slower (bench/RESULTS.md, "Contention"). Sleeping waiters cost little alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from data.errors import UserInputError
 from study.storage import DEFAULT_STORAGE, redact
 

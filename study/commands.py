@@ -131,7 +131,7 @@ def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -
     from study.baselines import compute_baselines
     from study.evaluation import evaluate_best_on_test
 
-    test = evaluate_best_on_test(study, ws)
+    evaluate_best_on_test(study, ws)  # stored in the study's user attribute 'test'
     if config.study.baselines and "baselines" not in study.user_attrs:
         study.set_user_attr("baselines", compute_baselines(ws))
     if not quiet:
@@ -140,8 +140,8 @@ def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -
 
 def summary_table(study: optuna.Study, metric: str) -> str:
     c = counts(study)
-    lines = [f"study {study.study_name!r}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
-             f"{c['RUNNING']} running"]
+    lines = [(f"study {study.study_name!r}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
+              f"{c['RUNNING']} running")]
     test = study.user_attrs.get("test")
     k = metric.split("@")[-1] if "@" in metric else "10"
     if test:

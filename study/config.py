@@ -87,7 +87,7 @@ class Config:
         keep["second_objective"] = self.study.second_objective
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
-    def with_params(self, params: dict[str, Any]) -> "Config":
+    def with_params(self, params: dict[str, Any]) -> Config:
         """A copy with dotted ``section.field`` values set (trial params map straight back this way)."""
         updates: dict[str, dict[str, Any]] = {}
         for key, value in params.items():
@@ -203,7 +203,7 @@ def build_config(
     return Config(**sections, search=search)
 
 
-def load_config(path: "Path | None", *, overrides: list[str] = (), profile: str = "cpu") -> Config:
+def load_config(path: Path | None, *, overrides: list[str] = (), profile: str = "cpu") -> Config:
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)

@@ -20,9 +20,10 @@ def check_space(space: dict[str, dict[str, Any]], *, valid_fields: set[str]) -> 
         if name not in valid_fields:
             raise ValueError(f"search space names an unknown config field {name!r}; valid fields: "
                              f"{', '.join(sorted(valid_fields))}")
-        if not isinstance(spec, dict):
-            raise ValueError(f"search space entry {name!r} must be a table like {{low=..., high=...}} or "
-                             f"{{choices=[...]}}, got {spec!r}")
+        if not isinstance(spec, dict):  # a config error, reported as such
+            raise ValueError(  # noqa: TRY004
+                f"search space entry {name!r} must be a table like {{low=..., high=...}} or "
+                f"{{choices=[...]}}, got {spec!r}")
         unknown = set(spec) - SPEC_KEYS
         if unknown:
             raise ValueError(f"search space entry {name!r} has unknown keys {sorted(unknown)}; "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from study.config import build_config
-from study.workspace import prepare_workspace
 from models.ranker import Ranker
 from models.train import evaluate, fit
+from study.config import build_config
+from study.workspace import prepare_workspace
 
 
 @pytest.mark.slow

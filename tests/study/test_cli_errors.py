@@ -61,7 +61,7 @@ def test_run_with_a_bad_file_exits_2_from_a_real_process(tmp_path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "study", "run", "--storage", f"sqlite:///{tmp_path / 's.db'}",
          "--set", "data.source=file", "--set", f"data.path={str(path)!r}", "--quiet"],
-        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+        check=False, capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
                                                             "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 2, proc.stderr
