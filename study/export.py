@@ -211,5 +211,5 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("exported trial %d of %r to %s", trial.number, study.study_name, out)
+    logger.debug("exported trial %d of %r to %s", trial.number, study.study_name, out)
     return metrics
