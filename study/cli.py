@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = _sub(subs, "worker", "Join an existing study from this shell or machine and run its trials.")
     worker.add_argument("--name", required=True)
     _storage_arg(worker)
-    worker.add_argument("--worker-index", type=int, default=0, help="distinct per worker: seeds its sampler")
+    worker.add_argument("--worker-index", type=int, default=0,
+                        help="distinct per worker, seeds its sampler (default: derived from host and process id; "
+                             "give 1..N for reproducible seeds)")
     worker.add_argument("--timeout", type=float)
     worker.add_argument("--device")
     worker.add_argument("--quiet", action="store_true")
