@@ -21,15 +21,14 @@ import logging
 import time
 
 import common  # first: sets OMP_WAIT_POLICY before torch loads, puts the repository root on sys.path
-import numpy as np
 import torch
 from common import machine, print_machine
+from quality import HOMEDEPOT, default_cross_encoder, homedepot_workspace
 
 from data.features import FeatureScaler
 from data.schema import JudgedPairs, product_text
 from data.splits import Splits
 from models.device import resolve_device
-from quality import HOMEDEPOT, default_cross_encoder, homedepot_workspace
 from study.baselines import embed
 from study.config import build_config
 
