@@ -114,12 +114,54 @@ def _setup_logging(quiet: bool) -> None:
     hf_logging.disable_progress_bar()
 
 
+class _ClosedPipeSafe:
+    """An output stream that survives its reader going away (``study run 2>&1 | head``): the first write to a
+    closed pipe sends the rest of that stream to /dev/null and the command carries on, so a study is not
+    stopped (and its trial failed) by a closed pager."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def _closed(self) -> None:
+        with open(os.devnull, "w") as devnull:
+            try:
+                os.dup2(devnull.fileno(), self._stream.fileno())  # also for the interpreter's final flush
+            except (OSError, ValueError):
+                pass
+        self._stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None or (args.command == "data" and args.data_command is None):
         parser.print_help()
         return 0
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ClosedPipeSafe(sys.stdout), _ClosedPipeSafe(sys.stderr)
+    try:
+        return _dispatch(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     _setup_logging(getattr(args, "quiet", False))
     from study import commands, extra_commands
     from study.runner import Terminated, install_sigterm

@@ -22,6 +22,8 @@ from study.objective import Objective
 from study.progress import Progress
 from study.runner import (
     Terminated,
+    _is_local,
+    _process_alive,
     counts,
     create_or_resume,
     load_existing,
@@ -216,8 +218,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {key} = {value!r}")
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, pid = t.user_attrs.get("host", "?"), t.user_attrs.get("pid", "?")
+        gone = ""
+        if _is_local(t) and isinstance(pid, int) and not _process_alive(pid, t.user_attrs.get("process_start")):
+            gone = "; its process is gone: the next run or worker marks it FAIL and retries it"
         print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
-              f"epoch {len(t.intermediate_values)}/{config.train.epochs}")
+              f"epoch {len(t.intermediate_values)}/{config.train.epochs}{gone}")
     if "test" in study.user_attrs or "baselines" in study.user_attrs:
         print(summary_table(study, metric))
     return 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -161,3 +164,19 @@ def test_every_pruner_builds(pruner) -> None:
     from study.samplers import PrunerConfig, build_pruner
 
     assert isinstance(build_pruner(PrunerConfig(name=pruner), max_epochs=4), optuna.pruners.BasePruner)
+
+
+def test_a_closed_pipe_does_not_stop_the_study(tmp_path, tiny_bert) -> None:
+    """``study run 2>&1 | head -1``: the reader goes away after one line; the study still finishes."""
+    path = write_config(tmp_path, tiny_bert)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "study", "run", "--config", str(path)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"})
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=300) == 0
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'studies.db'}")
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 3
+    assert TrialState.FAIL not in states and "test" in study.user_attrs
