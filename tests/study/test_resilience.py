@@ -106,7 +106,7 @@ def n_finished(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(t.state in FINISHED for t in trials)
 
 
-def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path, tiny_bert) -> None:
+def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path, tiny_bert, capsys) -> None:
     path = write_study_config(tmp_path, tiny_bert, n_trials=2, epochs=4, study="keep_checkpoints = 1")
     proc, _, _ = start_study(["run", "--config", str(path), "--quiet"], tmp_path, "killed")
     checkpoint = wait_for_checkpoint(proc, tmp_path / "runs")
@@ -115,6 +115,9 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path,
     killed = int(checkpoint.parent.name.removeprefix("trial_"))
     running = [t for t in trials_of(path) if t.state == TrialState.RUNNING]
     assert [t.number for t in running] == [killed] and running[0].user_attrs["pid"] == proc.pid
+    capsys.readouterr()
+    assert main(["status", "--name", "t", "--storage", f"sqlite:///{tmp_path / 'studies.db'}"]) == 0
+    assert f"running: trial {killed}" in (out := capsys.readouterr().out) and "its process is gone" in out
 
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     trials = trials_of(path)
