@@ -153,6 +153,9 @@ def _check_pairs(frame: pd.DataFrame, *, source: str, require_label: bool, query
             f"{first['query']!r} with product {first['product_id']!r} (columns 'query_id'/'query' and "
             "'product_id'); judge each product once per query."
         ))
+
+
+def _check_single_items(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str) -> None:
     if not require_label:
         return
     sizes = frame.groupby("query_id")["query_id"].transform("size")
@@ -206,10 +209,26 @@ def validate_pairs(
             "the query against the product text."
         ))
     features = tuple(feature_fields) or _infer_feature_fields(frame, texts)
-    numbers = _check_features(frame, features, source=source)
-    labels = (_check_labels(frame, source=source) if LABEL in frame.columns or require_label
+    # The checks below are independent: every problem is reported at once, one paragraph each.
+    problems: list[UserInputError] = []
+
+    def collect(check, *args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except UserInputError as exc:
+            problems.append(exc)
+            return None
+
+    numbers = collect(_check_features, frame, features, source=source)
+    labels = (collect(_check_labels, frame, source=source) if LABEL in frame.columns or require_label
               else pd.Series(np.nan, index=frame.index, dtype="float64"))
-    _check_pairs(frame, source=source, require_label=require_label, query_column=query_column)
+    collect(_check_pairs, frame, source=source, require_label=require_label, query_column=query_column)
+    collect(_check_single_items, frame, source=source, require_label=require_label, query_column=query_column)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise UserInputError(f"{source}: {len(problems)} problems.\n" + "\n".join(
+            f"{i}. {str(p).removeprefix(source + ': ')}" for i, p in enumerate(problems, 1)))
     out = frame[["query_id", "query", "product_id"]].copy()
     for field in texts:
         out[field] = frame[field].astype("string").fillna("").str.strip().astype(str)

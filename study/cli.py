@@ -171,8 +171,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(handler(args) or 0)
     except UserInputError as exc:
-        print("error: " + textwrap.fill(redact(str(exc)), width=100, break_long_words=False,
-                                        break_on_hyphens=False), file=sys.stderr)
+        paragraphs = redact(str(exc)).split("\n")  # several problems: one paragraph each
+        print("error: " + "\n".join(textwrap.fill(p, width=100, break_long_words=False, break_on_hyphens=False,
+                                                  subsequent_indent="   " if i else "")
+                                    for i, p in enumerate(paragraphs)), file=sys.stderr)
         return 2
     except Terminated:
         print("terminated: the running trial was closed and will continue from its checkpoint next time.",

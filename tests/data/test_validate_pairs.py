@@ -161,3 +161,18 @@ def test_report_summarises(tmp_path: Path) -> None:
     assert "text fields: title, brand" in report and "feature fields: price, clicks" in report
     assert "missing clicks: 25.0%" in report
     assert "0: 2 (50%)" in report
+
+
+def test_every_independent_problem_is_reported_at_once(tmp_path: Path) -> None:
+    bad = (GOOD.replace("q1,red shoe,p2,Blue boot,Acme,20,,0", "q1,red shoe,p2,Blue boot,Acme,20,lots,x")
+           + "q2,grey sofa,p3,Grey couch,Home,300,1,1\nq3,lamp,p4,Desk lamp,Lux,15,2,1\n")
+    frame, source = _frame(tmp_path, bad)
+    with pytest.raises(UserInputError) as info:
+        validate_pairs(frame, source=source)
+    head, *problems = str(info.value).split("\n")
+    assert head == f"{source}: 4 problems."
+    assert [p[:3] for p in problems] == ["1. ", "2. ", "3. ", "4. "]  # one paragraph per problem
+    assert "feature column 'clicks'" in problems[0] and "('lots') in row 3" in problems[0]
+    assert "column 'label' has non-numeric values ('x') in row 3" in problems[1]
+    assert "duplicate (query_id, product_id) pairs in rows 4, 6" in problems[2]
+    assert "single judged product" in problems[3] and "'q3' ('lamp') in row 7" in problems[3]

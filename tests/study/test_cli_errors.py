@@ -81,3 +81,16 @@ def test_help_has_an_example_for_every_command(capsys) -> None:
             main([*command, "--help"])
         assert exc.value.code == 0
         assert "example" in capsys.readouterr().out
+
+
+def test_data_check_lists_several_problems_one_paragraph_each(tmp_path, capsys) -> None:
+    text = (GOOD.replace("q2,query 2,p21,title 2 1,11,1", "q2,query 2,p21,title 2 1,11,high")
+            + "\nq9,query 9,p90,title 9,10,1")
+    assert main(["data", "check", str(write(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().split("\n")
+    assert lines[0].startswith("error: ") and lines[0].endswith("2 problems.")
+    starts = [i for i, line in enumerate(lines) if line[:3] in ("1. ", "2. ")]
+    assert len(starts) == 2 and "label" in lines[starts[0]] and "single" in " ".join(lines[starts[1]:])
+    assert all(line.startswith("   ") for line in lines[1:] if line[:3] not in ("1. ", "2. "))  # wrapped, indented
+    assert "Traceback" not in err
