@@ -135,6 +135,30 @@ def _classification(relevant: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     }
 
 
+def best_f1_threshold(relevant: ArrayLike, scores: ArrayLike) -> float:
+    """The score threshold (predict relevant when ``score >= threshold``) with the highest F1 on these items.
+
+    Ranking losses (RankNet, ListNet, LambdaLoss, ...) leave scores with an arbitrary offset, so a fixed
+    threshold such as 0 says nothing; the threshold is fitted instead, on validation. Ties: every cut lies
+    between two distinct scores. With no relevant item it returns a threshold above every score (nothing
+    predicted relevant; finite, so that it stays valid JSON in the study's attributes)."""
+    relevant = np.asarray(relevant, dtype=bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(relevant.sum())
+    if scores.size == 0:
+        return 0.0
+    if n_pos == 0:
+        return float(scores.max()) + 1.0
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    tp = np.cumsum(relevant[order])  # predicting the top i+1 items relevant
+    predicted = np.arange(1, scores.size + 1)
+    f1 = 2 * tp / (predicted + n_pos)
+    cut_ok = np.append(sorted_scores[1:] < sorted_scores[:-1], True)  # a cut must not split tied scores
+    best = int(np.argmax(np.where(cut_ok, f1, -1.0)))
+    return float(sorted_scores[best])
+
+
 def _mean_or_nan(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
@@ -146,14 +170,16 @@ def evaluate_ranking(
     *,
     k: int = 10,
     relevance_threshold: float = 1.0,
-    score_threshold: float = 0.0,
+    score_threshold: float | None = 0.0,
 ) -> dict[str, float]:
     """All metrics for items (one row each) grouped by ``query_ids``; queries need not be contiguous.
 
     Returns ``ndcg@{k}`` (mean over queries with a positive gain), ``mrr``, ``map`` and ``recall@{k}``
     (means over queries with at least one relevant item; MAP over the full ranking), ``accuracy``,
     ``precision``, ``recall``, ``f1`` (item relevant if ``label >= relevance_threshold``, predicted
-    relevant if ``score >= score_threshold``), ``roc_auc`` (over all items, NaN with one class),
+    relevant if ``score >= score_threshold``; ``score_threshold=None`` fits it on these items with
+    :func:`best_f1_threshold` and reports it as ``score_threshold``: an optimistic F1 for the split it is fitted
+    on, so fit it on validation and pass it for test), ``roc_auc`` (over all items, NaN with one class),
     ``n_queries``, ``n_queries_no_positive`` (no positive gain: left out of NDCG) and
     ``n_queries_no_relevant`` (no relevant item: left out of MRR, MAP and recall@k).
     A mean over no query is NaN.
@@ -172,6 +198,9 @@ def evaluate_ranking(
     has_positive = ~np.isnan(ndcg)
 
     relevant = labels >= relevance_threshold
+    fitted = score_threshold is None
+    if fitted:
+        score_threshold = best_f1_threshold(relevant, scores)
     codes_ranked, relevant_ranked = codes[order], relevant[order]
     n_relevant = np.bincount(codes, weights=relevant, minlength=n_queries)
     has_relevant = n_relevant > 0
@@ -198,6 +227,7 @@ def evaluate_ranking(
         f"recall@{k}": _mean_or_nan((hits_in_top_k / safe_n_relevant)[has_relevant]),
         **_classification(relevant, scores >= score_threshold),
         "roc_auc": _roc_auc(relevant, scores),
+        **({"score_threshold": float(score_threshold)} if fitted else {}),
         "n_queries": int(n_queries),
         "n_queries_no_positive": int(n_queries - has_positive.sum()),
         "n_queries_no_relevant": int(n_queries - has_relevant.sum()),

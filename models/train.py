@@ -130,11 +130,15 @@ def predict(model: Ranker, split: SplitTensors, *, batch_size: int, dtype: torch
 
 
 def evaluate(
-    model: Ranker, split: SplitTensors, *, config: TrainConfig, dtype: torch.dtype
+    model: Ranker, split: SplitTensors, *, config: TrainConfig, dtype: torch.dtype,
+    score_threshold: float | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
+    """Scores and metrics of ``split``. The classification metrics' score threshold is fitted on the split
+    (validation) unless given (test: the threshold fitted on validation)."""
     scores = predict(model, split, batch_size=config.eval_batch_size, dtype=dtype)
     metrics = evaluate_ranking(
-        scores, split.labels_np, split.row_query, k=config.ndcg_k, relevance_threshold=config.relevance_threshold
+        scores, split.labels_np, split.row_query, k=config.ndcg_k, relevance_threshold=config.relevance_threshold,
+        score_threshold=score_threshold,
     )
     return metrics, scores
 

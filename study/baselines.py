@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 def _metrics(scores: np.ndarray, frame, config: TrainConfig) -> dict[str, float]:
     m = evaluate_ranking(scores, frame[LABEL].to_numpy(float), frame["query_id"].to_numpy(str),
-                         k=config.ndcg_k, relevance_threshold=config.relevance_threshold)
+                         k=config.ndcg_k, relevance_threshold=config.relevance_threshold,
+                         score_threshold=None)  # untrained scores: the best threshold on test, an upper bound
     return {k: round(float(v), 6) for k, v in m.items()}
 
 
@@ -45,7 +46,8 @@ def behaviour_only(ws: Workspace) -> dict[str, float] | None:
     result = fit(model, ws.tensors("train", model_cfg), ws.tensors("val", model_cfg), train_cfg)
     model.load_state_dict(result.best_state)
     metrics, _ = evaluate(model, ws.tensors("test", model_cfg), config=train_cfg,
-                          dtype=resolve_precision(train_cfg.precision, ws.device))
+                          dtype=resolve_precision(train_cfg.precision, ws.device),
+                          score_threshold=result.best_metrics["score_threshold"])  # fitted on validation
     return {k: round(float(v), 6) for k, v in metrics.items()}
 
 

@@ -48,8 +48,11 @@ def evaluate_best_on_test(study: optuna.Study, ws: Workspace) -> dict[str, Any] 
         return stored
     model, config, _ = load_trial_model(trial)
     model.to(ws.device)
+    # accuracy / precision / recall / F1 at the score threshold fitted on validation (none stored: refit)
+    threshold = trial.user_attrs.get("val_metrics", {}).get("score_threshold")
     metrics, _ = evaluate(model, ws.tensors("test", config.model), config=config.train,
-                          dtype=resolve_precision(config.train.precision, ws.device))
+                          dtype=resolve_precision(config.train.precision, ws.device),
+                          score_threshold=None if threshold is None else float(threshold))
     result = {"trial": trial.number, "metrics": {k: round(float(v), 6) for k, v in metrics.items()}}
     study.set_user_attr("test", result)
     return result

@@ -67,9 +67,10 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     torch.manual_seed(train_cfg.seed)
     model = Ranker(config.model, n_features=scaler.n_outputs_)
     # Validation queries are in the training data now, so the last epoch is kept, not the "best" one.
-    fit(model, tensors(both), tensors(ws.splits.val), train_cfg)
+    result = fit(model, tensors(both), tensors(ws.splits.val), train_cfg)
     test, _ = evaluate(model, tensors(ws.splits.test), config=train_cfg,
-                       dtype=resolve_precision(train_cfg.precision, device))
+                       dtype=resolve_precision(train_cfg.precision, device),
+                       score_threshold=result.history[-1]["score_threshold"])
     info = {"epochs": epochs, "train_queries": both.n_queries, "train_pairs": len(both),
             "test": {k: round(float(v), 6) for k, v in test.items()}}
     return model.cpu(), scaler, info

@@ -175,3 +175,28 @@ def test_evaluate_ranking_is_fast_on_twenty_thousand_queries() -> None:
 def test_bad_inputs_raise_with_the_value(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         evaluate_ranking(**kwargs)
+
+
+def test_fitted_score_threshold_maximises_f1_and_ignores_the_score_offset() -> None:
+    from sklearn.metrics import f1_score
+
+    from models.metrics import best_f1_threshold
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, size=300).astype(float)
+    scores = labels + rng.normal(0, 1.2, size=300) - 40.0  # a ranking loss's arbitrary offset: all negative
+    relevant = labels >= 2
+    threshold = best_f1_threshold(relevant, scores)
+    best = f1_score(relevant, scores >= threshold)
+    for t in np.unique(scores):  # no other cut does better
+        assert f1_score(relevant, scores >= t) <= best + 1e-12
+    query_ids = np.repeat(np.arange(30), 10)
+    at_zero = evaluate_ranking(scores, labels, query_ids, relevance_threshold=2)
+    fitted = evaluate_ranking(scores, labels, query_ids, relevance_threshold=2, score_threshold=None)
+    assert at_zero["f1"] == 0.0 and "score_threshold" not in at_zero  # nothing scores >= 0
+    assert fitted["score_threshold"] == threshold and fitted["f1"] == pytest.approx(best)
+    shifted = evaluate_ranking(scores + 100.0, labels, query_ids, relevance_threshold=2, score_threshold=None)
+    assert shifted["f1"] == pytest.approx(best)
+    # ties are never split; no relevant item -> nothing predicted relevant, and a finite threshold
+    assert best_f1_threshold([True, False, True], [1.0, 1.0, 0.0]) == 0.0
+    assert best_f1_threshold([False, False], [0.2, 0.5]) > 0.5
