@@ -22,11 +22,10 @@ from study.objective import Objective
 from study.progress import Progress
 from study.runner import (
     Terminated,
-    _is_local,
-    _process_alive,
     counts,
     create_or_resume,
     load_existing,
+    process_gone,
     run_worker,
     spawn_workers,
     stored_config,
@@ -218,9 +217,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {key} = {value!r}")
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, pid = t.user_attrs.get("host", "?"), t.user_attrs.get("pid", "?")
-        gone = ""
-        if _is_local(t) and isinstance(pid, int) and not _process_alive(pid, t.user_attrs.get("process_start")):
-            gone = "; its process is gone: the next run or worker marks it FAIL and retries it"
+        gone = "; its process is gone: the next run or worker marks it FAIL and retries it" if process_gone(t) else ""
         print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
               f"epoch {len(t.intermediate_values)}/{config.train.epochs}{gone}")
     if "test" in study.user_attrs or "baselines" in study.user_attrs:

@@ -242,13 +242,19 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str, max_retry: 
     return True
 
 
+def process_gone(trial: FrozenTrial) -> bool:
+    """A RUNNING trial started on this host whose process no longer exists (pid and start time checked)."""
+    pid = trial.user_attrs.get("pid")
+    return (_is_local(trial) and pid != os.getpid()
+            and not _process_alive(int(pid), trial.user_attrs.get("process_start")))
+
+
 def fail_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]:
     """RUNNING trials started on this host by a process that no longer exists: FAIL and retry them now,
     without waiting out the heartbeat grace period."""
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("pid")
-        if not _is_local(t) or pid == os.getpid() or _process_alive(int(pid), t.user_attrs.get("process_start")):
+        if not process_gone(t):
             continue
         if _fail_and_retry(study, t._trial_id, "process_died", max_retry):
             failed.append(t.number)
