@@ -217,7 +217,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {key} = {value!r}")
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, pid = t.user_attrs.get("host", "?"), t.user_attrs.get("pid", "?")
-        gone = "; its process is gone: the next run or worker marks it FAIL and retries it" if process_gone(t) else ""
+        gone = ("; its process is gone: the next run or worker marks it FAIL and retries it"
+                if process_gone(t) else "")
         print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
               f"epoch {len(t.intermediate_values)}/{config.train.epochs}{gone}")
     if "test" in study.user_attrs or "baselines" in study.user_attrs:
