@@ -1,7 +1,8 @@
 """The ranker: cross-encoder text tower, behaviour-feature tower and the MLP head that fuses them.
 
-Variants: ``fusion`` (both towers), ``text`` (encoder only), ``features`` (feature MLP only, no
-encoder: the seeds' baseline). The model returns one score per pair; losses live elsewhere.
+Variants: ``auto`` (``fusion`` when the data has behaviour features, ``text`` otherwise), ``fusion`` (both
+towers), ``text`` (encoder only), ``features`` (feature MLP only, no encoder: the seeds' baseline). The model
+returns one score per pair; losses live elsewhere.
 """
 
 from __future__ import annotations
@@ -13,12 +14,25 @@ from torch import nn
 
 from models.encoder import POOLINGS, encoder_hidden_size, load_encoder, pool, pooled_size, resolve_encoder_dir
 
-VARIANTS = ("fusion", "text", "features")
+VARIANTS = ("auto", "fusion", "text", "features")
+
+
+def resolve_variant(variant: str, n_features: int) -> str:
+    """``auto`` -> ``fusion`` with behaviour features, ``text`` without; an explicit variant the data cannot
+    feed raises ``ValueError`` naming the fix."""
+    if variant == "auto":
+        return "fusion" if n_features > 0 else "text"
+    if variant in ("fusion", "features") and n_features == 0:
+        raise ValueError(
+            f"model variant {variant!r} needs behaviour features and the data has none; use "
+            "model.variant = \"auto\" or \"text\" (for example --set model.variant=text), or add numeric "
+            "behaviour columns (price, clicks, ...) to the file")
+    return variant
 
 
 @dataclass(frozen=True)
 class RankerConfig:
-    variant: str = "fusion"
+    variant: str = "auto"  # auto | fusion | text | features
     encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
     n_layers: int = 0  # keep the first k encoder layers; 0 = all
     pooling: str = "pair"  # 'pair' (mean + query/product interaction) | 'cls' | 'mean'
@@ -40,11 +54,10 @@ class RankerConfig:
 
     @property
     def uses_text(self) -> bool:
-        return self.variant in ("fusion", "text")
+        return self.variant in ("auto", "fusion", "text")
 
-    @property
-    def uses_features(self) -> bool:
-        return self.variant in ("fusion", "features")
+    def uses_features(self, n_features: int) -> bool:
+        return resolve_variant(self.variant, n_features) in ("fusion", "features")
 
 
 def mlp(n_in: int, hidden: int, n_layers: int, dropout: float) -> tuple[nn.Sequential, int]:
@@ -72,15 +85,14 @@ class Ranker(nn.Module):
         super().__init__()
         self.config = config
         self.n_features = n_features
+        self.variant = resolve_variant(config.variant, n_features)  # concrete: fusion | text | features
         width = 0
         self.encoder: nn.Module | None = None
         self.features: FeatureTower | None = None
-        if config.uses_text:
+        if self.variant in ("fusion", "text"):
             self.encoder = load_encoder(resolve_encoder_dir(config.encoder), n_layers=config.n_layers)
             width += pooled_size(encoder_hidden_size(self.encoder), config.pooling)
-        if config.uses_features:
-            if n_features == 0:
-                raise ValueError(f"model variant {config.variant!r} needs behaviour features, the data has none")
+        if self.variant in ("fusion", "features"):
             self.features = FeatureTower(
                 n_features, hidden=config.feature_hidden, n_layers=config.feature_layers, dropout=config.dropout
             )
