@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from data.schema import LABEL, JudgedPairs, product_text
-from data.tokenize import TokenizedPairs, tokenize_pairs
+from data.tokenize import TokenizedPairs, tokenize_pairs, tokenize_texts
+
+QUERY_MAX_LENGTH = 32  # two-tower query side
 
 
 @dataclass
@@ -29,6 +31,8 @@ class SplitTensors:
     features: torch.Tensor  # (P, F) float
     labels: torch.Tensor  # (P,) float
     frame: object  # the split's frame in the same row order (for reports and ranking output)
+    query_input_ids: torch.Tensor | None = None  # (P, Lq) query tokens alone (two-tower); input_ids = product
+    query_lengths: np.ndarray | None = None  # (P,)
 
     @property
     def n_pairs(self) -> int:
@@ -48,14 +52,19 @@ class Batch:
     labels: torch.Tensor  # (B,)
     list_index: torch.Tensor  # (Q, N) row of each list slot within the batch, -1 = padding
     real_tokens: int
+    query_ids: torch.Tensor | None = None  # (B, Lq) two-tower query tokens
+    query_mask: torch.Tensor | None = None  # (B, Lq)
 
     def model_inputs(self) -> dict[str, torch.Tensor | None]:
-        return {
+        inputs = {
             "input_ids": self.input_ids,
             "attention_mask": self.attention_mask,
             "token_type_ids": self.token_type_ids,
             "features": self.features,
         }
+        if self.query_ids is not None:
+            inputs["query_ids"], inputs["query_mask"] = self.query_ids, self.query_mask
+        return inputs
 
 
 def build_split_tensors(
@@ -66,8 +75,12 @@ def build_split_tensors(
     model_dir: str | None,
     max_length: int,
     tokens: TokenizedPairs | None = None,
+    separate_query: bool = False,
 ) -> SplitTensors:
-    """Sort rows by query, tokenise (cached) when ``model_dir`` is given, and move everything to the device."""
+    """Sort rows by query, tokenise (cached) when ``model_dir`` is given, and move everything to the device.
+
+    ``separate_query`` (two-tower): ``input_ids`` hold the product text alone and ``query_input_ids`` the query.
+    """
     frame = pairs.frame
     order = np.argsort(frame["query_id"].to_numpy(dtype=str), kind="stable")
     frame = frame.iloc[order].reset_index(drop=True)
@@ -78,11 +91,20 @@ def build_split_tensors(
     labels = frame[LABEL].to_numpy(dtype=np.float32)
     input_ids = token_type_ids = None
     lengths = np.zeros(len(frame), dtype=np.int32)
+    query_input_ids = query_lengths = None
+    if model_dir is not None and separate_query:
+        queries = frame["query"].astype(str).tolist()
+        q_tokens = tokenize_texts(queries, model_dir=model_dir, max_length=min(QUERY_MAX_LENGTH, max_length))
+        query_input_ids = torch.from_numpy(q_tokens.input_ids.astype(np.int64)).to(device)
+        query_lengths = q_tokens.lengths
+        tokens = tokenize_texts(product_text(frame, pairs.text_fields), model_dir=model_dir, max_length=max_length)
     if model_dir is not None:
         if tokens is None:
             queries = frame["query"].astype(str).tolist()
             texts = product_text(frame, pairs.text_fields)
             tokens = tokenize_pairs(queries, texts, model_dir=model_dir, max_length=max_length)
+        elif separate_query:
+            pass  # already in this split's row order
         else:
             tokens = TokenizedPairs(tokens.input_ids[order], tokens.token_type_ids[order], tokens.lengths[order])
         input_ids = torch.from_numpy(tokens.input_ids.astype(np.int64)).to(device)
@@ -99,6 +121,8 @@ def build_split_tensors(
         features=torch.from_numpy(features).to(device),
         labels=torch.from_numpy(labels).to(device),
         frame=frame,
+        query_input_ids=query_input_ids,
+        query_lengths=query_lengths,
     )
 
 
@@ -119,6 +143,8 @@ class EpochPlan:
     widths: np.ndarray  # (n_batches,) longest real pair of each batch (the padded width)
     list_widths: np.ndarray  # (n_batches,) largest query of each batch
     real_tokens: np.ndarray  # (n_batches,) unpadded tokens of each batch
+    query_lengths: torch.Tensor | None = None  # (R,) two-tower query tokens of those rows, on the device
+    query_widths: np.ndarray | None = None  # (n_batches,) longest query of each batch
 
     def __len__(self) -> int:
         return len(self.widths)
@@ -135,6 +161,12 @@ class EpochPlan:
             token_type_ids = split.token_type_ids[rows, :width]
             positions = torch.arange(width, device=rows.device)
             attention_mask = (positions[None, :] < self.lengths[r0:r1, None]).long()
+        query_ids = query_mask = None
+        if split.query_input_ids is not None:
+            q_width = int(self.query_widths[i])
+            query_ids = split.query_input_ids[rows, :q_width]  # (B, Lq)
+            positions = torch.arange(q_width, device=rows.device)
+            query_mask = (positions[None, :] < self.query_lengths[r0:r1, None]).long()
         return Batch(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -143,6 +175,8 @@ class EpochPlan:
             labels=split.labels[rows],
             list_index=self.list_index[q0:q1, : int(self.list_widths[i])],
             real_tokens=int(self.real_tokens[i]),
+            query_ids=query_ids,
+            query_mask=query_mask,
         )
 
 
@@ -164,6 +198,11 @@ def plan_epoch(split: SplitTensors, batches: list[np.ndarray]) -> EpochPlan:
     nonempty = len(rows) > 0
     cuts = row_bounds[:-1]
     device = split.labels.device
+    q_lengths = q_widths = None
+    if split.query_lengths is not None:
+        host = split.query_lengths[rows].astype(np.int64)
+        q_lengths = torch.from_numpy(host).to(device)
+        q_widths = np.maximum.reduceat(host, cuts) if nonempty else np.zeros(0, dtype=np.int64)
     return EpochPlan(
         split=split,
         rows=torch.from_numpy(rows).to(device),
@@ -174,6 +213,8 @@ def plan_epoch(split: SplitTensors, batches: list[np.ndarray]) -> EpochPlan:
         widths=np.maximum.reduceat(lengths, cuts) if nonempty else np.zeros(0, dtype=np.int64),
         list_widths=np.maximum.reduceat(sizes, query_bounds[:-1]) if nonempty else np.zeros(0, dtype=np.int64),
         real_tokens=np.add.reduceat(lengths, cuts) if nonempty else np.zeros(0, dtype=np.int64),
+        query_lengths=q_lengths,
+        query_widths=q_widths,
     )
 
 
@@ -240,4 +281,11 @@ def rows_batch(split: SplitTensors, rows: np.ndarray | torch.Tensor, *, width: i
         inputs["input_ids"] = split.input_ids[rows, :width]
         inputs["token_type_ids"] = split.token_type_ids[rows, :width]
         inputs["attention_mask"] = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
+    if split.query_input_ids is not None:
+        rows_host = rows.cpu().numpy()  # scoring only: one small copy per batch
+        q_len = split.query_lengths[rows_host]
+        q_width = max(int(q_len.max()), 1) if len(q_len) else 1
+        inputs["query_ids"] = split.query_input_ids[rows, :q_width]
+        inputs["query_mask"] = (torch.arange(q_width, device=device)[None, :]
+                                < torch.from_numpy(q_len.astype(np.int64)).to(device)[:, None]).long()
     return inputs

@@ -110,3 +110,30 @@ def tokenize_pairs(
         logger.info("tokenised %d pairs (max_length %d), cached in %s", len(queries), max_length, path)
     _MEMORY[key] = result
     return result
+
+
+def tokenize_texts(texts: list[str], *, model_dir: str | Path, max_length: int,
+                   cache_dir: Path | None = None) -> TokenizedPairs:
+    """``[CLS] text [SEP]`` for every text alone (the two-tower model's query and product sides)."""
+    model_dir = Path(model_dir)
+    key = "single-" + cache_key(model_dir, max_length, [""] * len(texts), texts)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
+    path = cache_dir / "tokens" / f"{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            result = TokenizedPairs(z["input_ids"], z["token_type_ids"], z["lengths"])
+    else:
+        enc = load_tokenizer(model_dir)(texts, truncation=True, max_length=max_length, padding="max_length",
+                                        return_tensors="np", return_attention_mask=True)
+        lengths = enc["attention_mask"].sum(1).astype(np.int32)
+        width = int(lengths.max()) if len(lengths) else 1
+        ids = enc["input_ids"][:, :width].astype(np.int32)
+        result = TokenizedPairs(ids, np.zeros_like(ids, dtype=np.int8), lengths)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids, lengths=result.lengths)
+        os.replace(tmp, path)
+    _MEMORY[key] = result
+    return result

@@ -30,9 +30,14 @@ def resolve_variant(variant: str, n_features: int) -> str:
     return variant
 
 
+ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")
+
+
 @dataclass(frozen=True)
 class RankerConfig:
     variant: str = "auto"  # auto | fusion | text | features
+    architecture: str = "prior"  # how the text is read: cross | prior | frozen | two_tower (see Ranker)
+    match_features: bool = True  # lexical query-product match features (BM25, coverage, numbers) into the head
     encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
     n_layers: int = 0  # keep the first k encoder layers; 0 = all
     pooling: str = "pair"  # 'pair' (mean + query/product interaction) | 'cls' | 'mean'
@@ -41,23 +46,67 @@ class RankerConfig:
     feature_layers: int = 2
     head_hidden: int = 128
     dropout: float = 0.1
+    prior_scale: float = 20.0  # initial multiplier of the zero-shot / two-tower cosine in the score
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown model architecture {self.architecture!r}; expected one of {ARCHITECTURES}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLINGS}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout=}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length=}")
+        if self.prior_scale <= 0:
+            raise ValueError(f"prior_scale must be > 0, got {self.prior_scale=}")
 
     @property
     def uses_text(self) -> bool:
+        """Whether the data's text is read at all (every variant but ``features``)."""
         return self.variant in ("auto", "fusion", "text")
+
+    @property
+    def uses_encoder(self) -> bool:
+        """Whether a trainable encoder runs on the tokens (``frozen`` only needs the precomputed cosine)."""
+        return self.uses_text and self.architecture != "frozen"
+
+    @property
+    def uses_prior(self) -> bool:
+        """Whether the pretrained encoder's zero-shot cosine is an input (precomputed once per dataset)."""
+        return self.uses_text and self.architecture in ("prior", "frozen")
+
+    @property
+    def uses_match(self) -> bool:
+        return self.uses_text and self.match_features
+
+    @property
+    def needs_query_tokens(self) -> bool:
+        """``two_tower`` encodes the query and the product text apart."""
+        return self.uses_text and self.architecture == "two_tower"
 
     def uses_features(self, n_features: int) -> bool:
         return resolve_variant(self.variant, n_features) in ("fusion", "features")
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Where each input sits in the model's ``features`` tensor: ``[behaviour | match | prior]``."""
+
+    n_behaviour: int  # scaled behaviour features and their missing flags (always present, maybe unused)
+    n_match: int
+    prior: bool
+
+    @property
+    def width(self) -> int:
+        return self.n_behaviour + self.n_match + int(self.prior)
+
+
+def feature_layout(config: RankerConfig, n_features: int) -> FeatureLayout:
+    from data.match import N_MATCH
+
+    return FeatureLayout(n_features, N_MATCH if config.uses_match else 0, config.uses_prior)
 
 
 def mlp(n_in: int, hidden: int, n_layers: int, dropout: float) -> tuple[nn.Sequential, int]:
@@ -70,7 +119,7 @@ def mlp(n_in: int, hidden: int, n_layers: int, dropout: float) -> tuple[nn.Seque
 
 
 class FeatureTower(nn.Module):
-    """MLP over scaled behaviour features and their missing flags."""
+    """MLP over scaled behaviour features and their missing flags (and the text's match features)."""
 
     def __init__(self, n_features: int, *, hidden: int, n_layers: int, dropout: float) -> None:
         super().__init__()
@@ -81,40 +130,90 @@ class FeatureTower(nn.Module):
 
 
 class Ranker(nn.Module):
+    """One score per (query, product) pair.
+
+    Text architectures (``config.architecture``):
+
+    - ``cross``: ``[CLS] query [SEP] product [SEP]`` through the encoder, pooled, fused with the feature tower,
+      MLP head. Must learn query-product interaction from the judged pairs.
+    - ``prior``: the same cross-encoder, but its head's output is a *residual* (last layer zero-initialised)
+      added to ``scale * cos0``, the pretrained encoder's zero-shot cosine: it starts where the zero-shot
+      encoder is and training can only move it from there.
+    - ``frozen``: no trainable encoder: ``scale * cos0`` plus a residual MLP over the match features (and
+      behaviour features, and cos0 itself). Trains in seconds.
+    - ``two_tower``: query and product encoded apart by the shared encoder, mean-pooled, ``scale * cosine``
+      plus the residual head over match / behaviour features. Product vectors can be computed ahead of time.
+    """
+
     def __init__(self, config: RankerConfig, *, n_features: int) -> None:
         super().__init__()
         self.config = config
         self.n_features = n_features
         self.variant = resolve_variant(config.variant, n_features)  # concrete: fusion | text | features
+        self.layout = feature_layout(config, n_features)
+        text = self.variant in ("fusion", "text")
+        self.architecture = config.architecture if text else "features"
+        self.use_behaviour = self.variant in ("fusion", "features")
         width = 0
         self.encoder: nn.Module | None = None
         self.features: FeatureTower | None = None
-        if self.variant in ("fusion", "text"):
+        if text and config.uses_encoder:
             self.encoder = load_encoder(resolve_encoder_dir(config.encoder), n_layers=config.n_layers)
-            width += pooled_size(encoder_hidden_size(self.encoder), config.pooling)
-        if self.variant in ("fusion", "features"):
+            if self.architecture in ("cross", "prior"):
+                width += pooled_size(encoder_hidden_size(self.encoder), config.pooling)
+        tower_in = (self.layout.n_behaviour if self.use_behaviour else 0) + self.layout.n_match + int(self.layout.prior)
+        if tower_in:
             self.features = FeatureTower(
-                n_features, hidden=config.feature_hidden, n_layers=config.feature_layers, dropout=config.dropout
+                tower_in, hidden=config.feature_hidden, n_layers=config.feature_layers, dropout=config.dropout
             )
             width += self.features.out_dim
         self.dropout = nn.Dropout(config.dropout)
-        body, body_out = mlp(width, config.head_hidden, 1, config.dropout)
-        self.head = nn.Sequential(body, nn.Linear(body_out, 1))
+        self.head: nn.Module | None = None
+        if width:
+            body, body_out = mlp(width, config.head_hidden, 1, config.dropout)
+            self.head = nn.Sequential(body, nn.Linear(body_out, 1))
+        self.cosine_scale: nn.Parameter | None = None
+        if self.architecture in ("prior", "frozen", "two_tower"):
+            self.cosine_scale = nn.Parameter(torch.tensor(float(config.prior_scale)).log())  # learned, log scale
+            if self.head is not None:  # the residual starts at zero: the model starts at the cosine's ranking
+                nn.init.zeros_(self.head[-1].weight)
+                nn.init.zeros_(self.head[-1].bias)
 
     def forward(
         self,
-        input_ids: torch.Tensor | None = None,  # (B, L)
+        input_ids: torch.Tensor | None = None,  # (B, L) pair tokens, or product tokens for two_tower
         attention_mask: torch.Tensor | None = None,  # (B, L)
         token_type_ids: torch.Tensor | None = None,  # (B, L)
-        features: torch.Tensor | None = None,  # (B, F)
+        features: torch.Tensor | None = None,  # (B, F): [behaviour | match | prior], see FeatureLayout
+        query_ids: torch.Tensor | None = None,  # (B, Lq) query tokens, two_tower only
+        query_mask: torch.Tensor | None = None,  # (B, Lq)
     ) -> torch.Tensor:
         parts = []
+        score = None
         if self.encoder is not None:
-            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            parts.append(self.dropout(pool(out.last_hidden_state, attention_mask, self.config.pooling, token_type_ids)))  # (B, H)
+            if self.architecture == "two_tower":
+                q = self.encoder(input_ids=query_ids, attention_mask=query_mask).last_hidden_state  # (B, Lq, H)
+                p = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                cos = torch.nn.functional.cosine_similarity(
+                    pool(q, query_mask, "mean"), pool(p, attention_mask, "mean"), dim=-1, eps=1e-6)  # (B,)
+                score = self.cosine_scale.exp() * cos.float()
+            else:
+                out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+                pooled = pool(out.last_hidden_state, attention_mask, self.config.pooling, token_type_ids)
+                parts.append(self.dropout(pooled))  # (B, D)
         if self.features is not None:
-            parts.append(self.features(features))  # (B, hidden)
-        return self.head(torch.cat(parts, dim=-1)).squeeze(-1)  # (B,)
+            nb, nm = self.layout.n_behaviour, self.layout.n_match
+            tower = [features[:, :nb]] if self.use_behaviour else []
+            if nm or self.layout.prior:
+                tower.append(features[:, nb:])  # match features, then the prior cosine
+            parts.append(self.features(torch.cat(tower, dim=-1)))  # (B, hidden)
+        if self.layout.prior and self.architecture in ("prior", "frozen"):
+            score = self.cosine_scale.exp() * features[:, -1].float()  # (B,)
+        if self.head is not None:
+            residual = self.head(torch.cat([p.float() for p in parts], dim=-1) if len(parts) > 1
+                                 else parts[0]).squeeze(-1)  # (B,)
+            score = residual if score is None else score + residual
+        return score
 
     def parameter_groups(
         self, *, encoder_lr: float, head_lr: float, weight_decay: float, layerwise_lr_decay: float = 1.0,
@@ -151,7 +250,9 @@ class Ranker(nn.Module):
                 if not name.startswith(("embeddings.", "encoder.layer."))
             ]
             add(rest, encoder_lr)
-        head_params = list(self.head.named_parameters())
+        head_params = list(self.head.named_parameters()) if self.head is not None else []
+        if self.cosine_scale is not None:
+            head_params.append(("cosine_scale", self.cosine_scale))
         if self.features is not None:
             head_params += list(self.features.named_parameters())
         add(head_params, head_lr)

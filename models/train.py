@@ -56,6 +56,7 @@ class TrainConfig:
     relevance_threshold: float = 1.0
     bucket_by_length: bool = True
     compile: bool = False  # torch.compile the model for the training steps; pays on CUDA, not on the CPU
+    eval_at_start: bool = True  # validate before the first update (epoch 0): a trial never ends below its start
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -207,6 +208,15 @@ def fit(
     train_time = 0.0
     epoch = start_epoch - 1
     writer = CheckpointWriter()
+    if start_epoch == 1 and config.eval_at_start:
+        # Epoch 0: the model before any update. Models that start at the pretrained encoder's zero-shot
+        # quality (two-tower, prior) keep it as their best unless training beats it.
+        metrics, _ = evaluate(model, val, config=config, dtype=dtype)
+        history.append({"epoch": 0.0, **metrics})
+        best_value, best_epoch, best_metrics = metrics[key], 0, dict(metrics)
+        logger.info("epoch 0 (before training): val %s %.4f", key, metrics[key])
+        if on_epoch_end is not None:
+            on_epoch_end(0, metrics)
     try:
         for epoch in range(start_epoch, config.epochs + 1):
             model.train()

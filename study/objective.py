@@ -104,7 +104,7 @@ class Objective:
             trial.set_user_attr("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, metrics)
-            if trial.should_prune():
+            if epoch > 0 and trial.should_prune():  # epoch 0 is the untrained start: reported, never pruned
                 best = max(curve, key=lambda c: c[metric])
                 trial.set_user_attr("val_metrics", best)
                 trial.set_user_attr("epochs_run", epoch)

@@ -11,11 +11,13 @@ import torch
 
 from data.batching import SplitTensors, build_split_tensors
 from data.features import FeatureScaler
-from data.schema import JudgedPairs
+from data.match import MatchFeaturizer
+from data.schema import JudgedPairs, product_text
 from data.sources import load_dataset
 from data.splits import Splits, kfold_by_query, split_by_query
 from models.encoder import resolve_encoder_dir
 from models.ranker import RankerConfig
+from models.zero_shot import zero_shot_cosine
 from study.config import Config
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,11 @@ class Workspace:
     splits: Splits
     scaler: FeatureScaler
     device: torch.device
+    match_featurizer: MatchFeaturizer | None = None  # fitted on the training split's product texts
+    match_mean_: np.ndarray | None = None  # standardisation of the match features, from the training split
+    match_std_: np.ndarray | None = None
     _tensors: dict[tuple, SplitTensors] = field(default_factory=dict, repr=False)
+    _match: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def split(self, name: str) -> JudgedPairs:
         return getattr(self.splits, name)
@@ -38,14 +44,44 @@ class Workspace:
     def features(self, name: str) -> np.ndarray:
         return self.scaler.transform(self.split(name).frame)
 
+    def texts(self, name: str) -> tuple[list[str], list[str]]:
+        frame = self.split(name).frame
+        return frame["query"].astype(str).tolist(), product_text(frame, self.pairs.text_fields)
+
+    def match(self, name: str) -> np.ndarray:
+        """(P, N_MATCH) standardised query-product match features of a split, in its frame's row order."""
+        if self.match_featurizer is None:
+            self.match_featurizer = MatchFeaturizer().fit(self.texts("train")[1])
+            raw = self.match_featurizer.transform(*self.texts("train"))
+            self.match_mean_ = raw.mean(0)
+            self.match_std_ = np.where(raw.std(0) > 1e-6, raw.std(0), 1.0)
+            self._match["train"] = raw
+        if name not in self._match:
+            self._match[name] = self.match_featurizer.transform(*self.texts(name))
+        return ((self._match[name] - self.match_mean_) / self.match_std_).astype(np.float32)
+
+    def prior(self, name: str, encoder: str) -> np.ndarray:
+        """(P,) zero-shot cosine of the full pretrained encoder (cached on disk), in the frame's row order."""
+        return zero_shot_cosine(*self.texts(name), model_dir=resolve_encoder_dir(encoder), device=self.device)
+
+    def model_inputs(self, name: str, model: RankerConfig) -> np.ndarray:
+        """The ``features`` columns of ``models.ranker.FeatureLayout``: behaviour, match features, prior."""
+        columns = [self.features(name)]
+        if model.uses_match:
+            columns.append(self.match(name))
+        if model.uses_prior:
+            columns.append(self.prior(name, model.encoder)[:, None])
+        return np.concatenate(columns, axis=1).astype(np.float32)
+
     def tensors(self, name: str, model: RankerConfig) -> SplitTensors:
-        """Tokenised (cached) and moved to the device once per split, tokenizer and max length."""
-        model_dir = str(resolve_encoder_dir(model.encoder)) if model.uses_text else None
-        key = (name, model_dir, model.max_length if model_dir else 0)
+        """Tokenised (cached) and moved to the device once per split, tokenizer, max length and inputs."""
+        model_dir = str(resolve_encoder_dir(model.encoder)) if model.uses_encoder else None
+        key = (name, model_dir, model.max_length if model_dir else 0, model.uses_match,
+               model.uses_prior and model.encoder, model.needs_query_tokens)
         if key not in self._tensors:
             self._tensors[key] = build_split_tensors(
-                self.split(name), self.features(name), device=self.device, model_dir=model_dir,
-                max_length=model.max_length,
+                self.split(name), self.model_inputs(name, model), device=self.device, model_dir=model_dir,
+                max_length=model.max_length, separate_query=model.needs_query_tokens,
             )
         return self._tensors[key]
 
