@@ -8,6 +8,7 @@
   (0..2, averaged rater grades); ``product_descriptions.csv`` beside it is joined when present.
 
 Queries with a single judged product cannot be ranked; adapters drop them and log how many.
+``detect_source`` recognises these formats by their file and column names (``data.source = "auto"``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.errors import UserInputError
-from data.loaders import read_raw
+from data.loaders import read_columns, read_raw
 from data.schema import ESCI_GAINS, JudgedPairs
 from data.validate import drop_single_item_queries, query_ids_from_text, validate_pairs
 
@@ -184,3 +185,46 @@ def load_adapter(name: str, *, path: str | Path, products_path: str | Path | Non
     if name not in ADAPTERS:
         raise UserInputError(f"Unknown dataset adapter {name!r}; known adapters: {', '.join(ADAPTERS)}.")
     return ADAPTERS[name](path, products_path)
+
+
+# Column names that identify a public dataset's file; anything else is a user's own file.
+ADAPTER_COLUMNS: dict[str, frozenset[str]] = {
+    "homedepot": frozenset({"product_uid", "product_title", "search_term", "relevance"}),
+    "esci": frozenset({"query", "product_id", "esci_label", "product_locale"}),
+}
+
+
+def _detect_file(path: Path) -> str:
+    encoding = "latin-1" if path.name.lower().startswith("train.csv") else None
+    columns = set(read_columns(path, encoding=encoding))
+    for name, needed in ADAPTER_COLUMNS.items():
+        if needed <= columns:
+            return name
+    return "file"
+
+
+def _detect_directory(directory: Path) -> str:
+    for base in (directory, directory / "dataset"):
+        if (base / "shopping_queries_dataset_examples.parquet").is_file():
+            return "esci"
+        if all((base / f"{name}.csv").is_file() for name in ("product", "query", "label")):
+            return "wands"
+        for name in ("train.csv", "train.csv.zip"):
+            if (base / name).is_file() and _detect_file(base / name) == "homedepot":
+                return "homedepot"
+    raise UserInputError(
+        f"{directory} is a folder in no format this tool recognises: expected the ESCI "
+        "shopping_queries_dataset_examples.parquet, the WANDS product.csv + query.csv + label.csv, or the Home "
+        "Depot train.csv (also under dataset/). Point --data (data.path) at a CSV, TSV, Parquet or JSON-lines "
+        "file of judged pairs instead, or name the source with --source (data.source)."
+    )
+
+
+def detect_source(path: str | Path) -> str:
+    """``esci``, ``wands``, ``homedepot`` or ``file`` for a path, from its file and column names."""
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"The data file {path} does not exist.")
+    if path.is_dir():
+        return _detect_directory(path)
+    return _detect_file(path)

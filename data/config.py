@@ -9,7 +9,7 @@ from typing import Any
 
 from data.errors import UserInputError
 
-SOURCES = ("synthetic", "file", "esci", "wands", "homedepot")
+SOURCES = ("auto", "synthetic", "file", "esci", "wands", "homedepot")
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json", "zip")
 
 
@@ -17,13 +17,14 @@ FORMATS = ("csv", "tsv", "parquet", "jsonl", "json", "zip")
 class DataConfig:
     """Which dataset to load and how to split it.
 
-    ``source`` is ``synthetic`` (the built-in catalogue), ``file`` (a user CSV/TSV/Parquet/JSON-lines
-    file, with ``columns`` mapping canonical names to the file's column names) or one of the public
-    adapters ``esci``, ``wands``, ``homedepot``. ``n_folds=0`` means one seeded train/val/test split;
+    ``source`` is ``auto`` (the default: the built-in catalogue without ``path``, else detected from the
+    path's files and column names), ``synthetic`` (the built-in catalogue), ``file`` (a user
+    CSV/TSV/Parquet/JSON-lines file, with ``columns`` mapping canonical names to the file's column names)
+    or one of the public adapters ``esci``, ``wands``, ``homedepot``. ``n_folds=0`` means one seeded train/val/test split;
     ``n_folds=k`` keeps a fixed test set and uses fold ``fold`` of a k-fold split of the rest.
     """
 
-    source: str = "synthetic"
+    source: str = "auto"
     path: str | None = None
     products_path: str | None = None
     format: str | None = None
@@ -46,8 +47,14 @@ class DataConfig:
             raise UserInputError(f"Unknown data source {self.source!r}; choose one of {', '.join(SOURCES)}.")
         if self.format is not None and self.format not in FORMATS:
             raise UserInputError(f"Unknown data format {self.format!r}; choose one of {', '.join(FORMATS)}.")
-        if self.source != "synthetic" and not self.path:
+        if self.source not in ("synthetic", "auto") and not self.path:
             raise UserInputError(f"data.source = {self.source!r} needs data.path (a file or directory).")
+        if self.source == "synthetic" and self.path:
+            raise UserInputError(
+                f"data.path = {self.path!r} is set but data.source = 'synthetic' (the built-in catalogue) would "
+                "ignore it. Remove data.source (it defaults to \"auto\", which reads the file) or set it to "
+                "file, esci, wands or homedepot; or remove data.path to use the built-in catalogue."
+            )
         if self.n_queries < 2:
             raise UserInputError(f"data.n_queries must be at least 2, got {self.n_queries=}.")
         if self.items_per_query < 3:
@@ -88,6 +95,11 @@ class DataConfig:
                 ) from None
         object.__setattr__(self, "label_map", label_map)
 
+    @property
+    def builtin(self) -> bool:
+        """True for the built-in synthetic catalogue (``synthetic``, or ``auto`` without a path)."""
+        return is_builtin_catalogue(self.source, self.path)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DataConfig:
         """Build from a parsed TOML/JSON table; unknown keys are refused by name."""
@@ -106,3 +118,8 @@ class DataConfig:
         out["text_fields"] = list(self.text_fields)
         out["feature_fields"] = list(self.feature_fields)
         return out
+
+
+def is_builtin_catalogue(source: str | None, path: str | None) -> bool:
+    """Whether a [data] section with this source and path means the built-in synthetic catalogue."""
+    return source == "synthetic" or (source in (None, "auto") and not path)

@@ -54,6 +54,39 @@ def _read_zip(path: Path, *, encoding: str | None, dtype: dict[str, str]) -> pd.
     return pd.read_csv(io.BytesIO(raw), sep=sep, encoding=encoding or "utf-8", dtype=dtype)
 
 
+def read_columns(path: str | Path, *, format: str | None = None, encoding: str | None = None) -> list[str]:
+    """A file's column names from its header alone (no rows parsed); [] when the header cannot be read."""
+    path = Path(path)
+    try:
+        fmt = format or infer_format(path)
+        if fmt in ("csv", "tsv", "zip"):
+            return list(_header_frame(path, fmt, encoding=encoding).columns.map(str))
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return [str(name) for name in pq.read_schema(path).names]
+        if fmt in ("jsonl", "json"):
+            return list(pd.read_json(path, lines=fmt == "jsonl", nrows=1 if fmt == "jsonl" else None,
+                                     encoding=encoding).columns.map(str))
+    except (UserInputError, *_READ_ERRORS):
+        return []
+    return []
+
+
+def _header_frame(path: Path, fmt: str, *, encoding: str | None) -> pd.DataFrame:
+    if fmt != "zip":
+        return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", nrows=0, encoding=encoding,
+                           encoding_errors="replace")
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.namelist()
+                   if m.lower().endswith((".csv", ".tsv")) and "__MACOSX" not in m]
+        if len(members) != 1:
+            return pd.DataFrame()
+        with archive.open(members[0]) as handle:
+            header = handle.readline().decode(encoding or "utf-8", errors="replace")
+    return pd.read_csv(io.StringIO(header), sep="\t" if members[0].lower().endswith(".tsv") else ",", nrows=0)
+
+
 def read_raw(path: str | Path, *, format: str | None = None, encoding: str | None = None,
              id_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read one file as it is; ``id_columns`` (file column names) are read as text, keeping zeros."""

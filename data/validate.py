@@ -2,8 +2,9 @@
 
 Every problem is a ``UserInputError`` with one paragraph naming the file (``source``), the column and
 the rows (spreadsheet numbering: header on row 1, data from row 2). ``query_id`` may be absent: it is
-then derived from the query text (one stable id per distinct query). Also the human summary printed
-by ``study data check``.
+then derived from the query text (one stable id per distinct query); so may ``product_id``: derived
+from the product's text fields. ``query, title, label`` is a complete file. Also the human summary
+printed by ``study data check``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from data.schema import ID_COLUMNS, KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS, LAB
 
 logger = logging.getLogger(__name__)
 
-REQUIRED = ("query", "product_id", LABEL)
+REQUIRED = ("query", LABEL)
 # Numeric columns that are identifiers or row numbers, never behaviour features.
 _ID_LIKE = re.compile(r"^(id|index|row|rowid|unnamed.*|.*_id|.*_uid|.*_index)$", re.IGNORECASE)
 
@@ -31,6 +32,17 @@ def query_ids_from_text(queries: pd.Series) -> pd.Series:
     unique = pd.unique(queries.astype(str))
     ids = {q: "q" + hashlib.blake2b(q.encode(), digest_size=6).hexdigest() for q in unique}
     return queries.astype(str).map(ids)
+
+
+def product_ids_from_text(frame: pd.DataFrame, text_fields: Sequence[str]) -> pd.Series:
+    """A stable id per distinct product text (``p`` + 12 hex digits): the text fields, in order, joined."""
+    parts = [frame[f].astype("string").fillna("").str.strip().astype(str) for f in text_fields]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "\x1f" + part
+    unique = pd.unique(joined)
+    ids = {t: "p" + hashlib.blake2b(t.encode(), digest_size=6).hexdigest() for t in unique}
+    return joined.map(ids)
 
 
 def _fail(source: str, message: str) -> UserInputError:
@@ -48,8 +60,9 @@ def _check_columns(frame: pd.DataFrame, *, source: str, require_label: bool) -> 
     if missing:
         raise _fail(source, (
             f"required column(s) {', '.join(map(repr, missing))} missing. The file has columns "
-            f"{', '.join(map(repr, map(str, frame.columns)))}. Needed: query, product_id, label and at least "
-            "one product text column (query_id is optional and derived from the query text when absent); "
+            f"{', '.join(map(repr, map(str, frame.columns)))}. Needed: query, label and at least one product "
+            "text column such as title (query_id and product_id are optional: derived from the query and "
+            "product text when absent); "
             "map differently named columns with data.columns, e.g. columns = {query = \"search_term\"}."
         ))
 
@@ -144,14 +157,17 @@ def _check_features(frame: pd.DataFrame, fields: Sequence[str], *, source: str) 
     return out
 
 
-def _check_pairs(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str) -> None:
+def _check_pairs(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str,
+                 derived_product_id: bool = False) -> None:
     dup = frame.duplicated(["query_id", "product_id"], keep=False)
     if dup.any():
         first = frame.loc[dup].iloc[0]
+        derived = (" (the file has no product_id column, so products with the same text are the same product; "
+                   "add a product_id column to tell them apart)" if derived_product_id else "")
         raise _fail(source, (
             f"duplicate (query_id, product_id) pairs in {describe_rows(frame.index[dup])}, e.g. query "
             f"{first['query']!r} with product {first['product_id']!r} (columns 'query_id'/'query' and "
-            "'product_id'); judge each product once per query."
+            f"'product_id'){derived}; judge each product once per query."
         ))
 
 
@@ -209,6 +225,9 @@ def validate_pairs(
             "the query against the product text."
         ))
     features = tuple(feature_fields) or _infer_feature_fields(frame, texts)
+    derived_product_id = "product_id" not in frame.columns
+    if derived_product_id:
+        frame = frame.assign(product_id=product_ids_from_text(frame, texts))
     # The checks below are independent: every problem is reported at once, one paragraph each.
     problems: list[UserInputError] = []
 
@@ -222,7 +241,8 @@ def validate_pairs(
     numbers = collect(_check_features, frame, features, source=source)
     labels = (collect(_check_labels, frame, source=source) if LABEL in frame.columns or require_label
               else pd.Series(np.nan, index=frame.index, dtype="float64"))
-    collect(_check_pairs, frame, source=source, require_label=require_label, query_column=query_column)
+    collect(_check_pairs, frame, source=source, require_label=require_label, query_column=query_column,
+            derived_product_id=derived_product_id)
     collect(_check_single_items, frame, source=source, require_label=require_label, query_column=query_column)
     if len(problems) == 1:
         raise problems[0]

@@ -18,7 +18,10 @@ from data.errors import UserInputError
 from study.storage import DEFAULT_STORAGE, redact
 
 EXAMPLES = {
-    "run": "study run\n  study run --config my.toml --name shoes-v3 --n-trials 200 --workers 4\n"
+    "run": "study run\n  study run --data pairs.csv             # your judged pairs: query,title,label is enough\n"
+           "  study run --data shop.csv --map query=search_term --map label=relevance\n"
+           "  study run --data pairs.csv --print-config > my.toml\n"
+           "  study run --config my.toml --name shoes-v3 --n-trials 200 --workers 4\n"
            "  study run --name shoes-v3            # same name again = resume\n"
            "  study run --set train.epochs=2 --set model.n_layers=1",
     "worker": "study worker --name shoes-v3 --storage postgresql://user:pass@db-host/studies",
@@ -52,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = _sub(subs, "run", "Create or resume a study and run it until it has --n-trials finished trials.")
     run.add_argument("--config", help="TOML config (default: the built-in synthetic catalogue)")
+    run.add_argument("--data", help="judged pairs: CSV, TSV, Parquet, JSON lines, or an ESCI/WANDS/Home Depot file "
+                                    "or folder (sets data.path; the study is named after it unless --name)")
+    run.add_argument("--source", help="force the data source: file, esci, wands, homedepot (default: auto, "
+                                      "detected from the file and column names)")
+    run.add_argument("--map", action="append", default=[], metavar="CANONICAL=COLUMN",
+                     help="column mapping, e.g. query=search_term (repeatable)")
     run.add_argument("--name", help="study name (default: 'default'; an existing name resumes that study)")
     run.add_argument("--n-trials", type=int, help="total finished trials the study should reach")
     run.add_argument("--workers", type=int, help="worker processes on this machine sharing the storage")
@@ -61,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override one config field, e.g. train.epochs=3 (a fixed field is no longer searched)")
     run.add_argument("--new", action="store_true", help="delete an existing study of this name first")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--print-config", action="store_true",
+                     help="print the effective config as TOML (for --config) and exit without running")
     run.add_argument("--storage", default=None,
                      help=f"SQLAlchemy URL or journal file (default: $STUDY_STORAGE or {DEFAULT_STORAGE})")
 
@@ -87,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_subs = data.add_subparsers(dest="data_command", metavar="COMMAND")
     check = _sub(data_subs, "check", "Validate a data file: print what is wrong and where, or a summary.", "data check")
     check.add_argument("path", help="CSV, TSV, Parquet, JSON lines, or a directory for an adapter")
-    check.add_argument("--source", default="file", help="file (default), esci, wands or homedepot")
+    check.add_argument("--source", help="file, esci, wands or homedepot (default: detected from the file and "
+                                        "column names)")
     check.add_argument("--products", help="ESCI products parquet")
     check.add_argument("--map", action="append", default=[], metavar="CANONICAL=COLUMN",
                        help="column mapping, e.g. query=search_term")

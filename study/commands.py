@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import logging
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,21 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from data.config import is_builtin_catalogue
 from data.errors import UserInputError
 from models.device import resolve_device
 from study.artifacts import write_study_note
-from study.config import Config, load_config
+from study.config import (
+    Config,
+    build_config,
+    config_to_toml,
+    parse_override,
+    profile_cuts,
+    read_toml,
+    toml_value,
+)
 from study.objective import Objective
+from study.preflight import check_model, check_variants, describe_variant, device_for
 from study.progress import Progress
 from study.runner import (
     Terminated,
@@ -46,13 +58,74 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
             out.append(f"{key}={json.dumps(value)}")
     if getattr(args, "storage", None):
         out.append(f"storage.url={json.dumps(args.storage)}")
+    return out + _data_overrides(args)
+
+
+def parse_column_maps(items: list[str]) -> dict[str, str]:
+    """``--map query=search_term`` (repeatable) -> {"query": "search_term"}."""
+    columns = {}
+    for item in items:
+        canonical, sep, column = item.partition("=")
+        if not sep or not canonical.strip() or not column.strip():
+            raise UserInputError(f"--map expects CANONICAL=COLUMN (for example query=search_term), got {item!r}.")
+        columns[canonical.strip()] = column.strip()
+    return columns
+
+
+def _data_overrides(args: argparse.Namespace) -> list[str]:
+    """--data, --source and --map as data.* overrides; a run on a file is named after it unless named."""
+    out = []
+    if getattr(args, "data", None) is not None:
+        out.append(f"data.path={toml_value(str(args.data))}")
+        if _named_study(args) is None and getattr(args, "config", None) is None:
+            out.append(f"study.name={toml_value(_name_of_data(args.data))}")
+    if getattr(args, "source", None):
+        out.append(f"data.source={toml_value(args.source)}")
+    columns = parse_column_maps(getattr(args, "map", None) or [])
+    if columns:
+        out.append(f"data.columns={toml_value(columns)}")
     return out
 
 
-def _resolve_run_config(args: argparse.Namespace) -> Config:
+def _name_of_data(path: str) -> str:
+    """``pairs.csv`` -> ``pairs``, ``train.csv.zip`` -> ``train``, a folder -> its name."""
+    stem = Path(path).name.split(".")[0] or Path(path).resolve().name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem) or "data"
+
+
+def _named_study(args: argparse.Namespace) -> str | None:
+    """The study name given with --name or --set study.name=..., else None."""
+    if getattr(args, "name", None):
+        return args.name
+    for item in getattr(args, "overrides", []):
+        key, value = parse_override(item)
+        if key == "study.name":
+            return str(value)
+    return None
+
+
+def _may_hold_studies(url: str) -> bool:
+    """False for a SQLite file that does not exist yet: no study to resume, and no file created just to look."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///").split("?")[0]
+        return path in ("", ":memory:") or Path(path).exists()
+    return True
+
+
+def _refuse_other_data(args: argparse.Namespace, stored: dict[str, Any], name: str) -> None:
+    data = stored.get("data", {})
+    if getattr(args, "data", None) is not None and is_builtin_catalogue(data.get("source"), data.get("path")):
+        raise UserInputError(
+            f"Study {name!r} runs on the built-in catalogue, so it cannot continue on {args.data}; nothing was "
+            f"changed. Give the run on your file its own name (--name NAME), or pass --new to replace {name!r}."
+        )
+
+
+def _resolve_run_config(args: argparse.Namespace) -> tuple[Config, list[tuple[str, Any, Any]]]:
     """--config given: that file. Else an existing study of this name resumes with its stored config.
-    Else the built-in default for this machine's device."""
-    device = resolve_device(args.device or "auto")
+    Else the built-in default for this machine's device and the data (demo or file profile).
+    Also returns what a file profile cuts below the defaults (empty when nothing is cut)."""
+    device = device_for(args.device or "auto")
     profile = "cuda" if device.type == "cuda" else "cpu"
     overrides = list(args.overrides) + _flag_overrides(args)
     env_storage = None if args.storage else os.environ.get("STUDY_STORAGE")
@@ -60,20 +133,22 @@ def _resolve_run_config(args: argparse.Namespace) -> Config:
         overrides.append(f"storage.url={json.dumps(env_storage)}")
     if args.config is None and not args.new:
         url = args.storage or env_storage or StorageConfig().url
-        name = args.name or "default"
+        name = _named_study(args) or (_name_of_data(args.data) if args.data is not None else "default")
         try:
-            study = load_existing(name, url)
+            study = load_existing(name, url) if _may_hold_studies(url) else None
         except StorageUnavailableError:
             raise
         except UserInputError:
             study = None
         if study is not None and "config" in study.user_attrs:
-            from study.config import build_config
-
+            _refuse_other_data(args, study.user_attrs["config"], name)
             # the stored config shows the URL without its password: connect with the one given here
             return build_config(study.user_attrs["config"], source=f"study {name!r}",
-                                overrides=overrides + [f"storage.url={json.dumps(url)}"], profile=profile)
-    return load_config(Path(args.config) if args.config else None, overrides=overrides, profile=profile)
+                                overrides=overrides + [f"storage.url={json.dumps(url)}"], profile=profile), []
+    raw = read_toml(Path(args.config)) if args.config else {}
+    source = args.config or "built-in config"
+    return (build_config(raw, source=source, overrides=overrides, profile=profile),
+            profile_cuts(raw, overrides=overrides, profile=profile))
 
 
 def _objective_factory(ws: Workspace, progress: Progress):
@@ -102,10 +177,19 @@ def _work(config: Config, ws: Workspace, *, worker_index: int, quiet: bool) -> o
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _resolve_run_config(args)
-    device = resolve_device(config.study.device)
+    config, cuts = _resolve_run_config(args)
+    if args.print_config:
+        print(config_to_toml(config), end="")
+        return 0
+    device = device_for(config.study.device)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    if cuts:
+        say(f"{device.type} profile for a data file: " + ", ".join(f"{k} {v} (default {d})" for k, v, d in cuts)
+            + f"; change with --set, e.g. --set {cuts[0][0]}={cuts[0][2]}")
     ws = prepare_workspace(config, device)
+    check_variants(config, ws.pairs)
+    say(describe_variant(config, ws.pairs))
+    check_model(config, n_features=ws.scaler.n_outputs_)  # all checked: only now may --new delete a study
     summary = ws.summary()
     study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=args.new)
     write_study_note(study, summary, config)
@@ -264,15 +348,22 @@ def cmd_data(args: argparse.Namespace) -> int:
     from data.sources import load_dataset
     from data.validate import check_file_report
 
-    columns = {}
-    for item in args.map:
-        canonical, sep, column = item.partition("=")
-        if not sep:
-            raise UserInputError(f"--map expects CANONICAL=COLUMN (for example query=search_term), got {item!r}.")
-        columns[canonical.strip()] = column.strip()
-    cfg = DataConfig.from_dict({"source": args.source, "path": args.path, "products_path": args.products,
+    columns = parse_column_maps(args.map)
+    cfg = DataConfig.from_dict({"source": args.source or "auto", "path": args.path, "products_path": args.products,
                                 "columns": columns})
     pairs = load_dataset(cfg)
     print(check_file_report(pairs))
     return 0
 
+    print(f"run a study on it:\n  {_run_command(args, columns)}")
+
+def _run_command(args: argparse.Namespace, columns: dict[str, str]) -> str:
+    """The ``study run`` command for the file ``study data check`` just read, with its --source and --map."""
+    parts = ["study", "run", "--data", args.path]
+    if args.source:
+        parts += ["--source", args.source]
+    for canonical, column in columns.items():
+        parts += ["--map", f"{canonical}={column}"]
+    if args.products:
+        parts += ["--set", f"data.products_path={toml_value(args.products)}"]
+    return " ".join(shlex.quote(p) for p in parts)

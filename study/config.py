@@ -10,18 +10,20 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data.config import DataConfig
+from data.config import DataConfig, is_builtin_catalogue
 from data.errors import UserInputError
 from models.ranker import RankerConfig
 from models.train import TrainConfig
 from study.samplers import PrunerConfig, SamplerConfig
 from study.space import check_space
-from study.storage import StorageConfig
+from study.storage import StorageConfig, redact
 
 SECOND_OBJECTIVES = ("", "latency", "model_size")
 
@@ -102,8 +104,7 @@ def valid_fields() -> set[str]:
     return {f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 
-# The built-in default. On a CPU it keeps the first 2 MiniLM layers and a small catalogue so that the whole
-# study fits in about 10 minutes on 2 cores; on CUDA it uses the full encoder and a larger budget.
+# The search space every profile starts from (a profile's "search" table adds to it).
 DEFAULT_SEARCH: dict[str, dict[str, Any]] = {
     "train.encoder_lr": {"low": 3e-5, "high": 1e-3, "log": True},
     "train.head_lr": {"low": 1e-3, "high": 3e-2, "log": True},
@@ -111,15 +112,19 @@ DEFAULT_SEARCH: dict[str, dict[str, Any]] = {
     "train.weight_decay": {"low": 1e-4, "high": 0.1, "log": True},
     "model.dropout": {"low": 0.0, "high": 0.3},
 }
+# Built-in defaults, chosen by (device, data): "<device>-demo" for the built-in synthetic catalogue,
+# "<device>-file" for a user's file or a public dataset. The user's TOML and --set override them.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "cpu": {
+    # The demo: on a CPU the first MiniLM layer and a small catalogue, so that the whole study fits in about
+    # 10 minutes on 2 cores; on CUDA the full encoder and a larger budget.
+    "cpu-demo": {
         "study": {"n_trials": 20},
         "pruner": {"n_startup_trials": 4, "n_warmup_steps": 0},
         "data": {"n_queries": 200, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
         "model": {"n_layers": 1, "max_length": 40},
         "train": {"epochs": 3, "batch_size": 16, "patience": 0},
     },
-    "cuda": {
+    "cuda-demo": {
         "study": {"n_trials": 60},
         "data": {"n_queries": 2000, "items_per_query": 12},
         "model": {"n_layers": 0, "max_length": 64},
@@ -127,7 +132,21 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "search": {"model.n_layers": {"choices": [3, 6]}, "model.pooling": {"choices": ["pair", "cls", "mean"]},
                    "train.layerwise_lr_decay": {"low": 0.7, "high": 1.0}},
     },
+    # A user's own file (or a public dataset): the normal split (DataConfig defaults) and the model its config
+    # says. STARTING VALUES, NOT YET TUNED: to be tuned on real files (no "data" table here: the split stays
+    # the default; a "search" table would add to DEFAULT_SEARCH). A CPU run names what these cut.
+    "cpu-file": {
+        "study": {"n_trials": 20},
+        "model": {"n_layers": 0, "max_length": 64},
+        "train": {"epochs": 3},
+    },
+    "cuda-file": {
+        "study": {"n_trials": 20},
+        "model": {"n_layers": 0, "max_length": 64},
+        "train": {"epochs": 3},
+    },
 }
+DEVICES = ("cpu", "cuda")
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -155,11 +174,57 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
+def _user_values(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """The ``section.field`` values the user set in the TOML and with ``--set`` (the search space aside)."""
+    out = {f"{section}.{name}": value for section, values in raw.items()
+           if section != "search" and isinstance(values, dict) for name, value in values.items()}
+    for item in overrides:
+        key, value = parse_override(item)
+        if not key.startswith("search."):
+            out[key] = value
+    return out
+
+
+def profile_key(raw: dict[str, Any], *, overrides: Sequence[str] = (), profile: str = "cpu") -> str:
+    """The PROFILES key: ``profile`` as given when it is one, else the device (``cpu``/``cuda``) plus ``demo``
+    for the built-in catalogue or ``file`` for anything read from a path."""
+    if profile in PROFILES:
+        return profile
+    if profile not in DEVICES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {DEVICES} or {sorted(PROFILES)}")
+    user = _user_values(raw, overrides)
+    builtin = is_builtin_catalogue(user.get("data.source"), user.get("data.path"))
+    return f"{profile}-{'demo' if builtin else 'file'}"
+
+
+def profile_cuts(
+    raw: dict[str, Any], *, overrides: Sequence[str] = (), profile: str = "cpu"
+) -> list[tuple[str, Any, Any]]:
+    """What a file profile sets away from the defaults that the user did not set, as (key, value, default):
+    ``("train.epochs", 3, 4)``. Empty for the demo profiles, which are described in the README."""
+    key = profile_key(raw, overrides=overrides, profile=profile)
+    if not key.endswith("-file"):
+        return []
+    user = _user_values(raw, overrides)
+    cuts = []
+    for section in ("data", "model", "train"):
+        defaults = {f.name: f.default for f in dataclasses.fields(SECTIONS[section])}
+        for name, value in PROFILES[key].get(section, {}).items():
+            if f"{section}.{name}" not in user and value != defaults.get(name):
+                cuts.append((f"{section}.{name}", value, defaults.get(name)))
+    return cuts
+
+
 def build_config(
-    raw: dict[str, Any], *, source: str = "config", overrides: list[str] = (), profile: str = "cpu"
+    raw: dict[str, Any], *, source: str = "config", overrides: Sequence[str] = (), profile: str = "cpu"
 ) -> Config:
-    """Defaults for the device profile, then the user's TOML, then ``--set`` overrides."""
-    merged = _merge({"search": DEFAULT_SEARCH}, PROFILES[profile])
+    """Defaults for the profile, then the user's TOML, then ``--set`` overrides. ``profile`` is the device
+    (``cpu`` or ``cuda``; demo or file profile from the data the config names) or a PROFILES key."""
+    try:
+        name = profile_key(raw, overrides=overrides, profile=profile)
+    except ValueError as exc:
+        raise UserInputError(f"{source}: {exc}.") from None
+    merged = _merge({"search": DEFAULT_SEARCH}, PROFILES[name])
     merged = _merge(merged, {k: v for k, v in raw.items() if k != "search"})
     if "search" in raw:  # the user's own space replaces the built-in one
         merged["search"] = copy.deepcopy(raw["search"])
@@ -203,16 +268,19 @@ def build_config(
     return Config(**sections, search=search)
 
 
-def load_config(path: Path | None, *, overrides: list[str] = (), profile: str = "cpu") -> Config:
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise UserInputError(f"The config file {path} does not exist.") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UserInputError(f"The config file {path} is not valid TOML: {exc}.") from None
+def read_toml(path: Path) -> dict[str, Any]:
+    """A config file's tables as written (before defaults); a missing or malformed file is a user error."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserInputError(f"The config file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserInputError(f"The config file {path} is not valid TOML: {exc}.") from None
+
+
+def load_config(path: Path | None, *, overrides: Sequence[str] = (), profile: str = "cpu") -> Config:
+    raw = read_toml(path) if path is not None else {}
     return build_config(raw, source=str(path) if path else "built-in config", overrides=overrides, profile=profile)
 
 
@@ -223,6 +291,8 @@ def config_from_dict(d: dict[str, Any]) -> Config:
     for name, cls in SECTIONS.items():
         values = dict(d.get(name, {}))
         if name == "data":
+            if values.get("source") == "synthetic":  # stored before a path with 'synthetic' was refused
+                values["path"] = None
             sections[name] = DataConfig.from_dict(values)
             continue
         for f in dataclasses.fields(cls):
@@ -230,3 +300,47 @@ def config_from_dict(d: dict[str, Any]) -> Config:
                 values[f.name] = tuple(values[f.name])
         sections[name] = cls(**values)
     return Config(**sections, search=search)
+
+
+# --- the resolved config as TOML (``study run --print-config``), read back by ``--config`` ---------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _toml_string(text: str) -> str:
+    out = (_ESCAPES.get(ch) or (f"\\u{ord(ch):04X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch) for ch in text)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def toml_value(value: Any) -> str:
+    """One TOML value: strings, booleans, numbers, arrays and inline tables (``None`` entries left out)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # 3e-05, 1.0, inf and nan are TOML as Python writes them
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items() if v is not None)
+        return "{" + items + "}" if items else "{}"
+    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
+
+
+def config_to_toml(config: Config) -> str:
+    """The config as a TOML file that ``load_config`` turns back into an equal config (a storage password is
+    shown as ``***``, as everywhere)."""
+    d = config.to_dict()
+    d["storage"]["url"] = redact(d["storage"]["url"])
+    lines = []
+    for section in [*SECTIONS, "search"]:
+        lines.append(f"[{section}]")
+        lines += [f"{_toml_key(k)} = {toml_value(v)}" for k, v in d[section].items() if v is not None]
+        lines.append("")
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ from data.errors import UserInputError
 
 def test_defaults_are_the_builtin_catalogue() -> None:
     cfg = DataConfig()
-    assert cfg.source == "synthetic"
+    assert cfg.source == "auto" and cfg.builtin  # auto without a path is the built-in catalogue
     assert (cfg.n_queries, cfg.items_per_query, cfg.cold_start_fraction) == (300, 10, 0.2)
     assert (cfg.val_fraction, cfg.test_fraction, cfg.n_folds, cfg.fold) == (0.2, 0.2, 0, 0)
     assert cfg.columns == {} and cfg.label_map == {} and cfg.text_fields == ()
@@ -55,6 +55,7 @@ def test_to_dict_roundtrips() -> None:
         ({"items_per_query": 2}, "items_per_query"),
         ({"cold_start_fraction": 1.5}, "cold_start_fraction"),
         ({"label_map": {"E": "high"}}, "label_map['E']"),
+        ({"source": "synthetic", "path": "pairs.csv"}, "data.path = 'pairs.csv'"),
     ],
 )
 def test_bad_values_are_named(values: dict, named: str) -> None:
@@ -66,3 +67,11 @@ def test_config_is_frozen() -> None:
     cfg = DataConfig()
     with pytest.raises(AttributeError):
         cfg.seed = 3  # type: ignore[misc]
+
+
+def test_a_path_means_a_file_unless_the_source_says_otherwise() -> None:
+    assert not DataConfig(path="pairs.csv").builtin
+    assert DataConfig(source="synthetic").builtin
+    assert not DataConfig(source="file", path="pairs.csv").builtin
+    with pytest.raises(UserInputError, match="synthetic"):
+        DataConfig(source="synthetic", path="pairs.csv")

@@ -9,7 +9,7 @@ import pytest
 
 from data.config import DataConfig
 from data.errors import UserInputError
-from data.sources import check_file, load_dataset
+from data.sources import check_file, load_dataset, resolve_source
 from data.synthetic import generate_catalogue
 
 SHOP = pd.DataFrame({
@@ -46,7 +46,7 @@ def test_file_source_maps_columns_labels_and_fields(tmp_path: Path) -> None:
 def test_file_errors_reach_the_user(tmp_path: Path) -> None:
     path = tmp_path / "shop.csv"
     SHOP.to_csv(path, index=False)
-    expected = r"shop\.csv: required column\(s\) 'query', 'product_id', 'label'"
+    expected = r"shop\.csv: required column\(s\) 'query', 'label'"
     with pytest.raises(UserInputError, match=expected):
         load_dataset(DataConfig(source="file", path=str(path)))
 
@@ -66,7 +66,38 @@ def test_check_file_reports_or_explains(tmp_path: Path) -> None:
                                        "label": "grade"})
     assert report.startswith("shop: OK") and "pairs 5, queries 2" in report
     assert "missing views: 20.0%" in report
-    with pytest.raises(UserInputError, match="'product_id'"):
+    with pytest.raises(UserInputError, match="'query', 'label'"):
         check_file(path)
     with pytest.raises(UserInputError, match="n_queries"):
         check_file(path, n_querys=3)
+
+
+def test_auto_source_detects_adapters_by_file_and_column_names(tmp_path: Path) -> None:
+    homedepot = tmp_path / "hd.csv"
+    homedepot.write_text("id,product_uid,product_title,search_term,relevance\n1,7,Hammer,hammer,3\n"
+                         "2,8,Nail,hammer,1\n")
+    assert resolve_source(DataConfig(path=str(homedepot))) == "homedepot"
+    assert load_dataset(DataConfig(path=str(homedepot))).name == "homedepot"
+    folder = tmp_path / "hd"
+    folder.mkdir()
+    (folder / "train.csv").write_text(homedepot.read_text())
+    assert resolve_source(DataConfig(path=str(folder))) == "homedepot"
+    wands = tmp_path / "wands" / "dataset"
+    wands.mkdir(parents=True)
+    for name in ("product", "query", "label"):
+        (wands / f"{name}.csv").write_text("x\n")
+    assert resolve_source(DataConfig(path=str(tmp_path / "wands"))) == "wands"
+    esci = tmp_path / "examples.parquet"
+    pd.DataFrame({"query": ["a"], "query_id": [1], "product_id": ["p"], "esci_label": ["E"],
+                  "product_locale": ["us"]}).to_parquet(esci, index=False)
+    assert resolve_source(DataConfig(path=str(esci))) == "esci"
+    own = tmp_path / "shop.parquet"
+    SHOP.to_parquet(own, index=False)
+    assert resolve_source(DataConfig(path=str(own))) == "file"
+    assert resolve_source(DataConfig(path=str(homedepot), source="file")) == "file"  # --source forces
+    assert resolve_source(DataConfig()) == "synthetic"
+
+
+def test_a_folder_in_no_known_format_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="WANDS"):
+        load_dataset(DataConfig(path=str(tmp_path)))

@@ -10,7 +10,7 @@ import pytest
 
 from data.errors import UserInputError
 from data.loaders import load_file
-from data.validate import check_file_report, query_ids_from_text, validate_pairs
+from data.validate import check_file_report, product_ids_from_text, query_ids_from_text, validate_pairs
 
 GOOD = """query_id,query,product_id,title,brand,price,clicks,label
 q1,red shoe,p1,Red running shoe,Acme,10.5,3,2
@@ -79,8 +79,9 @@ def test_inference_skips_id_like_columns_and_falls_back_to_string_columns() -> N
 
 
 def test_missing_required_column(tmp_path: Path) -> None:
-    message = _error(tmp_path, "query,title,label\na,x,1\na,y,0\n")
-    assert "'product_id'" in message and "data.columns" in message and "query_id is optional" in message
+    message = _error(tmp_path, "search_term,title,label\na,x,1\na,y,0\n")
+    assert "'query'" in message and "data.columns" in message
+    assert "query_id and product_id are optional" in message
 
 
 def test_no_text_field(tmp_path: Path) -> None:
@@ -176,3 +177,25 @@ def test_every_independent_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert "column 'label' has non-numeric values ('x') in row 3" in problems[1]
     assert "duplicate (query_id, product_id) pairs in rows 4, 6" in problems[2]
     assert "single judged product" in problems[3] and "'q3' ('lamp') in row 7" in problems[3]
+
+
+def test_query_title_label_is_a_complete_file(tmp_path: Path) -> None:
+    text = "query,title,label\nred shoe,Red shoe,2\nred shoe,Blue boot,0\nsofa,Grey couch,1\nsofa,Red shoe,0\n"
+    frame, source = _frame(tmp_path, text)
+    pairs = validate_pairs(frame, source=source)
+    out = pairs.frame
+    assert pairs.text_fields == ("title",) and pairs.feature_fields == ()
+    ids = out["product_id"].tolist()
+    assert all(i.startswith("p") and len(i) == 13 for i in ids)
+    assert ids[0] == ids[3] and len(set(ids)) == 3  # the same text is the same product, in any query
+    again = validate_pairs(load_file(tmp_path / "pairs.csv").iloc[::-1], source=source).frame
+    assert set(again["product_id"]) == set(ids)  # stable: from the text, not the row order
+
+
+def test_derived_product_ids_join_every_text_field() -> None:
+    frame = pd.DataFrame({"query": ["a", "a"], "title": ["Mug", "Mug"], "brand": ["Acme", "Home"],
+                          "label": [1, 0]})
+    assert product_ids_from_text(frame, ("title", "brand")).nunique() == 2
+    assert product_ids_from_text(frame, ("title",)).nunique() == 1
+    with pytest.raises(UserInputError, match="no product_id column"):
+        validate_pairs(frame[["query", "title", "label"]], source="mem")

@@ -6,7 +6,18 @@ import optuna
 import pytest
 
 from data.errors import UserInputError
-from study.config import Config, build_config, load_config, valid_fields
+from study.config import (
+    DEFAULT_SEARCH,
+    PROFILES,
+    Config,
+    build_config,
+    config_to_toml,
+    load_config,
+    profile_cuts,
+    profile_key,
+    toml_value,
+    valid_fields,
+)
 from study.space import grid_values, suggest
 
 
@@ -16,6 +27,38 @@ def test_defaults_differ_by_device_profile() -> None:
     assert cpu.model.n_layers >= 1 and cuda.model.n_layers == 0  # CUDA keeps the full encoder
     assert cuda.study.n_trials > cpu.study.n_trials
     assert "model.n_layers" in cuda.search
+
+
+def test_the_demo_profile_is_for_the_builtin_catalogue_only() -> None:
+    demo = build_config({}, profile="cpu")
+    own = build_config({}, overrides=["data.path=pairs.csv"], profile="cpu")
+    assert profile_key({}, profile="cpu") == "cpu-demo" and profile_key({"data": {"path": "x"}}) == "cpu-file"
+    assert (demo.data.val_fraction, demo.data.test_fraction, demo.model.n_layers) == (0.25, 0.35, 1)
+    assert (own.data.val_fraction, own.data.test_fraction) == (0.2, 0.2)  # the normal split
+    assert own.model.n_layers == PROFILES["cpu-file"]["model"]["n_layers"] and own.search == DEFAULT_SEARCH
+    cuts = profile_cuts({}, overrides=["data.path=pairs.csv"], profile="cpu")
+    assert ("train.epochs", 3, 4) in cuts
+    assert profile_cuts({}, overrides=["data.path=pairs.csv", "train.epochs=2"], profile="cpu") == []
+    assert profile_cuts({}, profile="cpu") == []  # the demo is described in the README instead
+
+
+def test_printed_toml_reads_back_as_the_same_config(tmp_path) -> None:
+    odd = 'a "quoted" \\ path\twith ünïcode\x7f.csv'
+    config = build_config({}, overrides=[f"data.path={toml_value(odd)}", "data.columns={query = 'search term'}",
+                                         "search.model.n_layers={choices = [1, 2]}", "train.encoder_lr=3e-5"])
+    path = tmp_path / "printed.toml"
+    path.write_text(config_to_toml(config))
+    again = load_config(path)
+    assert again.to_dict() == config.to_dict() and again.data.path == odd
+    assert again.training_hash() == config.training_hash()
+
+
+def test_stored_configs_of_older_versions_still_load() -> None:
+    from study.config import config_from_dict
+
+    d = build_config({}).to_dict()
+    d["data"]["source"], d["data"]["path"] = "synthetic", "ignored.csv"  # once silently ignored
+    assert config_from_dict(d).data.builtin
 
 
 def test_fixed_trial_maps_params_back_onto_the_config() -> None:
