@@ -6,7 +6,8 @@ taken over all judged items of the query; ties in score are broken deterministic
 (descending score, then original order). An item is relevant when ``label >= relevance_threshold``.
 
 :func:`evaluate_ranking` is vectorised: one ``lexsort`` by (query, -score) and ``bincount`` per metric,
-no Python loop over queries.
+no Python loop over queries. :func:`per_query_ndcg` and :func:`per_query_reciprocal_rank` give the per-query
+values behind its means, and :func:`paired_bootstrap_interval` compares two models on the same queries.
 """
 
 from __future__ import annotations
@@ -232,3 +233,52 @@ def evaluate_ranking(
         "n_queries_no_positive": int(n_queries - has_positive.sum()),
         "n_queries_no_relevant": int(n_queries - has_relevant.sum()),
     }
+
+
+def per_query_reciprocal_rank(
+    scores: ArrayLike, labels: ArrayLike, query_ids: ArrayLike, *, relevance_threshold: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique query ids, 1 / rank of each query's first relevant item), NaN for queries without a
+    relevant item (``label >= relevance_threshold``). Their mean over finite values is ``evaluate_ranking``'s
+    ``mrr``."""
+    scores, labels = _as_scores_labels(scores, labels)
+    unique, codes = _query_codes(query_ids, scores.size)
+    order, ranks = _ranked(codes, scores, unique.size)
+    relevant = (labels >= relevance_threshold)[order]
+    hit_codes, hit_ranks = codes[order][relevant], ranks[relevant]
+    first_hit = np.flatnonzero(np.diff(hit_codes, prepend=-1))  # grouped by query, best rank first
+    out = np.full(unique.size, np.nan)
+    out[hit_codes[first_hit]] = 1.0 / hit_ranks[first_hit]
+    return unique, out
+
+
+def paired_bootstrap_interval(
+    a: ArrayLike, b: ArrayLike, *, n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over paired queries and its percentile bootstrap interval: ``(mean, low, high)``.
+
+    ``a`` and ``b`` hold one value per query, in the same query order (per-query NDCG of two models on the
+    same queries); pairs where either is NaN (a query without a positive gain) are left out. Each resample
+    draws ``n`` query positions with replacement, ``rng.integers(0, n, size=n)`` from
+    ``np.random.default_rng(seed)``, one resample after another; the interval is the ``(1 - confidence) / 2``
+    and ``(1 + confidence) / 2`` quantiles (NumPy's linear method) of the resampled means.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must pair one value per query, got {a.size} and {b.size} values")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive int, got {n_resamples=}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence=}")
+    paired = np.isfinite(a) & np.isfinite(b)
+    diff = (a - b)[paired]
+    if diff.size == 0:
+        raise ValueError("no query has a finite value in both a and b")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    for i in range(n_resamples):  # one draw per resample: memory stays O(n) for any number of queries
+        means[i] = diff[rng.integers(0, diff.size, size=diff.size)].mean()
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(diff.mean()), float(low), float(high)

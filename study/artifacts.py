@@ -1,6 +1,7 @@
-"""What optuna-dashboard shows beyond Optuna's own records: the study note (data, splits, search space,
-baselines), a small SVG per finished trial (validation curve and per-query NDCG histogram) uploaded to the
-file-system artifact store, and two custom plotly charts on the study page.
+"""What optuna-dashboard shows beyond Optuna's own records: the study note (data, splits, search space, the
+test comparison with the untuned default and the baselines), a small SVG per finished trial (validation curve
+and per-query NDCG histogram) uploaded to the file-system artifact store, and two custom plotly charts on the
+study page.
 
 Artifacts are a nicety: every entry point here logs a warning and returns on failure, never failing a trial.
 """
@@ -92,7 +93,14 @@ def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, A
     if fixed:
         lines += ["**Fixed**: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in fixed.items()), ""]
     test, baselines = study.user_attrs.get("test"), study.user_attrs.get("baselines")
-    if test or baselines:
+    comparison = study.user_attrs.get("comparison")
+    if comparison:
+        from study.comparison import Comparison, format_markdown
+
+        intro = ("**Test split** (held-out queries): the tuned best trial against the untuned default and "
+                 "the baselines, on the same queries")
+        lines += [intro, "", format_markdown(Comparison.from_dict(comparison)), ""]
+    elif test or baselines:  # a study finished before the comparison existed
         rows: dict[str, dict[str, float]] = {}
         if test:
             rows[f"tuned (trial {test['trial']})"] = test["metrics"]

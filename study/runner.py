@@ -32,6 +32,7 @@ from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enable
 from optuna.trial import FrozenTrial, TrialState
 
 from data.errors import UserInputError
+from study.comparison import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR
 from study.config import Config, config_from_dict
 from study.samplers import build_pruner, build_sampler
 from study.storage import (
@@ -136,6 +137,57 @@ def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> N
         )
 
 
+def _in_spec(value: Any, spec: dict[str, Any]) -> bool:
+    """Whether ``value`` is one the search-space entry ``spec`` can give (``study.space`` conventions)."""
+    if "choices" in spec:
+        return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in spec["choices"])
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    low, high = spec["low"], spec["high"]
+    if not low <= value <= high:
+        return False
+    is_int = isinstance(low, int) and isinstance(high, int) and not isinstance(spec.get("step", 1), float)
+    if is_int and value != int(value):
+        return False
+    step = spec.get("step")
+    return not step or abs((value - low) / step - round((value - low) / step)) < 1e-9
+
+
+def default_params(config: Config) -> tuple[dict[str, Any], list[str]]:
+    """The config's own value of every searched field (``getattr(config.section, field)``), and the fields
+    left out because that value lies outside the field's range or choices."""
+    params: dict[str, Any] = {}
+    outside: list[str] = []
+    for name, spec in config.search.items():
+        section, _, field_name = name.partition(".")
+        value = getattr(getattr(config, section), field_name)
+        if not _in_spec(value, spec):
+            outside.append(name)
+        elif "choices" in spec:
+            params[name] = value
+        else:
+            is_int = isinstance(spec["low"], int) and isinstance(spec["high"], int)
+            as_int = is_int and not isinstance(spec.get("step", 1), float)
+            params[name] = int(value) if as_int else float(value)
+    return params, outside
+
+
+def enqueue_default(study: optuna.Study, config: Config) -> None:
+    """Queue the untuned default config as the study's first trial, marked ``default_config`` (a user
+    attribute its retries keep), so that the end of the run can show what tuning gained. Fields whose default
+    lies outside their search range are left to the sampler. Once per study: a half-created study that is
+    completed later does not get a second one."""
+    if any(t.user_attrs.get(DEFAULT_CONFIG_ATTR) for t in study.get_trials(deepcopy=False)):
+        return
+    params, outside = default_params(config)
+    attrs: dict[str, Any] = {DEFAULT_CONFIG_ATTR: True}
+    if outside:
+        logger.warning("untuned default trial: %s left to the sampler (the default lies outside the search "
+                       "range)", ", ".join(outside))
+        attrs[DEFAULT_SAMPLED_ATTR] = outside
+    study.enqueue_trial(params, user_attrs=attrs)
+
+
 def create_or_resume(
     config: Config, *, fingerprint: str, summary: dict[str, Any], replace: bool = False
 ) -> optuna.Study:
@@ -171,6 +223,7 @@ def create_or_resume(
         study.set_user_attr("data_summary", summary)
         study.set_user_attr("versions", package_versions())
         study.set_user_attr("created_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        enqueue_default(study, config)
         study.set_user_attr("config", public_config(config).to_dict())
         return study
 

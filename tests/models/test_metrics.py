@@ -16,7 +16,14 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from models.metrics import dcg_at_k, evaluate_ranking, ndcg_at_k, per_query_ndcg
+from models.metrics import (
+    dcg_at_k,
+    evaluate_ranking,
+    ndcg_at_k,
+    paired_bootstrap_interval,
+    per_query_ndcg,
+    per_query_reciprocal_rank,
+)
 
 
 def make_queries(seed: int = 0, n_queries: int = 40):
@@ -200,3 +207,78 @@ def test_fitted_score_threshold_maximises_f1_and_ignores_the_score_offset() -> N
     # ties are never split; no relevant item -> nothing predicted relevant, and a finite threshold
     assert best_f1_threshold([True, False, True], [1.0, 1.0, 0.0]) == 0.0
     assert best_f1_threshold([False, False], [0.2, 0.5]) > 0.5
+
+
+@pytest.mark.parametrize("k", [1, 5, 10])
+def test_per_query_ndcg_matches_sklearn_ndcg_score_query_by_query(k: int) -> None:
+    scores, labels, query_ids, groups = make_queries(11, n_queries=60)
+    ids, values = per_query_ndcg(scores, labels, query_ids, k=k)
+    for query, value in zip(ids, values):
+        rows = groups[query]
+        if labels[rows].max() == 0:  # no positive gain: NaN, left out of the mean
+            assert np.isnan(value)
+        elif rows.size == 1:  # scikit-learn refuses a single document; its NDCG is 1
+            assert value == pytest.approx(1.0)
+        else:
+            assert value == pytest.approx(ndcg_score([2 ** labels[rows] - 1], [scores[rows]], k=k))
+    assert np.nanmean(values) == pytest.approx(evaluate_ranking(scores, labels, query_ids, k=k)[f"ndcg@{k}"])
+
+
+def test_per_query_reciprocal_rank_by_hand_and_its_mean_is_mrr() -> None:
+    ids, rr = per_query_reciprocal_rank([0.9, 0.8, 0.1, 0.5, 0.7, 0.3], [0, 2, 1, 0, 0, 0],
+                                        ["a", "a", "a", "b", "b", "b"])
+    assert list(ids) == ["a", "b"] and rr[0] == pytest.approx(0.5) and np.isnan(rr[1])
+    scores, labels, query_ids, groups = make_queries(12)
+    _, rr = per_query_reciprocal_rank(scores, labels, query_ids, relevance_threshold=2.0)
+    for value, rows in zip(rr, groups.values()):
+        ranked = labels[rows][np.argsort(-scores[rows], kind="stable")]
+        hits = np.flatnonzero(ranked >= 2.0)
+        assert value == pytest.approx(1.0 / (hits[0] + 1) if hits.size else np.nan, nan_ok=True)
+    mrr = evaluate_ranking(scores, labels, query_ids, relevance_threshold=2.0)["mrr"]
+    assert np.nanmean(rr) == pytest.approx(mrr)
+
+
+def bootstrap_by_hand(a: list[float], b: list[float], n_resamples: int,
+                      seed: int) -> tuple[float, float, float]:
+    """The definition, one Python loop: resample query positions, mean the differences, take 2.5/97.5%."""
+    pairs = [(x, y) for x, y in zip(a, b) if not (np.isnan(x) or np.isnan(y))]
+    diff = [x - y for x, y in pairs]
+    rng = np.random.default_rng(seed)
+    means = []
+    for _ in range(n_resamples):
+        picks = rng.integers(0, len(diff), size=len(diff))
+        means.append(sum(diff[int(j)] for j in picks) / len(diff))
+    means.sort()
+    return sum(diff) / len(diff), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def test_paired_bootstrap_interval_matches_a_direct_loop_with_the_same_seed() -> None:
+    rng = np.random.default_rng(3)
+    b = rng.uniform(0.5, 1.0, size=71)
+    a = np.clip(b + rng.normal(0.01, 0.05, size=71), 0, 1)
+    a[[4, 9]] = np.nan  # queries without a positive gain are left out of both
+    b[4] = np.nan
+    got = paired_bootstrap_interval(a, b, n_resamples=500, seed=7)
+    assert got == pytest.approx(bootstrap_by_hand(list(a), list(b), 500, 7), abs=1e-12)
+    low, high = got[1:]
+    assert low < got[0] < high
+    assert paired_bootstrap_interval(a, b, n_resamples=500, seed=8) != got  # the seed matters
+    assert paired_bootstrap_interval(a, b, n_resamples=500, seed=7) == got  # and fixes the result
+
+
+def test_paired_bootstrap_interval_of_a_constant_difference_collapses_to_it() -> None:
+    b = np.random.default_rng(0).uniform(0, 0.7, size=50)
+    mean, low, high = paired_bootstrap_interval(b + 0.125, b, n_resamples=200, seed=1)
+    assert mean == pytest.approx(0.125) and low == pytest.approx(0.125) and high == pytest.approx(0.125)
+    assert paired_bootstrap_interval(b, b) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"a": [0.5, 0.6], "b": [0.5]}, "pair one value per query"),
+    ({"a": [np.nan], "b": [0.5]}, "no query has a finite value"),
+    ({"a": [0.5], "b": [0.5], "n_resamples": 0}, "n_resamples=0"),
+    ({"a": [0.5], "b": [0.5], "confidence": 1.0}, "confidence=1.0"),
+])
+def test_paired_bootstrap_interval_rejects_bad_inputs(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        paired_bootstrap_interval(**kwargs)

@@ -131,10 +131,12 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path,
     assert "fail_reason" not in retry.user_attrs and retry.user_attrs["pid"] == os.getpid()
     assert len(retry.intermediate_values) < 4  # the epochs before the checkpoint were not run again
     assert retry.user_attrs["epochs_run"] == 4 and len(retry.user_attrs["curve"]) == 4
-    # the best finished trial keeps its weights; no resume file and no other trial folder is left
+    # the best finished trial and the untuned default (trial 0's chain: the killed trial was the default, queued
+    # first, and its retry keeps the mark) keep their weights; no resume file and no other trial folder is left
+    assert dead.user_attrs["default_config"] and retry.user_attrs["default_config"]
     best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     folders = sorted(p.name for p in (tmp_path / "runs" / "t").iterdir())
-    assert folders == [f"trial_{best.number:05d}"]
+    assert folders == sorted({f"trial_{best.number:05d}", f"trial_{retry.number:05d}"})
     assert not list((tmp_path / "runs").glob("*/*/last.ckpt"))
 
 

@@ -61,10 +61,10 @@ def test_three_trial_study_with_a_pruned_trial(tmp_path, tiny_bert, capsys) -> N
     config = load_config(path)
     ws = prepare_workspace(config, CPU)
     study = create_or_resume(config, fingerprint=ws.pairs.fingerprint(), summary=ws.summary())
+    # trial 0 is the untuned default, queued at creation; trial 1 gets a diverging learning rate below: the NaN
+    # loss prunes it with a reason
+    study.enqueue_trial({"train.head_lr": 3e-3, "train.loss": "listnet"}, user_attrs={"note": "nan"})
     study.enqueue_trial({"train.head_lr": 3e-3, "train.loss": "listnet"})
-    # a diverging learning rate: the NaN loss prunes the trial with a reason
-    study.enqueue_trial({"train.head_lr": 3e-3, "train.loss": "listnet"},
-                        user_attrs={"note": "nan"})
     with pytest.MonkeyPatch.context() as mp:
         import models.train as train_mod
 
@@ -82,6 +82,8 @@ def test_three_trial_study_with_a_pruned_trial(tmp_path, tiny_bert, capsys) -> N
     study = optuna.load_study(study_name="t", storage=config.storage.url)
     states = [t.state for t in study.trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 3
+    assert study.trials[0].user_attrs["default_config"] and study.trials[1].user_attrs["note"] == "nan"
+    assert study.trials[0].params == {"train.head_lr": config.train.head_lr, "train.loss": config.train.loss}
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned and "non_finite_loss" in pruned[0].user_attrs["prune_reason"]
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -107,6 +109,7 @@ def test_three_trial_study_with_a_pruned_trial(tmp_path, tiny_bert, capsys) -> N
     assert main(["best", "--name", "t", "--json", *storage]) == 0
     best = json.loads(capsys.readouterr().out)
     assert best["trial"] == test["trial"] and best["test_metrics"] == test["metrics"]
+    assert best["comparison"]["best_trial"] == test["trial"]
 
     # same name again = resume: the study is complete, nothing more runs
     assert main(["run", "--config", str(path), "--quiet"]) == 0
