@@ -162,7 +162,7 @@ def main() -> None:
                                    max_length=64)
 
     train, val = tensors(splits.train), tensors(splits.val)
-    model_config = RankerConfig(variant=args.variant, n_layers=args.n_layers, max_length=64)
+    model_config = RankerConfig(variant=args.variant, architecture="cross", n_layers=args.n_layers, max_length=64)
     config = TrainConfig(loss="listnet", epochs=1, batch_size=args.batch_size, patience=0,
                          eval_batch_size=args.eval_batch_size, seed=0, compile=args.compile)
     mean_batch = float(np.mean(first_epoch_batches(train, config)[1]))

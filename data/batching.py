@@ -76,6 +76,7 @@ def build_split_tensors(
     max_length: int,
     tokens: TokenizedPairs | None = None,
     separate_query: bool = False,
+    cache: bool = True,
 ) -> SplitTensors:
     """Sort rows by query, tokenise (cached) when ``model_dir`` is given, and move everything to the device.
 
@@ -94,10 +95,12 @@ def build_split_tensors(
     query_input_ids = query_lengths = None
     if model_dir is not None and separate_query:
         queries = frame["query"].astype(str).tolist()
-        q_tokens = tokenize_texts(queries, model_dir=model_dir, max_length=min(QUERY_MAX_LENGTH, max_length))
+        q_tokens = tokenize_texts(queries, model_dir=model_dir, max_length=min(QUERY_MAX_LENGTH, max_length),
+                                  cache=cache)
         query_input_ids = torch.from_numpy(q_tokens.input_ids.astype(np.int64)).to(device)
         query_lengths = q_tokens.lengths
-        tokens = tokenize_texts(product_text(frame, pairs.text_fields), model_dir=model_dir, max_length=max_length)
+        tokens = tokenize_texts(product_text(frame, pairs.text_fields), model_dir=model_dir, max_length=max_length,
+                                cache=cache)
     if model_dir is not None:
         if tokens is None:
             queries = frame["query"].astype(str).tolist()

@@ -5,12 +5,14 @@ query-term coverage (exact, stemmed prefix, IDF-weighted), the query's first and
 of a shop query is usually last), number/unit overlap (``1/2 in.``, ``60 gal``), bigram overlap and
 lengths. They carry what a bi-encoder's cosine misses on short titles: exact model numbers, sizes, brands.
 
-``MatchFeaturizer`` is fit on the training split's texts only (document frequencies; no labels) and
-saved as a plain dict with an exported model. ``transform`` returns ``(n, N_MATCH)`` float32.
+``MatchFeaturizer`` is fit on the training split only (document frequencies over its product texts, then the
+mean and spread of each feature over its pairs; no labels) and saved as a plain dict with a checkpoint and an
+exported model. ``transform`` returns standardised ``(n, N_MATCH)`` float32.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -94,7 +96,8 @@ class MatchFeaturizer:
         self.k1 = k1
         self.b = b
 
-    def fit(self, texts: Sequence[str]) -> MatchFeaturizer:
+    def fit(self, queries: Sequence[str], texts: Sequence[str]) -> MatchFeaturizer:
+        """Document frequencies over the distinct ``texts``, then each feature's mean and std over the pairs."""
         unique = list(dict.fromkeys(texts))  # each product once, whatever its number of judgements
         word_df: Counter[str] = Counter()
         char_df: Counter[str] = Counter()
@@ -108,6 +111,12 @@ class MatchFeaturizer:
         self.avg_len_ = total_len / self.n_docs_ if unique else 1.0
         self.word_df_ = dict(word_df)
         self.char_df_ = dict(char_df)
+        self.mean_ = np.zeros(N_MATCH, dtype=np.float32)
+        self.std_ = np.ones(N_MATCH, dtype=np.float32)
+        raw = self.transform(queries, texts)
+        if len(raw):
+            self.mean_ = raw.mean(0)
+            self.std_ = np.where(raw.std(0) > 1e-6, raw.std(0), 1.0).astype(np.float32)
         return self
 
     def _idf(self, df: dict[str, int], term: str) -> float:
@@ -137,8 +146,8 @@ class MatchFeaturizer:
         exact = [w in t_set for w in q]
         stemmed = [w in t_set or stem(w) in t_stems for w in q]
         numbers = [w for w in q if _NUMBER.match(w)]
-        q_bigrams = set(zip(q, q[1:], strict=False))
-        t_bigrams = set(zip(t, t[1:], strict=False))
+        q_bigrams = set(itertools.pairwise(q))
+        t_bigrams = set(itertools.pairwise(t))
         n_q = max(len(q), 1)
         return [
             bm25,
@@ -157,7 +166,7 @@ class MatchFeaturizer:
         ]
 
     def transform(self, queries: Sequence[str], texts: Sequence[str]) -> np.ndarray:
-        """(n, N_MATCH) float32; identical (query, text) pairs are computed once."""
+        """(n, N_MATCH) float32, standardised with the training mean and std; identical pairs computed once."""
         if len(queries) != len(texts):
             raise ValueError(f"queries and texts must pair up, got {len(queries)} and {len(texts)}")
         cache: dict[tuple[str, str], list[float]] = {}
@@ -167,11 +176,12 @@ class MatchFeaturizer:
             if row is None:
                 row = cache[key] = self.features(*key)
             out[i] = row
-        return out
+        return (out - self.mean_) / self.std_
 
     def to_dict(self) -> dict[str, Any]:
         return {"k1": self.k1, "b": self.b, "n_docs": self.n_docs_, "avg_len": self.avg_len_,
-                "word_df": self.word_df_, "char_df": self.char_df_, "features": list(MATCH_FEATURES)}
+                "word_df": self.word_df_, "char_df": self.char_df_, "features": list(MATCH_FEATURES),
+                "mean": [float(v) for v in self.mean_], "std": [float(v) for v in self.std_]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MatchFeaturizer:
@@ -182,4 +192,6 @@ class MatchFeaturizer:
         out.n_docs_, out.avg_len_ = int(d["n_docs"]), float(d["avg_len"])
         out.word_df_ = {str(k): int(v) for k, v in d["word_df"].items()}
         out.char_df_ = {str(k): int(v) for k, v in d["char_df"].items()}
+        out.mean_ = np.asarray(d["mean"], dtype=np.float32)
+        out.std_ = np.asarray(d["std"], dtype=np.float32)
         return out

@@ -113,15 +113,16 @@ def tokenize_pairs(
 
 
 def tokenize_texts(texts: list[str], *, model_dir: str | Path, max_length: int,
-                   cache_dir: Path | None = None) -> TokenizedPairs:
-    """``[CLS] text [SEP]`` for every text alone (the two-tower model's query and product sides)."""
+                   cache_dir: Path | None = None, cache: bool = True) -> TokenizedPairs:
+    """``[CLS] text [SEP]`` for every text alone (the two-tower model's query and product sides);
+    ``cache=False`` (one-off candidate lists) neither reads nor writes the caches."""
     model_dir = Path(model_dir)
     key = "single-" + cache_key(model_dir, max_length, [""] * len(texts), texts)
-    if key in _MEMORY:
+    if cache and key in _MEMORY:
         return _MEMORY[key]
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
     path = cache_dir / "tokens" / f"{key}.npz"
-    if path.is_file():
+    if cache and path.is_file():
         with np.load(path) as z:
             result = TokenizedPairs(z["input_ids"], z["token_type_ids"], z["lengths"])
     else:
@@ -131,6 +132,8 @@ def tokenize_texts(texts: list[str], *, model_dir: str | Path, max_length: int,
         width = int(lengths.max()) if len(lengths) else 1
         ids = enc["input_ids"][:, :width].astype(np.int32)
         result = TokenizedPairs(ids, np.zeros_like(ids, dtype=np.int8), lengths)
+        if not cache:
+            return result
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids, lengths=result.lengths)

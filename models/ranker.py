@@ -37,7 +37,7 @@ ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")
 class RankerConfig:
     variant: str = "auto"  # auto | fusion | text | features
     architecture: str = "prior"  # how the text is read: cross | prior | frozen | two_tower (see Ranker)
-    match_features: bool = True  # lexical query-product match features (BM25, coverage, numbers) into the head
+    match_features: bool = False  # lexical query-product match features (BM25, coverage, numbers) into the head
     encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
     n_layers: int = 0  # keep the first k encoder layers; 0 = all
     pooling: str = "pair"  # 'pair' (mean + query/product interaction) | 'cls' | 'mean'

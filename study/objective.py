@@ -139,7 +139,8 @@ class Objective:
         model.load_state_dict(result.best_state)
         save_checkpoint(
             {"model": result.best_state, "config": config.to_dict(), "scaler": ws.scaler.to_dict(),
-             "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch, "metrics": result.best_metrics},
+             "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch, "metrics": result.best_metrics,
+             "match": ws.match_featurizer.to_dict() if config.model.uses_match else None},
             folder / BEST,
         )
         attrs: dict[str, Any] = {

@@ -19,10 +19,12 @@ import torch
 
 from data.errors import UserInputError
 from data.features import FeatureScaler
+from data.match import MatchFeaturizer
 from data.schema import JudgedPairs, product_text
 from models import ranker as network_module
 from models.ranker import RankerConfig
 from study.export import FORMAT, FORMAT_VERSION
+from study.workspace import assemble_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
     handing it the exported config and the encoder's share of ``model.safetensors`` there builds the BertModel
     from its config without any other file. The entry is removed again straight after.
     """
-    if not config.uses_text:
+    if not config.uses_encoder:
         return network_module.Ranker(config, n_features=n_features)
     from transformers import AutoConfig
 
@@ -56,11 +58,14 @@ class Ranker:
     """An exported model: scores (query, product) candidates and orders them within each query."""
 
     def __init__(self, network: network_module.Ranker, *, spec: dict[str, Any], scaler: FeatureScaler,
-                 encoder_dir: Path | None, device: torch.device) -> None:
+                 encoder_dir: Path | None, device: torch.device, match: MatchFeaturizer | None = None,
+                 prior_encoder: Path | None = None) -> None:
         self.network = network.to(device).eval()
         self.spec = spec
         self.scaler = scaler
-        self.encoder_dir = encoder_dir
+        self.match = match
+        self.prior_encoder = prior_encoder
+        self.encoder_dir = encoder_dir  # the trained encoder's directory; None when no encoder reads tokens
         self.device = device
         self.text_fields: tuple[str, ...] = tuple(spec["text_fields"])
         self.feature_fields: tuple[str, ...] = tuple(spec["feature_fields"])
@@ -81,6 +86,8 @@ class Ranker:
             raise UserInputError(f"{spec_file} is format {spec.get('format')!r} version {spec.get('version')}; "
                                  f"this tool reads {FORMAT!r} up to version {FORMAT_VERSION}.")
         known = {f.name for f in dataclasses.fields(RankerConfig)}
+        if int(spec.get("version", 1)) < 2:  # before architectures: a plain cross-encoder, no match features
+            spec["model"] = {"architecture": "cross", "match_features": False, **spec["model"]}
         encoder_dir = path / "encoder"
         config = RankerConfig(**{**{k: v for k, v in spec["model"].items() if k in known},
                                  "encoder": str(encoder_dir), "n_layers": 0})
@@ -88,13 +95,17 @@ class Ranker:
         network = _build_network(config, int(spec["n_features"]), weights, encoder_dir)
         network.load_state_dict(weights, strict=True)
         scaler = FeatureScaler.from_dict(json.loads((path / "feature_scaler.json").read_text(encoding="utf-8")))
-        return cls(network, spec=spec, scaler=scaler, encoder_dir=encoder_dir if config.uses_text else None,
-                   device=resolve_device(device))
+        match = None
+        if spec.get("match"):
+            match = MatchFeaturizer.from_dict(json.loads((path / "match_features.json").read_text(encoding="utf-8")))
+        return cls(network, spec=spec, scaler=scaler, encoder_dir=encoder_dir if config.uses_encoder else None,
+                   device=resolve_device(device), match=match,
+                   prior_encoder=path / "prior_encoder" if spec.get("prior") else None)
 
     def _pairs(self, frame: pd.DataFrame, source: str) -> JudgedPairs:
         from data.validate import validate_pairs
 
-        required = self.text_fields if self.encoder_dir is not None else ()  # a features-only model reads none
+        required = self.text_fields if self.network.config.uses_text else ()  # a features-only model reads none
         missing_text = [f for f in required if f not in frame.columns]
         if missing_text:
             raise UserInputError(
@@ -135,10 +146,15 @@ class Ranker:
         pairs = self._pairs(frame.reset_index(drop=True), source)
         canonical = pairs.frame.assign(_row=np.arange(len(pairs.frame)))
         tagged = JudgedPairs(canonical, pairs.text_fields, pairs.feature_fields, pairs.name)
-        tokens = self._tokens(canonical) if self.encoder_dir is not None else None
-        split = build_split_tensors(tagged, self.scaler.transform(canonical), device=self.device,
-                                    model_dir=str(self.encoder_dir) if tokens is not None else None,
-                                    max_length=self.network.config.max_length, tokens=tokens)
+        config = self.network.config
+        two_tower = config.needs_query_tokens
+        tokens = self._tokens(canonical) if self.encoder_dir is not None and not two_tower else None
+        inputs = assemble_inputs(canonical, self.text_fields, model=config, scaler=self.scaler, match=self.match,
+                                 prior_encoder=self.prior_encoder, device=self.device, cache=False)
+        split = build_split_tensors(tagged, inputs, device=self.device,
+                                    model_dir=str(self.encoder_dir) if self.encoder_dir is not None else None,
+                                    max_length=config.max_length, tokens=tokens, separate_query=two_tower,
+                                    cache=False)
         sorted_scores = predict(self.network, split, batch_size=int(self.spec.get("eval_batch_size", 512)),
                                 dtype=resolve_precision(self.spec.get("precision", "auto"), self.device))
         scores = np.empty(len(canonical), dtype=np.float64)

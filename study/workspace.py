@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from data.batching import SplitTensors, build_split_tensors
@@ -32,9 +34,7 @@ class Workspace:
     splits: Splits
     scaler: FeatureScaler
     device: torch.device
-    match_featurizer: MatchFeaturizer | None = None  # fitted on the training split's product texts
-    match_mean_: np.ndarray | None = None  # standardisation of the match features, from the training split
-    match_std_: np.ndarray | None = None
+    match_featurizer: MatchFeaturizer | None = None  # fitted on the training split on first use
     _tensors: dict[tuple, SplitTensors] = field(default_factory=dict, repr=False)
     _match: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -51,14 +51,10 @@ class Workspace:
     def match(self, name: str) -> np.ndarray:
         """(P, N_MATCH) standardised query-product match features of a split, in its frame's row order."""
         if self.match_featurizer is None:
-            self.match_featurizer = MatchFeaturizer().fit(self.texts("train")[1])
-            raw = self.match_featurizer.transform(*self.texts("train"))
-            self.match_mean_ = raw.mean(0)
-            self.match_std_ = np.where(raw.std(0) > 1e-6, raw.std(0), 1.0)
-            self._match["train"] = raw
+            self.match_featurizer = MatchFeaturizer().fit(*self.texts("train"))
         if name not in self._match:
             self._match[name] = self.match_featurizer.transform(*self.texts(name))
-        return ((self._match[name] - self.match_mean_) / self.match_std_).astype(np.float32)
+        return self._match[name]
 
     def prior(self, name: str, encoder: str) -> np.ndarray:
         """(P,) zero-shot cosine of the full pretrained encoder (cached on disk), in the frame's row order."""
@@ -66,12 +62,11 @@ class Workspace:
 
     def model_inputs(self, name: str, model: RankerConfig) -> np.ndarray:
         """The ``features`` columns of ``models.ranker.FeatureLayout``: behaviour, match features, prior."""
-        columns = [self.features(name)]
-        if model.uses_match:
-            columns.append(self.match(name))
-        if model.uses_prior:
-            columns.append(self.prior(name, model.encoder)[:, None])
-        return np.concatenate(columns, axis=1).astype(np.float32)
+        return np.concatenate([
+            self.features(name),
+            self.match(name) if model.uses_match else np.zeros((len(self.split(name)), 0), np.float32),
+            self.prior(name, model.encoder)[:, None] if model.uses_prior else np.zeros((len(self.split(name)), 0)),
+        ], axis=1).astype(np.float32)
 
     def tensors(self, name: str, model: RankerConfig) -> SplitTensors:
         """Tokenised (cached) and moved to the device once per split, tokenizer, max length and inputs."""
@@ -104,3 +99,24 @@ def prepare_workspace(config: Config, device: torch.device) -> Workspace:
     logger.info("data %s: %d pairs, %d queries (train %d / val %d / test %d queries)", pairs.name, len(pairs),
                 pairs.n_queries, splits.train.n_queries, splits.val.n_queries, splits.test.n_queries)
     return Workspace(config=config, pairs=pairs, splits=splits, scaler=scaler, device=device)
+
+
+def assemble_inputs(frame: pd.DataFrame, text_fields: tuple[str, ...], *, model: RankerConfig,
+                    scaler: FeatureScaler, match: MatchFeaturizer | None, prior_encoder: str | Path | None,
+                    device: torch.device, cache: bool = True) -> np.ndarray:
+    """``Workspace.model_inputs`` for any frame (retraining, ranking with an exported model): behaviour
+    features through the fitted scaler, the fitted match features, the zero-shot cosine of ``prior_encoder``."""
+    columns = [scaler.transform(frame)]
+    if model.uses_match or model.uses_prior:
+        queries, texts = frame["query"].astype(str).tolist(), product_text(frame, text_fields)
+    if model.uses_match:
+        if match is None:
+            raise ValueError("the model reads match features but no fitted MatchFeaturizer was given")
+        columns.append(match.transform(queries, texts))
+    if model.uses_prior:
+        if prior_encoder is None:
+            raise ValueError("the model reads the zero-shot prior but no prior encoder was given")
+        cosine = zero_shot_cosine(queries, texts, model_dir=resolve_encoder_dir(str(prior_encoder)), device=device,
+                                  cache=cache)
+        columns.append(cosine[:, None])
+    return np.concatenate(columns, axis=1).astype(np.float32)

@@ -50,7 +50,7 @@ def test_batches_hold_whole_queries_with_dynamic_padding(small_data) -> None:
 @pytest.mark.parametrize("variant", ["fusion", "text", "features"])
 def test_variants_score_every_pair(small_data, tiny_bert, variant) -> None:
     _, splits, scaler, tensors = small_data
-    model = Ranker(RankerConfig(variant=variant, encoder=str(tiny_bert)), n_features=scaler.n_outputs_)
+    model = Ranker(RankerConfig(variant=variant, architecture="cross", encoder=str(tiny_bert)), n_features=scaler.n_outputs_)
     assert (model.encoder is not None) == (variant != "features")
     assert (model.features is not None) == (variant != "text")
     split = tensors(splits.val, None if variant == "features" else str(tiny_bert))
@@ -69,7 +69,7 @@ def test_keep_first_k_layers(tiny_bert) -> None:
 def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, tiny_bert, tmp_path) -> None:
     _, splits, scaler, tensors = small_data
     cfg = TrainConfig(loss="listnet", epochs=3, batch_size=16, encoder_lr=1e-3, head_lr=3e-3, patience=0, seed=1)
-    model_cfg = RankerConfig(variant="fusion", encoder=str(tiny_bert), dropout=0.0)
+    model_cfg = RankerConfig(variant="fusion", architecture="cross", encoder=str(tiny_bert), dropout=0.0)
     train, val = tensors(splits.train), tensors(splits.val)
     torch.manual_seed(0)
     model = Ranker(model_cfg, n_features=scaler.n_outputs_)
@@ -80,10 +80,10 @@ def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, ti
     epochs_seen = []
     result = fit(model, train, val, cfg, on_epoch_end=lambda e, m: epochs_seen.append(e),
                  checkpoint_path=tmp_path / "last.ckpt")
-    assert epochs_seen == [1, 2, 3] and result.epochs_run == 3
+    assert epochs_seen == [0, 1, 2, 3] and result.epochs_run == 3  # epoch 0: validated before any update
     assert result.best_metrics["ndcg@10"] > random_ndcg + 0.05
-    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
-    assert result.pairs_per_second > 0 and len(result.history) == 3
+    assert result.history[-1]["train_loss"] < result.history[1]["train_loss"]
+    assert result.pairs_per_second > 0 and len(result.history) == 4
     ckpt = load_checkpoint(tmp_path / "last.ckpt")  # weights_only=True
     assert ckpt["epoch"] == 3 and set(ckpt) >= {"model", "optimizer", "scheduler", "rng", "best_state"}
 
@@ -115,7 +115,7 @@ def test_non_finite_loss_is_reported(small_data, tiny_bert) -> None:
 
 
 def test_parameter_groups_separate_encoder_and_head_rates(tiny_bert) -> None:
-    model = Ranker(RankerConfig(encoder=str(tiny_bert)), n_features=4)
+    model = Ranker(RankerConfig(architecture="cross", encoder=str(tiny_bert)), n_features=4)
     groups = model.parameter_groups(encoder_lr=1e-5, head_lr=1e-3, weight_decay=0.01, layerwise_lr_decay=0.5)
     lrs = sorted({g["lr"] for g in groups})
     assert lrs == pytest.approx([0.25e-5, 0.5e-5, 1e-5, 1e-3])  # embeddings, layer 0, layer 1 + pooler, head
@@ -132,7 +132,7 @@ def test_real_minilm_forward_pass() -> None:
     from models.encoder import resolve_encoder_dir
 
     model_dir = resolve_encoder_dir("minilm")
-    model = Ranker(RankerConfig(variant="text", encoder="minilm"), n_features=0).eval()
+    model = Ranker(RankerConfig(variant="text", architecture="cross", encoder="minilm"), n_features=0).eval()
     assert len(model.encoder.encoder.layer) == 6 and model.encoder.config.hidden_size == 384
     tok = tokenize_pairs(["red running shoes"], ["title: Stridemax trainers | colour: crimson"], model_dir=model_dir,
                          max_length=32)
