@@ -78,10 +78,14 @@ def test_moved_export_ranks_like_the_in_study_model(exported, monkeypatch, capsy
 
     from study.ranking import Ranker
 
-    def no_pretrained(*args, **kwargs):
-        raise AssertionError("an export must not need a pretrained checkpoint")
+    real = transformers.AutoModel.from_pretrained
 
-    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", no_pretrained)
+    def only_inside_the_export(path, *args, **kwargs):  # the prior's encoder travels inside the export
+        if not Path(path).resolve().is_relative_to(exported["model"].resolve()):
+            raise AssertionError(f"an export must not need a pretrained checkpoint outside it, got {path}")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", only_inside_the_export)
     out = exported["tmp"] / "ranked.csv"
     assert main(["rank", "--model", str(exported["model"]), "--input", str(exported["csv"]),
                  "--output", str(out)]) == 0
@@ -136,3 +140,37 @@ def test_export_refuses_to_overwrite_and_retrains_on_request(exported, capsys) -
     retrained = metrics["retrained"]
     assert retrained["train_queries"] > 0 and 0 < retrained["test"]["ndcg@10"] <= 1
     assert json.loads((out / "ranker.json").read_text())["retrained"] is True
+
+
+@pytest.mark.parametrize("architecture", ["frozen", "two_tower", "cross"])
+def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, tiny_bert: Path,
+                                                             architecture: str) -> None:
+    """Match features and the zero-shot prior travel with the export; two-tower tokenises query and product apart."""
+    import optuna
+
+    from models.train import predict
+    from study.config import load_config
+    from study.evaluation import best_trial, load_trial_model
+    from study.ranking import Ranker
+    from study.workspace import prepare_workspace
+
+    path = write_config(tmp_path, tiny_bert)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["run", "--config", str(path), "--n-trials", "1", "--set", "study.baselines=false", "--quiet",
+                 "--set", f"model.architecture={architecture}", "--set", "model.match_features=true"]) == 0
+    assert main(["export", "--name", "t", "--storage", storage, "--out", str(tmp_path / "export")]) == 0
+    spec = json.loads((tmp_path / "export" / "ranker.json").read_text())
+    assert spec["model"]["architecture"] == architecture and spec["match"] is True
+    assert (tmp_path / "export" / "match_features.json").is_file()
+    assert (tmp_path / "export" / "prior_encoder" / "config.json").is_file() == (architecture == "frozen")
+    config = load_config(path, overrides=[f"model.architecture={architecture}", "model.match_features=true"])
+    ws = prepare_workspace(config, CPU)
+    study = optuna.load_study(study_name="t", storage=storage)
+    model, trial_config, _ = load_trial_model(best_trial(study))
+    split = ws.tensors("test", trial_config.model)
+    expected = predict(model, split, batch_size=64, dtype=torch.float32)
+    frame = split.frame.drop(columns=["label"]).sample(frac=1.0, random_state=0)
+    ranked = Ranker.load(tmp_path / "export").rank(frame)
+    got = _scores(ranked).reindex(pd.MultiIndex.from_arrays([split.frame["query_id"].astype(str),
+                                                             split.frame["product_id"].astype(str)]))
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-5, atol=1e-5)
