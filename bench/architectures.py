@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 
-import common  # first: sets OMP_WAIT_POLICY before torch loads, puts the repository root on sys.path
+import common  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch loads, puts the repository root on sys.path
 import numpy as np
 import pandas as pd
 import torch

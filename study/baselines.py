@@ -13,12 +13,9 @@ import logging
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from data.schema import LABEL, product_text
-from data.tokenize import load_tokenizer
-from models.device import autocast, resolve_precision
-from models.encoder import load_encoder, pool, resolve_encoder_dir
+from models.device import resolve_precision
 from models.metrics import evaluate_ranking
 from models.ranker import Ranker
 from models.train import TrainConfig, evaluate, fit
@@ -80,34 +77,9 @@ def behaviour_only(ws: Workspace) -> dict[str, float] | None:
     return None if scored is None else scored.metrics
 
 
-@torch.inference_mode()
-def embed(texts: list[str], *, encoder: str, device: torch.device, max_length: int = 128,
-          batch_size: int = 256) -> torch.Tensor:
-    """Mean-pooled, L2-normalised sentence embeddings of the full pretrained encoder, (N, H)."""
-    model_dir = resolve_encoder_dir(encoder)
-    tokenizer = load_tokenizer(model_dir)
-    model = load_encoder(model_dir).to(device).eval()
-    dtype = resolve_precision("auto", device)
-    out = []
-    for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i : i + batch_size], truncation=True, max_length=max_length, padding=True,
-                        return_tensors="pt").to(device)
-        with autocast(device, dtype):
-            hidden = model(**enc).last_hidden_state  # (B, L, H)
-        out.append(F.normalize(pool(hidden.float(), enc["attention_mask"], "mean"), dim=-1))
-    return torch.cat(out)
-
-
 def zero_shot_scores(ws: Workspace) -> Scored:
-    frame = ws.split("test").frame
-    queries = frame["query"].astype(str).tolist()
-    texts = product_text(frame, ws.pairs.text_fields)
-    unique_q = sorted(set(queries))
-    q_emb = embed(unique_q, encoder=ws.config.model.encoder, device=ws.device)
-    p_emb = embed(texts, encoder=ws.config.model.encoder, device=ws.device)
-    index = {q: i for i, q in enumerate(unique_q)}
-    rows = torch.tensor([index[q] for q in queries], device=ws.device)
-    return _scored_frame("zero_shot_encoder", (q_emb[rows] * p_emb).sum(-1).cpu().numpy(), ws)
+    """The untrained encoder's cosine: the same numbers (and cache) the ``prior`` architecture starts from."""
+    return _scored_frame("zero_shot_encoder", ws.prior("test", ws.config.model.encoder), ws)
 
 
 def zero_shot_encoder(ws: Workspace) -> dict[str, float]:

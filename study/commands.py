@@ -183,6 +183,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     device = device_for(config.study.device)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    if ("model.architecture", "frozen", "prior") in cuts:
+        say("CPU: the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained "
+            "encoder's zero-shot cosine plus a learned residual over match and behaviour features; fine-tuning "
+            "a 6-layer encoder runs at ~50 pairs/s on a CPU). --set model.architecture=prior fine-tunes it anyway.")
+        cuts = [c for c in cuts if c[0] != "model.architecture"]
     if cuts:
         say(f"{device.type} profile for a data file: " + ", ".join(f"{k} {v} (default {d})" for k, v, d in cuts)
             + f"; change with --set, e.g. --set {cuts[0][0]}={cuts[0][2]}")

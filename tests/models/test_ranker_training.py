@@ -142,9 +142,11 @@ def test_real_minilm_forward_pass() -> None:
     hidden = out.last_hidden_state
     assert hidden.shape == (1, ids.shape[1], 384) and torch.isfinite(hidden).all()
     # pretrained, not random: the mean embedding of related texts is closer than of unrelated ones
-    from study.baselines import embed
+    from models.encoder import resolve_encoder_dir
+    from models.zero_shot import embed_texts
 
-    e = embed(["red running shoes", "crimson trainers", "garden hose reel"], encoder="minilm", device=CPU)
+    e = embed_texts(["red running shoes", "crimson trainers", "garden hose reel"],
+                    model_dir=resolve_encoder_dir("minilm"), device=CPU, max_length=32)
     assert float(e[0] @ e[1]) > float(e[0] @ e[2]) + 0.1
 
 

@@ -35,10 +35,15 @@ def test_the_demo_profile_is_for_the_builtin_catalogue_only() -> None:
     assert profile_key({}, profile="cpu") == "cpu-demo" and profile_key({"data": {"path": "x"}}) == "cpu-file"
     assert (demo.data.val_fraction, demo.data.test_fraction, demo.model.n_layers) == (0.25, 0.35, 1)
     assert (own.data.val_fraction, own.data.test_fraction) == (0.2, 0.2)  # the normal split
-    assert own.model.n_layers == PROFILES["cpu-file"]["model"]["n_layers"] and own.search == DEFAULT_SEARCH
+    assert own.model.n_layers == PROFILES["cpu-file"]["model"]["n_layers"]
+    # the CPU keeps the encoder frozen for a file: the architecture and the encoder's rate are not searched
+    assert own.model.architecture == "frozen" and demo.model.architecture == "prior"
+    assert set(own.search) == set(DEFAULT_SEARCH) - {"model.architecture", "train.encoder_lr"}
+    assert "model.architecture" in demo.search
     cuts = profile_cuts({}, overrides=["data.path=pairs.csv"], profile="cpu")
-    assert ("train.epochs", 3, 4) in cuts
-    assert profile_cuts({}, overrides=["data.path=pairs.csv", "train.epochs=2"], profile="cpu") == []
+    assert ("model.architecture", "frozen", "prior") in cuts
+    assert profile_cuts({}, overrides=["data.path=pairs.csv", "train.epochs=6", "train.patience=3",
+                                       "model.architecture=frozen"], profile="cpu") == []
     assert profile_cuts({}, profile="cpu") == []  # the demo is described in the README instead
 
 
@@ -63,13 +68,14 @@ def test_stored_configs_of_older_versions_still_load() -> None:
 
 def test_fixed_trial_maps_params_back_onto_the_config() -> None:
     config = build_config({}, profile="cpu")
-    params = {"train.encoder_lr": 1e-4, "train.head_lr": 2e-3, "train.loss": "ranknet",
-              "train.weight_decay": 0.01, "model.dropout": 0.2}
+    params = {"model.architecture": "two_tower", "model.match_features": True, "train.encoder_lr": 1e-4,
+              "train.head_lr": 2e-3, "train.loss": "ranknet", "train.weight_decay": 0.01, "model.dropout": 0.2}
     got = suggest(optuna.trial.FixedTrial(params), config.search)
     assert got == params
     resolved = config.with_params(got)
     assert resolved.train.loss == "ranknet" and resolved.model.dropout == 0.2
     assert resolved.train.encoder_lr == 1e-4 and resolved.model.dropout == 0.2
+    assert resolved.model.architecture == "two_tower" and resolved.model.match_features is True
     # parameter names are config field names
     assert set(params) <= valid_fields()
 

@@ -130,7 +130,7 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path,
     assert retry.user_attrs["resumed_from"]["trial"] == killed and retry.user_attrs["resumed_from"]["epoch"] > 0
     assert "fail_reason" not in retry.user_attrs and retry.user_attrs["pid"] == os.getpid()
     assert len(retry.intermediate_values) < 4  # the epochs before the checkpoint were not run again
-    assert retry.user_attrs["epochs_run"] == 4 and len(retry.user_attrs["curve"]) == 4
+    assert retry.user_attrs["epochs_run"] == 4 and len(retry.user_attrs["curve"]) == 5  # epochs 0 (untrained)..4
     # the best finished trial and the untuned default (trial 0's chain: the killed trial was the default, queued
     # first, and its retry keeps the mark) keep their weights; no resume file and no other trial folder is left
     assert dead.user_attrs["default_config"] and retry.user_attrs["default_config"]

@@ -91,7 +91,7 @@ def test_three_trial_study_with_a_pruned_trial(tmp_path, tiny_bert, capsys) -> N
         attrs = t.user_attrs
         assert set(attrs) >= {"val_metrics", "curve", "epochs_run", "wall_time_s", "pairs_per_second",
                               "peak_gpu_memory_mb", "device", "config", "checkpoint", "host", "pid"}
-        assert len(t.intermediate_values) == attrs["epochs_run"] == 2
+        assert len(t.intermediate_values) == attrs["epochs_run"] + 1 == 3  # epoch 0: before training
         assert attrs["val_metrics"]["ndcg@10"] == pytest.approx(t.value)
     assert study.user_attrs["dataset_fingerprint"] == ws.pairs.fingerprint()
     assert "versions" in study.user_attrs and study.metric_names == ["ndcg@10"]
@@ -138,12 +138,12 @@ def test_objective_reports_each_epoch_and_stops_when_pruned(tmp_path, tiny_bert)
     study.optimize(Objective(config, ws), n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED
-    assert list(trial.intermediate_values) == [1]  # stopped right after the first report
+    assert list(trial.intermediate_values) == [0, 1]  # epoch 0 is never pruned; stopped right after epoch 1
     assert trial.user_attrs["epochs_run"] == 1 and "ndcg@10" in trial.user_attrs["val_metrics"]
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
     study.optimize(Objective(config, ws), n_trials=1)
-    assert list(study.trials[0].intermediate_values) == [1, 2]
+    assert list(study.trials[0].intermediate_values) == [0, 1, 2]
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "grid", "qmc", "gp", "cmaes"])
