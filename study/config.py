@@ -125,9 +125,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu-demo": {
         "study": {"n_trials": 24},
         "pruner": {"n_startup_trials": 4, "n_warmup_steps": 1},
-        "data": {"n_queries": 200, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
+        "data": {"n_queries": 300, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
         "model": {"n_layers": 1, "max_length": 40},
         "train": {"epochs": 3, "batch_size": 16, "patience": 0},
+        # frozen trials take a second an epoch and need more of them (bench/RESULTS.md, section 5)
+        "search": {"train.epochs": {"choices": [3, 8]}},
     },
     "cuda-demo": {
         "study": {"n_trials": 60},

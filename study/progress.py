@@ -17,7 +17,8 @@ class Progress:
         self.quiet = quiet
         self.interactive = (not quiet) and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.target = target
-        self.epochs = epochs
+        self.default_epochs = epochs
+        self.epochs = epochs  # of the running trial (train.epochs may be searched)
         self.metric = metric
         self.started = time.monotonic()
         self.finished_here = 0
@@ -35,6 +36,7 @@ class Progress:
 
     def trial_started(self, trial: optuna.trial.Trial) -> None:
         self.trial, self.epoch = trial.number, 1
+        self.epochs = int(trial.params.get("train.epochs", self.default_epochs))
         if self.interactive:
             from tqdm import tqdm
 
