@@ -68,7 +68,7 @@ def test_stored_configs_of_older_versions_still_load() -> None:
 
 def test_fixed_trial_maps_params_back_onto_the_config() -> None:
     config = build_config({}, profile="cpu")
-    params = {"model.architecture": "two_tower", "model.match_features": True, "train.encoder_lr": 1e-4,
+    params = {"model.architecture": "two_tower", "model.match_features": True, "train.epochs": 8, "train.encoder_lr": 1e-4,
               "train.head_lr": 2e-3, "train.loss": "ranknet", "train.weight_decay": 0.01, "model.dropout": 0.2}
     got = suggest(optuna.trial.FixedTrial(params), config.search)
     assert got == params
