@@ -59,6 +59,8 @@ class RankerConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout=}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length=}")
+        if not isinstance(self.match_features, bool):
+            raise TypeError(f"match_features must be true or false, got {self.match_features=}")
         if self.prior_scale <= 0:
             raise ValueError(f"prior_scale must be > 0, got {self.prior_scale=}")
 

@@ -189,8 +189,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             "a 6-layer encoder runs at ~50 pairs/s on a CPU). --set model.architecture=prior fine-tunes it anyway.")
         cuts = [c for c in cuts if c[0] != "model.architecture"]
     if cuts:
-        say(f"{device.type} profile for a data file: " + ", ".join(f"{k} {v} (default {d})" for k, v, d in cuts)
-            + f"; change with --set, e.g. --set {cuts[0][0]}={cuts[0][2]}")
+        toml = json.dumps  # true / 3 / "x": what --set reads back
+        say(f"{device.type} profile for a data file: "
+            + ", ".join(f"{k} {toml(v)} (default {toml(d)})" for k, v, d in cuts)
+            + f"; change with --set, e.g. --set {cuts[0][0]}={toml(cuts[0][2])}")
     ws = prepare_workspace(config, device)
     check_variants(config, ws.pairs)
     say(describe_variant(config, ws.pairs))

@@ -145,7 +145,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # behaviour features; trials take seconds) and says so; --set model.architecture=prior fine-tunes anyway.
     "cpu-file": {
         "study": {"n_trials": 30},
-        "model": {"architecture": "frozen", "n_layers": 0, "max_length": 64},
+        # match features on by default: on a text-only file, frozen without them is the zero-shot ranking itself
+        "model": {"architecture": "frozen", "match_features": True, "n_layers": 0, "max_length": 64},
         "train": {"epochs": 6, "patience": 3},
         "search": {"model.architecture": None, "train.encoder_lr": None},
     },

@@ -43,7 +43,8 @@ def test_the_demo_profile_is_for_the_builtin_catalogue_only() -> None:
     cuts = profile_cuts({}, overrides=["data.path=pairs.csv"], profile="cpu")
     assert ("model.architecture", "frozen", "prior") in cuts
     assert profile_cuts({}, overrides=["data.path=pairs.csv", "train.epochs=6", "train.patience=3",
-                                       "model.architecture=frozen"], profile="cpu") == []
+                                       "model.architecture=frozen", "model.match_features=true"],
+                        profile="cpu") == []
     assert profile_cuts({}, profile="cpu") == []  # the demo is described in the README instead
 
 
