@@ -141,7 +141,8 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path,
 
 
 def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(tmp_path, tiny_bert) -> None:
-    path = write_study_config(tmp_path, tiny_bert, n_trials=1, epochs=6)
+    # enough epochs that the signal lands mid-trial on a fast idle machine (a tiny epoch takes ~0.1 s)
+    path = write_study_config(tmp_path, tiny_bert, n_trials=1, epochs=40)
     runs = tmp_path / "runs"
     proc, _, err = start_study(["run", "--config", str(path)], tmp_path, "sigint")
     first = wait_for_checkpoint(proc, runs)
