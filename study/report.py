@@ -36,10 +36,17 @@ MAX_TIMELINE = 500  # timeline: the most recent trials
 N_EXAMPLES = 4
 TOP_PRODUCTS = 5
 
+def _param(value: object) -> object:
+    """A parameter as the config writes it: 3 significant digits, booleans as true / false (not 1 / 0)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:.3g}" if isinstance(value, float) else value
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:0 24px 48px;
 color:#222}h1{margin-top:24px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:36px}
-table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px}
+table{border-collapse:collapse;margin:8px 0 16px;display:block;max-width:100%;overflow-x:auto}td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px}
 th{background:#f5f5f5;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#666;font-style:italic}.grid{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 nav a{margin-right:12px}.example{border:1px solid #eee;border-radius:6px;padding:8px 12px}
@@ -208,7 +215,7 @@ def overview(study: optuna.Study, storage_url: str | None) -> Section:
             ["trial", metric, "epochs", "minutes", *names],
             [[t.number, float(t.values[0]), int(t.user_attrs.get("epochs_run", len(t.intermediate_values))),
               f"{(t.duration.total_seconds() / 60 if t.duration else 0):.1f}",
-              *[(f"{t.params[n]:.3g}" if isinstance(t.params.get(n), float) else t.params.get(n, "")) for n in names]]
+              *[_param(t.params.get(n, "")) for n in names]]
              for t in ranked])
     if "config" in attrs:
         body += ("<details><summary>Resolved config</summary><pre>"
