@@ -18,7 +18,6 @@ from optuna.trial import TrialState
 
 from data.config import is_builtin_catalogue
 from data.errors import UserInputError
-from models.device import resolve_device
 from study.artifacts import write_study_note
 from study.config import (
     Config,
@@ -271,7 +270,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         study=dataclasses.replace(config.study, **changes),
         storage=dataclasses.replace(config.storage, url=args.storage),
     )
-    ws = prepare_workspace(config, resolve_device(config.study.device))
+    ws = prepare_workspace(config, device_for(config.study.device))  # no CUDA here: one paragraph, exit 2
     fingerprint = ws.pairs.fingerprint()
     if study.user_attrs.get("dataset_fingerprint") not in (None, fingerprint):
         raise UserInputError(
@@ -318,7 +317,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         gone = ("; its process is gone: the next run or worker marks it FAIL and retries it"
                 if process_gone(t) else "")
         print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
-              f"epoch {len(t.intermediate_values)}/{config.train.epochs}{gone}")
+              f"epoch {max(len(t.intermediate_values) - 1, 0)}/{t.params.get('train.epochs', config.train.epochs)}"
+              f"{gone}")  # epoch 0 is the check before training
     if "test" in study.user_attrs or "baselines" in study.user_attrs:
         print(summary_table(study, metric))
     return 0
