@@ -48,9 +48,9 @@ HOMEDEPOT = ROOT.parent / "shared" / "data" / "homedepot" / "train.csv.zip"
 
 
 def homedepot_workspace(config: Config, device: torch.device, *, n_test: int, n_train: int,
-                        n_val: int, seed: int = 0) -> Workspace:
+                        n_val: int, seed: int = 0, path: Path = HOMEDEPOT) -> Workspace:
     """The reference protocol's test queries, and training / validation queries from the rest."""
-    pairs = load_homedepot(HOMEDEPOT)
+    pairs = load_homedepot(path)
     frame = pairs.frame
     stats = frame.groupby("query_id")[LABEL].agg(["size", "nunique"])
     eligible = np.array(sorted(stats.index[(stats["size"] >= 5) & (stats["nunique"] >= 2)]))
@@ -104,6 +104,7 @@ def main() -> None:
                         help="config overrides, as for study run")
     parser.add_argument("--skip", choices=("synthetic", "homedepot"), action="append", default=[])
     parser.add_argument("--out", type=Path, default=HERE / "quality.json")
+    parser.add_argument("--homedepot", type=Path, default=HOMEDEPOT, help="the Home Depot train.csv.zip")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     device = resolve_device(args.device)
@@ -121,13 +122,13 @@ def main() -> None:
             print(f"  {run}", flush=True)
             results["synthetic"] = {"splits": ws.summary()["splits"], "run": run, "comparison": comparison.to_dict()}
         if "homedepot" not in args.skip:
-            if not HOMEDEPOT.is_file():
-                print(f"homedepot: skipped, {HOMEDEPOT} is absent")
+            if not args.homedepot.is_file():
+                print(f"homedepot: skipped, {args.homedepot} is absent")
             else:
-                config = build_config({"data": {"source": "homedepot", "path": str(HOMEDEPOT)}},
+                config = build_config({"data": {"source": "homedepot", "path": str(args.homedepot)}},
                                       overrides=overrides + ["study.name=quality-homedepot"], profile=profile)
                 ws = homedepot_workspace(config, device, n_test=args.hd_test_queries, n_train=args.hd_train_queries,
-                                         n_val=args.hd_val_queries)
+                                         n_val=args.hd_val_queries, path=args.homedepot)
                 print(f"homedepot (file profile): {ws.summary()['splits']}; {describe(config)}", flush=True)
                 comparison, run = run_study(config, ws, Path(tmp) / "homedepot")
                 print(f"  {run}", flush=True)

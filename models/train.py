@@ -55,7 +55,9 @@ class TrainConfig:
     ndcg_k: int = 10
     relevance_threshold: float = 1.0
     bucket_by_length: bool = True
-    compile: bool = False  # torch.compile the model for the training steps; pays on CUDA, not on the CPU
+    # torch.compile the training steps. Off by default: on the CPU it measured slower (bench/RESULTS.md,
+    # section 2); on CUDA it is not yet measured (bench/gpu_proof.py runs throughput.py with --compile).
+    compile: bool = False
     eval_at_start: bool = True  # validate before the first update (epoch 0): a trial never ends below its start
     seed: int = 0
 

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from data.config import is_builtin_catalogue
 from data.errors import UserInputError
+from models.device import enable_fast_math
 from study.artifacts import write_study_note
 from study.config import (
     Config,
@@ -181,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(config_to_toml(config), end="")
         return 0
     device = device_for(config.study.device)
+    enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     if ("model.architecture", "frozen", "prior") in cuts:
         say("CPU: the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained "
@@ -270,7 +272,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         study=dataclasses.replace(config.study, **changes),
         storage=dataclasses.replace(config.storage, url=args.storage),
     )
-    ws = prepare_workspace(config, device_for(config.study.device))  # no CUDA here: one paragraph, exit 2
+    device = device_for(config.study.device)  # no CUDA here: one paragraph, exit 2
+    enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
+    ws = prepare_workspace(config, device)
     fingerprint = ws.pairs.fingerprint()
     if study.user_attrs.get("dataset_fingerprint") not in (None, fingerprint):
         raise UserInputError(
