@@ -146,8 +146,11 @@ def evaluate(
     return metrics, scores
 
 
-def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
+def _rng_state(rng: np.random.Generator, device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
+    if device.type == "cuda":  # dropout on CUDA draws from the device's generator
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
 
 
 def fit(
@@ -197,6 +200,8 @@ def fit(
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         torch.set_rng_state(ckpt["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
         rng.bit_generator.state = ckpt["rng"]["numpy"]
         history, best_value = list(ckpt["history"]), float(ckpt["best_value"])
         best_epoch, best_metrics = int(ckpt["best_epoch"]), dict(ckpt["best_metrics"])
@@ -267,7 +272,7 @@ def fit(
                         "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(),
                         "scaler": scaler.state_dict(),
-                        "rng": _rng_state(rng),
+                        "rng": _rng_state(rng, device),
                     },
                     checkpoint_path,
                     keep={  # best_state is replaced, never updated in place: no copy needed

@@ -59,7 +59,7 @@ def normalised_gain(labels: torch.Tensor, mask: torch.Tensor, max_label: float |
     elif not max_label > 0:
         raise ValueError(f"max_label must be > 0, got {max_label=}")
     else:
-        top = torch.tensor(float(max_label), device=labels.device)
+        top = float(max_label)  # a Python number: no host-to-device copy (and on CUDA no sync) per step
     return (labels / top).clamp(0.0, 1.0)
 
 
