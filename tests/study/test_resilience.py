@@ -147,7 +147,8 @@ def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(tmp_pa
     proc, _, err = start_study(["run", "--config", str(path)], tmp_path, "sigint")
     first = wait_for_checkpoint(proc, runs)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    code = proc.wait(timeout=60)
+    assert code == 130, f"exit {code}; the run's log ends with:\n" + "\n".join(err.read_text().splitlines()[-15:])
     assert "interrupted" in err.read_text() and "Traceback" not in err.read_text()
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # none left RUNNING
