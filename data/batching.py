@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from data.schema import LABEL, JudgedPairs, product_text
-from data.tokenize import TokenizedPairs, tokenize_pairs, tokenize_texts
+from data.tokenize import tokenize_pairs, tokenize_texts
 
 QUERY_MAX_LENGTH = 32  # two-tower query side
 
@@ -74,13 +74,13 @@ def build_split_tensors(
     device: torch.device,
     model_dir: str | None,
     max_length: int,
-    tokens: TokenizedPairs | None = None,
     separate_query: bool = False,
     cache: bool = True,
 ) -> SplitTensors:
     """Sort rows by query, tokenise (cached) when ``model_dir`` is given, and move everything to the device.
 
     ``separate_query`` (two-tower): ``input_ids`` hold the product text alone and ``query_input_ids`` the query.
+    ``cache=False`` (one-off candidate lists) neither reads nor writes the token caches.
     """
     frame = pairs.frame
     order = np.argsort(frame["query_id"].to_numpy(dtype=str), kind="stable")
@@ -93,23 +93,17 @@ def build_split_tensors(
     input_ids = token_type_ids = None
     lengths = np.zeros(len(frame), dtype=np.int32)
     query_input_ids = query_lengths = None
-    if model_dir is not None and separate_query:
-        queries = frame["query"].astype(str).tolist()
-        q_tokens = tokenize_texts(queries, model_dir=model_dir, max_length=min(QUERY_MAX_LENGTH, max_length),
-                                  cache=cache)
-        query_input_ids = torch.from_numpy(q_tokens.input_ids.astype(np.int64)).to(device)
-        query_lengths = q_tokens.lengths
-        tokens = tokenize_texts(product_text(frame, pairs.text_fields), model_dir=model_dir, max_length=max_length,
-                                cache=cache)
     if model_dir is not None:
-        if tokens is None:
-            queries = frame["query"].astype(str).tolist()
-            texts = product_text(frame, pairs.text_fields)
-            tokens = tokenize_pairs(queries, texts, model_dir=model_dir, max_length=max_length)
-        elif separate_query:
-            pass  # already in this split's row order
+        if separate_query:
+            q_tokens = tokenize_texts(frame["query"].astype(str).tolist(), model_dir=model_dir,
+                                      max_length=min(QUERY_MAX_LENGTH, max_length), cache=cache)
+            query_input_ids = torch.from_numpy(q_tokens.input_ids.astype(np.int64)).to(device)
+            query_lengths = q_tokens.lengths
+            tokens = tokenize_texts(product_text(frame, pairs.text_fields), model_dir=model_dir,
+                                    max_length=max_length, cache=cache)
         else:
-            tokens = TokenizedPairs(tokens.input_ids[order], tokens.token_type_ids[order], tokens.lengths[order])
+            tokens = tokenize_pairs(frame["query"].astype(str).tolist(), product_text(frame, pairs.text_fields),
+                                    model_dir=model_dir, max_length=max_length, cache=cache)
         input_ids = torch.from_numpy(tokens.input_ids.astype(np.int64)).to(device)
         token_type_ids = torch.from_numpy(tokens.token_type_ids.astype(np.int64)).to(device)
         lengths = tokens.lengths

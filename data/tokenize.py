@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,37 @@ def cache_key(model_dir: Path, max_length: int, queries: list[str], texts: list[
     return h.hexdigest()[:24]
 
 
+def _cached(key: str, compute: Callable[[], TokenizedPairs], *, cache_dir: Path | None,
+            cache: bool) -> TokenizedPairs:
+    """``compute()`` once per key: memory, then ``.cache/study/tokens/<key>.npz`` (written atomically).
+    ``cache=False`` (one-off candidate lists) neither reads nor writes either."""
+    if not cache:
+        return compute()
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = (default_cache_dir() if cache_dir is None else cache_dir) / "tokens" / f"{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            result = TokenizedPairs(z["input_ids"], z["token_type_ids"], z["lengths"])
+    else:
+        result = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids, lengths=result.lengths)
+        os.replace(tmp, path)
+        logger.info("tokenised %d texts, cached in %s", len(result.lengths), path)
+    _MEMORY[key] = result
+    return result
+
+
+def _cut(enc: dict, token_type_ids: np.ndarray) -> TokenizedPairs:
+    """Tokenizer output padded to ``max_length``, cut to the longest real sequence."""
+    lengths = enc["attention_mask"].sum(1).astype(np.int32)
+    width = int(lengths.max()) if len(lengths) else 1
+    return TokenizedPairs(enc["input_ids"][:, :width].astype(np.int32), token_type_ids[:, :width].astype(np.int8),
+                          lengths)
+
+
 def tokenize_pairs(
     queries: list[str],
     texts: list[str],
@@ -73,70 +105,29 @@ def tokenize_pairs(
     model_dir: str | Path,
     max_length: int,
     cache_dir: Path | None = None,
+    cache: bool = True,
 ) -> TokenizedPairs:
     """``[CLS] query [SEP] product text [SEP]`` for every pair, truncated to ``max_length``."""
     model_dir = Path(model_dir)
-    key = cache_key(model_dir, max_length, queries, texts)
-    if key in _MEMORY:
-        return _MEMORY[key]
-    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
-    path = cache_dir / "tokens" / f"{key}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            result = TokenizedPairs(z["input_ids"], z["token_type_ids"], z["lengths"])
-    else:
-        tokenizer = load_tokenizer(model_dir)
-        enc = tokenizer(
-            queries,
-            texts,
-            truncation="longest_first",
-            max_length=max_length,
-            padding="max_length",
-            return_tensors="np",
-            return_token_type_ids=True,
-            return_attention_mask=True,
-        )
-        lengths = enc["attention_mask"].sum(1).astype(np.int32)
-        width = int(lengths.max()) if len(lengths) else 1
-        result = TokenizedPairs(
-            enc["input_ids"][:, :width].astype(np.int32),
-            enc["token_type_ids"][:, :width].astype(np.int8),
-            lengths,
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids, lengths=result.lengths)
-        os.replace(tmp, path)
-        logger.info("tokenised %d pairs (max_length %d), cached in %s", len(queries), max_length, path)
-    _MEMORY[key] = result
-    return result
+
+    def compute() -> TokenizedPairs:
+        enc = load_tokenizer(model_dir)(queries, texts, truncation="longest_first", max_length=max_length,
+                                        padding="max_length", return_tensors="np", return_token_type_ids=True,
+                                        return_attention_mask=True)
+        return _cut(enc, enc["token_type_ids"])
+
+    return _cached(cache_key(model_dir, max_length, queries, texts), compute, cache_dir=cache_dir, cache=cache)
 
 
 def tokenize_texts(texts: list[str], *, model_dir: str | Path, max_length: int,
                    cache_dir: Path | None = None, cache: bool = True) -> TokenizedPairs:
-    """``[CLS] text [SEP]`` for every text alone (the two-tower model's query and product sides);
-    ``cache=False`` (one-off candidate lists) neither reads nor writes the caches."""
+    """``[CLS] text [SEP]`` for every text alone (the two-tower model's query and product sides)."""
     model_dir = Path(model_dir)
-    key = "single-" + cache_key(model_dir, max_length, [""] * len(texts), texts)
-    if cache and key in _MEMORY:
-        return _MEMORY[key]
-    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
-    path = cache_dir / "tokens" / f"{key}.npz"
-    if cache and path.is_file():
-        with np.load(path) as z:
-            result = TokenizedPairs(z["input_ids"], z["token_type_ids"], z["lengths"])
-    else:
+
+    def compute() -> TokenizedPairs:
         enc = load_tokenizer(model_dir)(texts, truncation=True, max_length=max_length, padding="max_length",
                                         return_tensors="np", return_attention_mask=True)
-        lengths = enc["attention_mask"].sum(1).astype(np.int32)
-        width = int(lengths.max()) if len(lengths) else 1
-        ids = enc["input_ids"][:, :width].astype(np.int32)
-        result = TokenizedPairs(ids, np.zeros_like(ids, dtype=np.int8), lengths)
-        if not cache:
-            return result
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids, lengths=result.lengths)
-        os.replace(tmp, path)
-    _MEMORY[key] = result
-    return result
+        return _cut(enc, np.zeros_like(enc["input_ids"]))
+
+    key = "single-" + cache_key(model_dir, max_length, [""] * len(texts), texts)
+    return _cached(key, compute, cache_dir=cache_dir, cache=cache)

@@ -21,6 +21,7 @@ from data.errors import UserInputError
 from models.device import enable_fast_math
 from study.artifacts import write_study_note
 from study.config import (
+    PROFILE_NOTES,
     Config,
     build_config,
     config_to_toml,
@@ -184,16 +185,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = device_for(config.study.device)
     enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    if ("model.architecture", "frozen", "prior") in cuts:
-        say("CPU: the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained "
-            "encoder's zero-shot cosine plus a learned residual over match and behaviour features; fine-tuning "
-            "a 6-layer encoder runs at ~50 pairs/s on a CPU). --set model.architecture=prior fine-tunes it anyway.")
-        cuts = [c for c in cuts if c[0] != "model.architecture"]
-    if cuts:
-        toml = json.dumps  # true / 3 / "x": what --set reads back
+    for key, _, _ in cuts:
+        if key in PROFILE_NOTES:
+            say(f"{device.type.upper()}: {PROFILE_NOTES[key]}")
+    cuts = [c for c in cuts if c[0] not in PROFILE_NOTES]
+    if cuts:  # values as --set reads them back: true, 3, "x"
         say(f"{device.type} profile for a data file: "
-            + ", ".join(f"{k} {toml(v)} (default {toml(d)})" for k, v, d in cuts)
-            + f"; change with --set, e.g. --set {cuts[0][0]}={toml(cuts[0][2])}")
+            + ", ".join(f"{k} {toml_value(v)} (default {toml_value(d)})" for k, v, d in cuts)
+            + f"; change with --set, e.g. --set {cuts[0][0]}={toml_value(cuts[0][2])}")
     ws = prepare_workspace(config, device)
     check_variants(config, ws.pairs)
     say(describe_variant(config, ws.pairs))

@@ -158,6 +158,13 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 DEVICES = ("cpu", "cuda")
+# A file profile's settings that deserve a sentence of their own when a run applies them (``study run`` says it).
+PROFILE_NOTES: dict[str, str] = {
+    "model.architecture": (
+        "the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained encoder's "
+        "zero-shot cosine plus a learned residual over match and behaviour features; fine-tuning a 6-layer "
+        "encoder runs at ~50 pairs/s on a CPU). --set model.architecture=prior fine-tunes it anyway."),
+}
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import torch
 from data.errors import UserInputError
 from data.features import FeatureScaler
 from data.match import MatchFeaturizer
-from data.schema import JudgedPairs, product_text
+from data.schema import JudgedPairs
 from models import ranker as network_module
 from models.ranker import RankerConfig
 from study.export import FORMAT, FORMAT_VERSION
@@ -120,19 +120,6 @@ class Ranker:
         texts = tuple(f for f in self.text_fields if f in frame.columns)
         return validate_pairs(frame, source=source, text_fields=texts, feature_fields=present, require_label=False)
 
-    def _tokens(self, frame: pd.DataFrame) -> Any:
-        """The call ``data.tokenize.tokenize_pairs`` makes, without its caches (candidate lists are one-off)."""
-        from data.tokenize import TokenizedPairs, load_tokenizer
-
-        enc = load_tokenizer(self.encoder_dir)(
-            frame["query"].astype(str).tolist(), product_text(frame, self.text_fields),
-            truncation="longest_first", max_length=self.network.config.max_length, padding="max_length",
-            return_tensors="np", return_token_type_ids=True, return_attention_mask=True)
-        lengths = enc["attention_mask"].sum(1).astype(np.int32)
-        width = int(lengths.max()) if len(lengths) else 1
-        return TokenizedPairs(enc["input_ids"][:, :width].astype(np.int32),
-                              enc["token_type_ids"][:, :width].astype(np.int8), lengths)
-
     def score(self, frame: pd.DataFrame, *, source: str = "candidates") -> np.ndarray:
         """One score per row of ``frame``, in its row order (higher = rank first)."""
         return self._score(frame, source)[0]
@@ -147,13 +134,11 @@ class Ranker:
         canonical = pairs.frame.assign(_row=np.arange(len(pairs.frame)))
         tagged = JudgedPairs(canonical, pairs.text_fields, pairs.feature_fields, pairs.name)
         config = self.network.config
-        two_tower = config.needs_query_tokens
-        tokens = self._tokens(canonical) if self.encoder_dir is not None and not two_tower else None
         inputs = assemble_inputs(canonical, self.text_fields, model=config, scaler=self.scaler, match=self.match,
                                  prior_encoder=self.prior_encoder, device=self.device, cache=False)
         split = build_split_tensors(tagged, inputs, device=self.device,
                                     model_dir=str(self.encoder_dir) if self.encoder_dir is not None else None,
-                                    max_length=config.max_length, tokens=tokens, separate_query=two_tower,
+                                    max_length=config.max_length, separate_query=config.needs_query_tokens,
                                     cache=False)
         sorted_scores = predict(self.network, split, batch_size=int(self.spec.get("eval_batch_size", 512)),
                                 dtype=resolve_precision(self.spec.get("precision", "auto"), self.device))

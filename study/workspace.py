@@ -62,11 +62,9 @@ class Workspace:
 
     def model_inputs(self, name: str, model: RankerConfig) -> np.ndarray:
         """The ``features`` columns of ``models.ranker.FeatureLayout``: behaviour, match features, prior."""
-        return np.concatenate([
-            self.features(name),
-            self.match(name) if model.uses_match else np.zeros((len(self.split(name)), 0), np.float32),
-            self.prior(name, model.encoder)[:, None] if model.uses_prior else np.zeros((len(self.split(name)), 0)),
-        ], axis=1).astype(np.float32)
+        return assemble_inputs(self.split(name).frame, self.pairs.text_fields, model=model, scaler=self.scaler,
+                               match=self.match(name) if model.uses_match else None,
+                               prior_encoder=model.encoder, device=self.device)
 
     def tensors(self, name: str, model: RankerConfig) -> SplitTensors:
         """Tokenised (cached) and moved to the device once per split, tokenizer, max length and inputs."""
@@ -102,17 +100,18 @@ def prepare_workspace(config: Config, device: torch.device) -> Workspace:
 
 
 def assemble_inputs(frame: pd.DataFrame, text_fields: tuple[str, ...], *, model: RankerConfig,
-                    scaler: FeatureScaler, match: MatchFeaturizer | None, prior_encoder: str | Path | None,
-                    device: torch.device, cache: bool = True) -> np.ndarray:
-    """``Workspace.model_inputs`` for any frame (retraining, ranking with an exported model): behaviour
-    features through the fitted scaler, the fitted match features, the zero-shot cosine of ``prior_encoder``."""
+                    scaler: FeatureScaler, match: MatchFeaturizer | np.ndarray | None,
+                    prior_encoder: str | Path | None, device: torch.device, cache: bool = True) -> np.ndarray:
+    """The model's ``features`` for any frame (a workspace split, retraining, ranking with an exported model):
+    behaviour features through the fitted scaler, the match features (from the fitted featurizer, or already
+    computed for this frame), the zero-shot cosine of ``prior_encoder``."""
     columns = [scaler.transform(frame)]
     if model.uses_match or model.uses_prior:
         queries, texts = frame["query"].astype(str).tolist(), product_text(frame, text_fields)
     if model.uses_match:
         if match is None:
             raise ValueError("the model reads match features but no fitted MatchFeaturizer was given")
-        columns.append(match.transform(queries, texts))
+        columns.append(match if isinstance(match, np.ndarray) else match.transform(queries, texts))
     if model.uses_prior:
         if prior_encoder is None:
             raise ValueError("the model reads the zero-shot prior but no prior encoder was given")
