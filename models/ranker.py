@@ -88,9 +88,6 @@ class RankerConfig:
         """``two_tower`` encodes the query and the product text apart."""
         return self.uses_text and self.architecture == "two_tower"
 
-    def uses_features(self, n_features: int) -> bool:
-        return resolve_variant(self.variant, n_features) in ("fusion", "features")
-
 
 @dataclass(frozen=True)
 class FeatureLayout:
@@ -99,10 +96,6 @@ class FeatureLayout:
     n_behaviour: int  # scaled behaviour features and their missing flags (always present, maybe unused)
     n_match: int
     prior: bool
-
-    @property
-    def width(self) -> int:
-        return self.n_behaviour + self.n_match + int(self.prior)
 
 
 def feature_layout(config: RankerConfig, n_features: int) -> FeatureLayout:
