@@ -25,10 +25,10 @@ import torch
 from common import machine, print_machine
 from quality import HOMEDEPOT, homedepot_workspace
 
-from models.device import resolve_device, resolve_precision
-from models.metrics import ndcg_at_k
-from models.ranker import Ranker
-from models.train import evaluate, fit
+from study.models.device import resolve_device, resolve_precision
+from study.models.metrics import ndcg_at_k
+from study.models.ranker import Ranker
+from study.models.train import evaluate, fit
 from study.config import build_config
 from study.workspace import Workspace, prepare_workspace
 

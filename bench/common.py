@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/x.py` from the repository root
     sys.path.insert(0, str(ROOT))
 
-from data.schema import JudgedPairs
-from data.synthetic import generate_catalogue
+from study.data.schema import JudgedPairs
+from study.data.synthetic import generate_catalogue
 
 WARM_STEPS = 5  # steps left out of the steady rate (torch.compile, cuBLAS / oneDNN set-up)
 # Shop-length text: the query is about 5 tokens, these fields about 22 (title ~12, brand, category,

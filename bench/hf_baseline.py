@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from common import Run, steady_window
 
-from data.batching import SplitTensors
-from data.tokenize import load_tokenizer
+from study.data.batching import SplitTensors
+from study.data.tokenize import load_tokenizer
 
 
 class _PairDataset(torch.utils.data.Dataset):

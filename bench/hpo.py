@@ -28,12 +28,12 @@ import optuna
 import torch
 from common import machine, print_machine, write_json
 
-from data.batching import build_split_tensors
-from data.features import FeatureScaler
-from data.sources import load_dataset
-from data.splits import make_splits
-from models.ranker import Ranker
-from models.train import fit
+from study.data.batching import build_split_tensors
+from study.data.features import FeatureScaler
+from study.data.sources import load_dataset
+from study.data.splits import make_splits
+from study.models.ranker import Ranker
+from study.models.train import fit
 from study.config import build_config
 from study.samplers import PrunerConfig, SamplerConfig, build_pruner, build_sampler
 from study.space import suggest

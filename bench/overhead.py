@@ -24,15 +24,15 @@ import optuna
 import torch
 from common import ROOT, percent, shop_pairs
 
-from data.batching import build_split_tensors, plan_epoch, training_batches
-from data.schema import product_text
-from data.tokenize import _MEMORY, tokenize_pairs
-from models import encoder as encoder_module
-from models.checkpoint import CheckpointWriter, cpu_state_dict, save_checkpoint
-from models.device import resolve_precision
-from models.losses import get_loss
-from models.ranker import Ranker, RankerConfig
-from models.train import TrainConfig, evaluate
+from study.data.batching import build_split_tensors, plan_epoch, training_batches
+from study.data.schema import product_text
+from study.data.tokenize import _MEMORY, tokenize_pairs
+from study.models import encoder as encoder_module
+from study.models.checkpoint import CheckpointWriter, cpu_state_dict, save_checkpoint
+from study.models.device import resolve_precision
+from study.models.losses import get_loss
+from study.models.ranker import Ranker, RankerConfig
+from study.models.train import TrainConfig, evaluate
 
 TRIAL_SECONDS = 60.0
 

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 from common import ROOT, machine, print_machine, write_json
 
-from data.adapters import load_homedepot
-from data.features import FeatureScaler
-from data.schema import LABEL
-from data.splits import Splits
-from models.device import resolve_device
+from study.data.adapters import load_homedepot
+from study.data.features import FeatureScaler
+from study.data.schema import LABEL
+from study.data.splits import Splits
+from study.models.device import resolve_device
 from study.commands import _work, finish
 from study.comparison import Comparison
 from study.config import Config, build_config

@@ -23,13 +23,13 @@ from flops import layer_parameters, matmul_ceiling, pair_flops
 from hf_baseline import run_trainer
 from overhead import print_overhead, trial_overhead
 
-from data.batching import SplitTensors, build_split_tensors, training_batches
-from data.features import FeatureScaler
-from data.splits import split_by_query
-from models.device import enable_fast_math, resolve_precision
-from models.encoder import resolve_encoder_dir
-from models.ranker import Ranker, RankerConfig
-from models.train import TrainConfig, fit, predict
+from study.data.batching import SplitTensors, build_split_tensors, training_batches
+from study.data.features import FeatureScaler
+from study.data.splits import split_by_query
+from study.models.device import enable_fast_math, resolve_precision
+from study.models.encoder import resolve_encoder_dir
+from study.models.ranker import Ranker, RankerConfig
+from study.models.train import TrainConfig, fit, predict
 
 
 def sync(device: torch.device) -> None:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from data.errors import UserInputError
-from data.loaders import read_columns, read_raw
-from data.schema import ESCI_GAINS, JudgedPairs
-from data.validate import drop_single_item_queries, query_ids_from_text, validate_pairs
+from study.data.errors import UserInputError
+from study.data.loaders import read_columns, read_raw
+from study.data.schema import ESCI_GAINS, JudgedPairs
+from study.data.validate import drop_single_item_queries, query_ids_from_text, validate_pairs
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from data.schema import LABEL, JudgedPairs, product_text
-from data.tokenize import tokenize_pairs, tokenize_texts
+from study.data.schema import LABEL, JudgedPairs, product_text
+from study.data.tokenize import tokenize_pairs, tokenize_texts
 
 QUERY_MAX_LENGTH = 32  # two-tower query side
 

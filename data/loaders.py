@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from data.errors import UserInputError, describe_rows
-from data.schema import ESCI_GAINS, LABEL
+from study.data.errors import UserInputError, describe_rows
+from study.data.schema import ESCI_GAINS, LABEL
 
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".zip": "zip"}

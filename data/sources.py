@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from data.adapters import ADAPTERS, detect_source, load_adapter
-from data.config import DataConfig
-from data.errors import UserInputError
-from data.loaders import load_file
-from data.schema import JudgedPairs
-from data.synthetic import generate_catalogue
-from data.validate import check_file_report, validate_pairs
+from study.data.adapters import ADAPTERS, detect_source, load_adapter
+from study.data.config import DataConfig
+from study.data.errors import UserInputError
+from study.data.loaders import load_file
+from study.data.schema import JudgedPairs
+from study.data.synthetic import generate_catalogue
+from study.data.validate import check_file_report, validate_pairs
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.config import DataConfig
-from data.errors import UserInputError
-from data.schema import JudgedPairs
+from study.data.config import DataConfig
+from study.data.errors import UserInputError
+from study.data.schema import JudgedPairs
 
 
 @dataclass(frozen=True)

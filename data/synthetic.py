@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from data.schema import LABEL, JudgedPairs
+from study.data.schema import LABEL, JudgedPairs
 
 TEXT_FIELDS = ("title", "description", "brand", "category", "colour")
 FEATURE_FIELDS = ("price", "rating", "review_count", "impressions", "clicks", "add_to_cart", "purchases")

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from data.errors import UserInputError, describe_rows
-from data.schema import ID_COLUMNS, KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS, LABEL, JudgedPairs
+from study.data.errors import UserInputError, describe_rows
+from study.data.schema import ID_COLUMNS, KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS, LABEL, JudgedPairs
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.encoder import POOLINGS, encoder_hidden_size, load_encoder, pool, pooled_size, resolve_encoder_dir
+from study.models.encoder import POOLINGS, encoder_hidden_size, load_encoder, pool, pooled_size, resolve_encoder_dir
 
 VARIANTS = ("auto", "fusion", "text", "features")
 
@@ -99,7 +99,7 @@ class FeatureLayout:
 
 
 def feature_layout(config: RankerConfig, n_features: int) -> FeatureLayout:
-    from data.match import N_MATCH
+    from study.data.match import N_MATCH
 
     return FeatureLayout(n_features, N_MATCH if config.uses_match else 0, config.uses_prior)
 

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from data.batching import SplitTensors, inference_batches, plan_epoch, rows_batch, training_batches
-from models.checkpoint import CheckpointWriter, cpu_state_dict, load_checkpoint
-from models.device import autocast, peak_memory_mb, resolve_precision
-from models.losses import get_loss
-from models.metrics import evaluate_ranking
-from models.ranker import Ranker
+from study.data.batching import SplitTensors, inference_batches, plan_epoch, rows_batch, training_batches
+from study.models.checkpoint import CheckpointWriter, cpu_state_dict, load_checkpoint
+from study.models.device import autocast, peak_memory_mb, resolve_precision
+from study.models.losses import get_loss
+from study.models.metrics import evaluate_ranking
+from study.models.ranker import Ranker
 
 logger = logging.getLogger(__name__)
 

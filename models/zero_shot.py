@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data.batching import QUERY_MAX_LENGTH  # the two-tower's query side too: both start at this cosine
-from data.tokenize import default_cache_dir, load_tokenizer
-from models.device import autocast, resolve_precision
-from models.encoder import load_encoder, pool
+from study.data.batching import QUERY_MAX_LENGTH  # the two-tower's query side too: both start at this cosine
+from study.data.tokenize import default_cache_dir, load_tokenizer
+from study.models.device import autocast, resolve_precision
+from study.models.encoder import load_encoder, pool
 
 logger = logging.getLogger(__name__)
 

@@ -248,9 +248,9 @@ def log_trial_artifacts(trial: optuna.trial.BaseTrial, *, model: Any, workspace:
         return None
     try:
         study = trial.study
-        from models.device import resolve_precision
-        from models.metrics import per_query_ndcg
-        from models.train import predict
+        from study.models.device import resolve_precision
+        from study.models.metrics import per_query_ndcg
+        from study.models.train import predict
 
         metric = config.study.metric
         k = config.train.ndcg_k

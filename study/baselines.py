@@ -14,11 +14,11 @@ import logging
 import numpy as np
 import torch
 
-from data.schema import LABEL, product_text
-from models.device import resolve_precision
-from models.metrics import evaluate_ranking
-from models.ranker import Ranker
-from models.train import TrainConfig, evaluate, fit
+from study.data.schema import LABEL, product_text
+from study.models.device import resolve_precision
+from study.models.metrics import evaluate_ranking
+from study.models.ranker import Ranker
+from study.models.train import TrainConfig, evaluate, fit
 from study.comparison import Scored
 from study.workspace import Workspace
 

@@ -14,7 +14,7 @@ import warnings
 # and a CPU step then runs 3-4x slower (bench/RESULTS.md, "Contention"). Sleeping waiters cost little alone.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from data.errors import UserInputError
+from study.data.errors import UserInputError
 from study.storage import DEFAULT_STORAGE, redact
 
 EXAMPLES = {

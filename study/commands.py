@@ -16,9 +16,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from data.config import is_builtin_catalogue
-from data.errors import UserInputError
-from models.device import enable_fast_math
+from study.data.config import is_builtin_catalogue
+from study.data.errors import UserInputError
+from study.models.device import enable_fast_math
 from study.artifacts import write_study_note
 from study.config import (
     PROFILE_NOTES,
@@ -368,9 +368,9 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from data.config import DataConfig
-    from data.sources import load_dataset
-    from data.validate import check_file_report
+    from study.data.config import DataConfig
+    from study.data.sources import load_dataset
+    from study.data.validate import check_file_report
 
     columns = parse_column_maps(args.map)
     cfg = DataConfig.from_dict({"source": args.source or "auto", "path": args.path, "products_path": args.products,

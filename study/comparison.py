@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.metrics import paired_bootstrap_interval, per_query_ndcg, per_query_reciprocal_rank
+from study.models.metrics import paired_bootstrap_interval, per_query_ndcg, per_query_reciprocal_rank
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data.config import DataConfig, is_builtin_catalogue
-from data.errors import UserInputError
-from models.ranker import RankerConfig
-from models.train import TrainConfig
+from study.data.config import DataConfig, is_builtin_catalogue
+from study.data.errors import UserInputError
+from study.models.ranker import RankerConfig
+from study.models.train import TrainConfig
 from study.samplers import PrunerConfig, SamplerConfig
 from study.space import check_space
 from study.storage import StorageConfig, redact

@@ -13,10 +13,10 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from models.checkpoint import load_checkpoint
-from models.device import resolve_precision
-from models.ranker import Ranker
-from models.train import evaluate
+from study.models.checkpoint import load_checkpoint
+from study.models.device import resolve_precision
+from study.models.ranker import Ranker
+from study.models.train import evaluate
 from study.comparison import (
     DEFAULT_CONFIG_ATTR,
     DEFAULT_SAMPLED_ATTR,

@@ -27,8 +27,8 @@ from typing import Any
 
 import optuna
 
-from data.errors import UserInputError
-from data.features import FeatureScaler
+from study.data.errors import UserInputError
+from study.data.features import FeatureScaler
 from study.storage import redact
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,13 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     import pandas as pd
     import torch
 
-    from data.batching import build_split_tensors
-    from data.match import MatchFeaturizer
-    from data.schema import JudgedPairs, product_text
-    from models.device import resolve_precision
-    from models.encoder import resolve_encoder_dir
-    from models.ranker import Ranker
-    from models.train import evaluate, fit
+    from study.data.batching import build_split_tensors
+    from study.data.match import MatchFeaturizer
+    from study.data.schema import JudgedPairs, product_text
+    from study.models.device import resolve_precision
+    from study.models.encoder import resolve_encoder_dir
+    from study.models.ranker import Ranker
+    from study.models.train import evaluate, fit
     from study.runner import stored_config
     from study.workspace import assemble_inputs, prepare_workspace
 
@@ -198,10 +198,10 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
     """Write the best trial's model directory to ``out``; returns its metrics."""
     from safetensors.torch import save_file
 
-    from data.match import MatchFeaturizer
-    from data.tokenize import load_tokenizer
-    from models.device import resolve_device
-    from models.encoder import resolve_encoder_dir
+    from study.data.match import MatchFeaturizer
+    from study.data.tokenize import load_tokenizer
+    from study.models.device import resolve_device
+    from study.models.encoder import resolve_encoder_dir
     from study.evaluation import best_trial, load_trial_model
 
     trial = best_trial(study)

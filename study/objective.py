@@ -20,10 +20,10 @@ from typing import Any
 import optuna
 import torch
 
-from models.checkpoint import save_checkpoint
-from models.device import describe
-from models.ranker import Ranker
-from models.train import NonFiniteLossError, fit, predict
+from study.models.checkpoint import save_checkpoint
+from study.models.device import describe
+from study.models.ranker import Ranker
+from study.models.train import NonFiniteLossError, fit, predict
 from study.artifacts import log_trial_artifacts
 from study.config import Config
 from study.space import suggest

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from data.errors import UserInputError
-from data.schema import JudgedPairs
-from models.device import resolve_device
-from models.ranker import Ranker, resolve_variant
+from study.data.errors import UserInputError
+from study.data.schema import JudgedPairs
+from study.models.device import resolve_device
+from study.models.ranker import Ranker, resolve_variant
 from study.config import Config
 from study.samplers import build_pruner, build_sampler
 
@@ -97,6 +97,6 @@ def check_model(config: Config, *, n_features: int) -> None:
 def _encoder_layers(config: Config) -> int:
     from transformers import AutoConfig
 
-    from models.encoder import resolve_encoder_dir
+    from study.models.encoder import resolve_encoder_dir
 
     return int(AutoConfig.from_pretrained(str(resolve_encoder_dir(config.model.encoder))).num_hidden_layers)

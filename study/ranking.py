@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from data.errors import UserInputError
-from data.features import FeatureScaler
-from data.match import MatchFeaturizer
-from data.schema import JudgedPairs
-from models import ranker as network_module
-from models.ranker import RankerConfig
+from study.data.errors import UserInputError
+from study.data.features import FeatureScaler
+from study.data.match import MatchFeaturizer
+from study.data.schema import JudgedPairs
+from study.models import ranker as network_module
+from study.models.ranker import RankerConfig
 from study.export import FORMAT, FORMAT_VERSION
 from study.workspace import assemble_inputs
 
@@ -43,7 +43,7 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
         return network_module.Ranker(config, n_features=n_features)
     from transformers import AutoConfig
 
-    from models import encoder as encoder_module
+    from study.models import encoder as encoder_module
 
     key = str(encoder_dir.resolve())
     encoder_state = {k.removeprefix("encoder."): v for k, v in weights.items() if k.startswith("encoder.")}
@@ -74,7 +74,7 @@ class Ranker:
     def load(cls, path: str | Path, *, device: str = "cpu") -> Ranker:
         from safetensors.torch import load_file
 
-        from models.device import resolve_device
+        from study.models.device import resolve_device
 
         path = Path(path)
         spec_file = path / "ranker.json"
@@ -103,7 +103,7 @@ class Ranker:
                    prior_encoder=path / "prior_encoder" if spec.get("prior") else None)
 
     def _pairs(self, frame: pd.DataFrame, source: str) -> JudgedPairs:
-        from data.validate import validate_pairs
+        from study.data.validate import validate_pairs
 
         required = self.text_fields if self.network.config.uses_text else ()  # a features-only model reads none
         missing_text = [f for f in required if f not in frame.columns]
@@ -126,9 +126,9 @@ class Ranker:
 
     def _score(self, frame: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Scores and query ids (derived from the query text where absent), in the row order of ``frame``."""
-        from data.batching import build_split_tensors
-        from models.device import resolve_precision
-        from models.train import predict
+        from study.data.batching import build_split_tensors
+        from study.models.device import resolve_precision
+        from study.models.train import predict
 
         pairs = self._pairs(frame.reset_index(drop=True), source)
         canonical = pairs.frame.assign(_row=np.arange(len(pairs.frame)))
@@ -161,7 +161,7 @@ class Ranker:
 
 
 def read_candidates(path: str | Path) -> pd.DataFrame:
-    from data.loaders import read_raw
+    from study.data.loaders import read_raw
 
     return read_raw(path, id_columns=("query_id", "product_id"))
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from data.errors import UserInputError
-from data.schema import LABEL, product_text
+from study.data.errors import UserInputError
+from study.data.schema import LABEL, product_text
 from study.report import N_EXAMPLES, TOP_PRODUCTS, Section, _e, _figure, _metric_name, _note, _table
 
 logger = logging.getLogger(__name__)
@@ -63,9 +63,9 @@ def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str
     """Scores of the best trial's checkpoint on the test split of the study's own data."""
     import torch
 
-    from models.device import resolve_device, resolve_precision
-    from models.metrics import per_query_ndcg
-    from models.train import predict
+    from study.models.device import resolve_device, resolve_precision
+    from study.models.metrics import per_query_ndcg
+    from study.models.train import predict
     from study.evaluation import load_trial_model
     from study.runner import stored_config
     from study.workspace import prepare_workspace
@@ -91,7 +91,7 @@ def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str
 def _distribution(result: dict[str, Any], seed: int) -> str:
     import plotly.graph_objects as go
 
-    from models.metrics import per_query_ndcg
+    from study.models.metrics import per_query_ndcg
 
     split, k, ndcg = result["split"], result["k"], result["ndcg"]
     random_scores = np.random.default_rng(seed).random(split.n_pairs)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from data.errors import UserInputError
+from study.data.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from data.batching import SplitTensors, build_split_tensors
-from data.features import FeatureScaler
-from data.match import MatchFeaturizer
-from data.schema import JudgedPairs, product_text
-from data.sources import load_dataset
-from data.splits import Splits, kfold_by_query, split_by_query
-from models.encoder import resolve_encoder_dir
-from models.ranker import RankerConfig
-from models.zero_shot import zero_shot_cosine
+from study.data.batching import SplitTensors, build_split_tensors
+from study.data.features import FeatureScaler
+from study.data.match import MatchFeaturizer
+from study.data.schema import JudgedPairs, product_text
+from study.data.sources import load_dataset
+from study.data.splits import Splits, kfold_by_query, split_by_query
+from study.models.encoder import resolve_encoder_dir
+from study.models.ranker import RankerConfig
+from study.models.zero_shot import zero_shot_cosine
 from study.config import Config
 
 logger = logging.getLogger(__name__)

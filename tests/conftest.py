@@ -19,7 +19,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from models.encoder import build_tiny_bert
+    from study.models.encoder import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), hidden_size=32, n_layers=2, n_heads=2,
                            intermediate_size=64, seed=0)

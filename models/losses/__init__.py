@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 import torch
 
-from models.losses.approxndcg import approxndcg
-from models.losses.focal import focal
-from models.losses.lambdaloss import lambdaloss
-from models.losses.listnet import listnet
-from models.losses.pointwise import bce, mse
-from models.losses.ranknet import ranknet
+from study.models.losses.approxndcg import approxndcg
+from study.models.losses.focal import focal
+from study.models.losses.lambdaloss import lambdaloss
+from study.models.losses.listnet import listnet
+from study.models.losses.pointwise import bce, mse
+from study.models.losses.ranknet import ranknet
 
 LossFn = Callable[..., torch.Tensor]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from models.losses.pointwise import mean_where, prepare_inputs
+from study.models.losses.pointwise import mean_where, prepare_inputs
 
 
 def approxndcg(

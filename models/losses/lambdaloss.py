@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from models.losses.pointwise import mean_where, prepare_inputs
+from study.models.losses.pointwise import mean_where, prepare_inputs
 
 VARIANTS = ("ndcgloss2pp", "ndcgloss2", "lambdarank")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from models.losses.pointwise import mean_where, prepare_inputs
+from study.models.losses.pointwise import mean_where, prepare_inputs
 
 WEIGHTINGS = ("none", "gain")
 

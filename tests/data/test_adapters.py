@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data.adapters import load_adapter, load_esci, load_homedepot, load_wands
-from data.errors import UserInputError
-from data.validate import query_ids_from_text
+from study.data.adapters import load_adapter, load_esci, load_homedepot, load_wands
+from study.data.errors import UserInputError
+from study.data.validate import query_ids_from_text
 
 HOMEDEPOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "homedepot" / "train.csv.zip"
 
@@ -49,7 +49,7 @@ def test_esci_maps_labels_joins_products_and_filters(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     examples_path, products_path = _esci(tmp_path)
-    with caplog.at_level(logging.INFO, logger="data.validate"):
+    with caplog.at_level(logging.INFO, logger="study.data.validate"):
         pairs = load_esci(examples_path, products_path)
     frame = pairs.frame
     assert pairs.name == "esci"
@@ -157,7 +157,7 @@ def _homedepot(directory: Path, *, zipped: bool = False, descriptions: bool = Tr
 @pytest.mark.parametrize("zipped", [False, True])
 def test_homedepot_small_file(tmp_path: Path, zipped: bool, caplog: pytest.LogCaptureFixture) -> None:
     path = _homedepot(tmp_path, zipped=zipped)
-    with caplog.at_level(logging.INFO, logger="data.validate"):
+    with caplog.at_level(logging.INFO, logger="study.data.validate"):
         pairs = load_homedepot(path)
     frame = pairs.frame
     assert pairs.name == "homedepot" and pairs.text_fields == ("title", "description")
@@ -189,7 +189,7 @@ def test_unknown_adapter_lists_the_known_ones(tmp_path: Path) -> None:
 def test_real_homedepot_file(caplog: pytest.LogCaptureFixture) -> None:
     raw = pd.read_csv(HOMEDEPOT, encoding="latin-1")
     assert len(raw) == 74_067 and raw["search_term"].nunique() == 11_795
-    with caplog.at_level(logging.INFO, logger="data.validate"):
+    with caplog.at_level(logging.INFO, logger="study.data.validate"):
         pairs = load_homedepot(HOMEDEPOT)
     assert "dropped 1399 queries with a single judged product" in caplog.text
     assert len(pairs) == 74_067 - 1_399 and pairs.n_queries == 11_795 - 1_399

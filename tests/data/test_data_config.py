@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from data.config import DataConfig
-from data.errors import UserInputError
+from study.data.config import DataConfig
+from study.data.errors import UserInputError
 
 
 def test_defaults_are_the_builtin_catalogue() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data.config import DataConfig
-from data.errors import UserInputError
-from data.sources import check_file, load_dataset, resolve_source
-from data.synthetic import generate_catalogue
+from study.data.config import DataConfig
+from study.data.errors import UserInputError
+from study.data.sources import check_file, load_dataset, resolve_source
+from study.data.synthetic import generate_catalogue
 
 SHOP = pd.DataFrame({
     "search_term": ["red shoe", "red shoe", "sofa", "sofa", "sofa"],

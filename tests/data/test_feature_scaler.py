@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.features import FeatureScaler
-from data.splits import split_by_query
-from data.synthetic import generate_catalogue
+from study.data.features import FeatureScaler
+from study.data.splits import split_by_query
+from study.data.synthetic import generate_catalogue
 
 TRAIN = pd.DataFrame({
     "price": [10.0, 20.0, np.nan, 1000.0],

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data.errors import UserInputError
-from data.loaders import infer_format, load_file
+from study.data.errors import UserInputError
+from study.data.loaders import infer_format, load_file
 
 RAW = pd.DataFrame({
     "qid": ["007", "007", "008", "008"],

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from data.config import DataConfig
-from data.errors import UserInputError
-from data.schema import JudgedPairs
-from data.splits import Splits, kfold_by_query, make_splits, split_by_query
-from data.synthetic import generate_catalogue
+from study.data.config import DataConfig
+from study.data.errors import UserInputError
+from study.data.schema import JudgedPairs
+from study.data.splits import Splits, kfold_by_query, make_splits, split_by_query
+from study.data.synthetic import generate_catalogue
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
 
-from data.features import FeatureScaler
-from data.schema import KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS
-from data.synthetic import FEATURE_FIELDS, TEXT_FIELDS, generate_catalogue, generate_catalogue_with_truth
-from data.validate import validate_pairs
+from study.data.features import FeatureScaler
+from study.data.schema import KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS
+from study.data.synthetic import FEATURE_FIELDS, TEXT_FIELDS, generate_catalogue, generate_catalogue_with_truth
+from study.data.validate import validate_pairs
 
 
 def ndcg_at_k(frame: pd.DataFrame, scores: np.ndarray, k: int = 10) -> float:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.errors import UserInputError
-from data.loaders import load_file
-from data.validate import check_file_report, product_ids_from_text, query_ids_from_text, validate_pairs
+from study.data.errors import UserInputError
+from study.data.loaders import load_file
+from study.data.validate import check_file_report, product_ids_from_text, query_ids_from_text, validate_pairs
 
 GOOD = """query_id,query,product_id,title,brand,price,clicks,label
 q1,red shoe,p1,Red running shoe,Acme,10.5,3,2

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from data.match import MATCH_FEATURES, N_MATCH, MatchFeaturizer, tokens
-from models.ranker import ARCHITECTURES, Ranker, RankerConfig, resolve_variant
-from models.train import TrainConfig, evaluate, fit
+from study.data.match import MATCH_FEATURES, N_MATCH, MatchFeaturizer, tokens
+from study.models.ranker import ARCHITECTURES, Ranker, RankerConfig, resolve_variant
+from study.models.train import TrainConfig, evaluate, fit
 from study.config import build_config
 from study.workspace import prepare_workspace
 
@@ -36,7 +36,7 @@ def _model(ws, **changes) -> tuple[Ranker, RankerConfig]:
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("match", [False, True])
 def test_forward_and_gradient(workspace, architecture: str, match: bool) -> None:
-    from data.batching import make_batch
+    from study.data.batching import make_batch
 
     model, cfg = _model(workspace, architecture=architecture, match_features=match)
     split = workspace.tensors("train", cfg)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.checkpoint import CheckpointWriter, load_checkpoint
+from study.models.checkpoint import CheckpointWriter, load_checkpoint
 
 
 def test_written_state_is_the_state_at_submit_time(tmp_path: Path) -> None:

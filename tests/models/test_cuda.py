@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from data.batching import SplitTensors, build_split_tensors
-from data.features import FeatureScaler
-from data.splits import split_by_query
-from data.synthetic import generate_catalogue
-from models.device import enable_fast_math
-from models.ranker import Ranker, RankerConfig
-from models.train import TrainConfig, fit, predict
+from study.data.batching import SplitTensors, build_split_tensors
+from study.data.features import FeatureScaler
+from study.data.splits import split_by_query
+from study.data.synthetic import generate_catalogue
+from study.models.device import enable_fast_math
+from study.models.ranker import Ranker, RankerConfig
+from study.models.train import TrainConfig, fit, predict
 
 pytestmark = [
     pytest.mark.cuda,

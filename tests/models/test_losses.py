@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.losses import LOSSES, get_loss
+from study.models.losses import LOSSES, get_loss
 
 # ---------------------------------------------------------------- NumPy references (float64, loops)
 

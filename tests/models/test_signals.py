@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.ranker import Ranker
-from models.train import evaluate, fit
+from study.models.ranker import Ranker
+from study.models.train import evaluate, fit
 from study.config import build_config
 from study.workspace import prepare_workspace
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from data.errors import UserInputError
+from study.data.errors import UserInputError
 from study.config import (
     DEFAULT_SEARCH,
     PROFILES,

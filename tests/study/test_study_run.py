@@ -66,7 +66,7 @@ def test_three_trial_study_with_a_pruned_trial(tmp_path, tiny_bert, capsys) -> N
     study.enqueue_trial({"train.head_lr": 3e-3, "train.loss": "listnet"}, user_attrs={"note": "nan"})
     study.enqueue_trial({"train.head_lr": 3e-3, "train.loss": "listnet"})
     with pytest.MonkeyPatch.context() as mp:
-        import models.train as train_mod
+        import study.models.train as train_mod
 
         real_fit = train_mod.fit
 

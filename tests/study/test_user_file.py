@@ -12,8 +12,8 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from data.sources import load_dataset
-from data.validate import validate_pairs
+from study.data.sources import load_dataset
+from study.data.validate import validate_pairs
 from study.cli import main
 from study.config import build_config, load_config
 from study.preflight import describe_variant
