@@ -27,7 +27,7 @@ from quality import HOMEDEPOT, homedepot_workspace
 
 from study.models.device import resolve_device, resolve_precision
 from study.models.metrics import ndcg_at_k
-from study.models.ranker import Ranker
+from study.models.ranker import RankingNet
 from study.models.train import evaluate, fit
 from study.config import build_config
 from study.workspace import Workspace, prepare_workspace
@@ -49,7 +49,7 @@ def train_and_score(ws: Workspace, **model_changes) -> tuple[pd.Series, dict]:
     config = ws.config
     model_cfg = dataclasses.replace(config.model, **model_changes)
     torch.manual_seed(config.train.seed)
-    model = Ranker(model_cfg, n_features=ws.scaler.n_outputs_)
+    model = RankingNet(model_cfg, n_features=ws.scaler.n_outputs_)
     t0 = time.perf_counter()
     result = fit(model, ws.tensors("train", model_cfg), ws.tensors("val", model_cfg), config.train)
     model.load_state_dict(result.best_state)

@@ -32,7 +32,7 @@ from study.data.batching import build_split_tensors
 from study.data.features import FeatureScaler
 from study.data.sources import load_dataset
 from study.data.splits import make_splits
-from study.models.ranker import Ranker
+from study.models.ranker import RankingNet
 from study.models.train import fit
 from study.config import build_config
 from study.samplers import PrunerConfig, SamplerConfig, build_pruner, build_sampler
@@ -95,7 +95,7 @@ def run_method(method: str, seed: int, *, n_trials: int, max_epochs: int, n_quer
                 raise optuna.TrialPruned()
 
         torch.manual_seed(seed)
-        model = Ranker(config.model, n_features=n_features)
+        model = RankingNet(config.model, n_features=n_features)
         try:
             result = fit(model, train, val, config.train, on_epoch_end=on_epoch_end)
             value = float(result.best_metrics["ndcg@10"])

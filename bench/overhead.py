@@ -31,7 +31,7 @@ from study.models import encoder as encoder_module
 from study.models.checkpoint import CheckpointWriter, cpu_state_dict, save_checkpoint
 from study.models.device import resolve_precision
 from study.models.losses import get_loss
-from study.models.ranker import Ranker, RankerConfig
+from study.models.ranker import RankingNet, RankerConfig
 from study.models.train import TrainConfig, evaluate
 
 TRIAL_SECONDS = 60.0
@@ -136,9 +136,9 @@ def trial_overhead(pairs, scaler, *, model_config: RankerConfig, config: TrainCo
     out["process_start_s"] = _process_start()
     encoder_module._STATE_CACHE.clear()
     t0 = time.perf_counter()
-    Ranker(model_config, n_features=scaler.n_outputs_)
+    RankingNet(model_config, n_features=scaler.n_outputs_)
     out["model_build_cold_s"] = time.perf_counter() - t0
-    out["model_build_s"] = _timed(lambda: Ranker(model_config, n_features=scaler.n_outputs_).to(device))
+    out["model_build_s"] = _timed(lambda: RankingNet(model_config, n_features=scaler.n_outputs_).to(device))
 
     trial_data = shop_pairs(n_queries=n_train_queries + n_val_queries, items_per_query=10, seed=1)
     queries = trial_data.frame["query"].astype(str).tolist()
@@ -161,7 +161,7 @@ def trial_overhead(pairs, scaler, *, model_config: RankerConfig, config: TrainCo
     val_part = shop_pairs(n_queries=n_val_queries, items_per_query=10, seed=2)
     val = build_split_tensors(val_part, scaler.transform(val_part.frame), device=device, model_dir=model_dir,
                               max_length=model_config.max_length)
-    model = Ranker(model_config, n_features=scaler.n_outputs_).to(device)
+    model = RankingNet(model_config, n_features=scaler.n_outputs_).to(device)
     dtype = resolve_precision(config.precision, device)
     evaluate(model, val, config=config, dtype=dtype)  # warm-up
     out["evaluate_per_epoch_s"] = _timed(lambda: evaluate(model, val, config=config, dtype=dtype))

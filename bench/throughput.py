@@ -28,7 +28,7 @@ from study.data.features import FeatureScaler
 from study.data.splits import split_by_query
 from study.models.device import enable_fast_math, resolve_precision
 from study.models.encoder import resolve_encoder_dir
-from study.models.ranker import Ranker, RankerConfig
+from study.models.ranker import RankingNet, RankerConfig
 from study.models.train import TrainConfig, fit, predict
 
 
@@ -56,7 +56,7 @@ def run_project(train: SplitTensors, val: SplitTensors, *, model_config: RankerC
                 n_features: int, device: torch.device) -> Run:
     """One epoch of ``models.train.fit`` (its own step-loop timer), then ``predict`` over the same pairs."""
     torch.manual_seed(config.seed)
-    model = Ranker(model_config, n_features=n_features)
+    model = RankingNet(model_config, n_features=n_features)
     step_ends: list[float] = []
 
     def on_step(step: int, n_steps: int) -> None:
@@ -204,7 +204,7 @@ def main() -> None:
         print(f"round {r + 1}/{rounds}: " + ", ".join(f"{run.name} {rate_of(run, robust):.1f}" for run in candidates)
               + f" pairs/s; load average {common.load_average()}", flush=True)
     runs = list(best.values())
-    encoder = Ranker(model_config, n_features=scaler.n_outputs_).encoder
+    encoder = RankingNet(model_config, n_features=scaler.n_outputs_).encoder
     report(runs, train=train, encoder=encoder, ceiling=ceiling, robust=robust)
     project, baselines = runs[0], runs[1:]
     baseline = max(baselines, key=lambda run: rate_of(run, robust))

@@ -36,7 +36,7 @@ ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")
 @dataclass(frozen=True)
 class RankerConfig:
     variant: str = "auto"  # auto | fusion | text | features
-    architecture: str = "prior"  # how the text is read: cross | prior | frozen | two_tower (see Ranker)
+    architecture: str = "prior"  # how the text is read: cross | prior | frozen | two_tower (see RankingNet)
     match_features: bool = False  # lexical query-product match features (BM25, coverage, numbers) into the head
     encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
     n_layers: int = 0  # keep the first k encoder layers; 0 = all
@@ -124,7 +124,7 @@ class FeatureTower(nn.Module):
         return self.net(features)
 
 
-class Ranker(nn.Module):
+class RankingNet(nn.Module):
     """One score per (query, product) pair.
 
     Text architectures (``config.architecture``):

@@ -22,7 +22,7 @@ from study.models.checkpoint import CheckpointWriter, cpu_state_dict, load_check
 from study.models.device import autocast, peak_memory_mb, resolve_precision
 from study.models.losses import get_loss
 from study.models.metrics import evaluate_ranking
-from study.models.ranker import Ranker
+from study.models.ranker import RankingNet
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[i
 
 
 @torch.inference_mode()
-def predict(model: Ranker, split: SplitTensors, *, batch_size: int, dtype: torch.dtype) -> np.ndarray:
+def predict(model: RankingNet, split: SplitTensors, *, batch_size: int, dtype: torch.dtype) -> np.ndarray:
     """Scores for every row of the split, in the split's row order.
 
     Rows are scored in length order (little padding); the order and lengths go to the device once and
@@ -133,7 +133,7 @@ def predict(model: Ranker, split: SplitTensors, *, batch_size: int, dtype: torch
 
 
 def evaluate(
-    model: Ranker, split: SplitTensors, *, config: TrainConfig, dtype: torch.dtype,
+    model: RankingNet, split: SplitTensors, *, config: TrainConfig, dtype: torch.dtype,
     score_threshold: float | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Scores and metrics of ``split``. The classification metrics' score threshold is fitted on the split
@@ -154,7 +154,7 @@ def _rng_state(rng: np.random.Generator, device: torch.device) -> dict[str, Any]
 
 
 def fit(
-    model: Ranker,
+    model: RankingNet,
     train: SplitTensors,
     val: SplitTensors,
     config: TrainConfig,

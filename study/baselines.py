@@ -17,7 +17,7 @@ import torch
 from study.data.schema import LABEL, product_text
 from study.models.device import resolve_precision
 from study.models.metrics import evaluate_ranking
-from study.models.ranker import Ranker
+from study.models.ranker import RankingNet
 from study.models.train import TrainConfig, evaluate, fit
 from study.comparison import Scored
 from study.workspace import Workspace
@@ -59,7 +59,7 @@ def behaviour_scores(ws: Workspace) -> Scored | None:
     train_cfg = dataclasses.replace(ws.config.train, loss="listnet", epochs=15, head_lr=3e-3, patience=3,
                                     weight_decay=1e-3)
     torch.manual_seed(train_cfg.seed)
-    model = Ranker(model_cfg, n_features=ws.scaler.n_outputs_)
+    model = RankingNet(model_cfg, n_features=ws.scaler.n_outputs_)
     result = fit(model, ws.tensors("train", model_cfg), ws.tensors("val", model_cfg), train_cfg)
     model.load_state_dict(result.best_state)
     test = ws.tensors("test", model_cfg)

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from study.models.checkpoint import load_checkpoint
 from study.models.device import resolve_precision
-from study.models.ranker import Ranker
+from study.models.ranker import RankingNet
 from study.models.train import evaluate
 from study.comparison import (
     DEFAULT_CONFIG_ATTR,
@@ -53,13 +53,13 @@ def _default_missing_note(study: optuna.Study) -> str:
     return f"Untuned default not shown: trial {last.number} is {last.state.name.lower()}."
 
 
-def load_trial_model(trial: optuna.trial.FrozenTrial) -> tuple[Ranker, Config, dict[str, Any]]:
+def load_trial_model(trial: optuna.trial.FrozenTrial) -> tuple[RankingNet, Config, dict[str, Any]]:
     path = Path(trial.user_attrs.get("checkpoint", ""))
     if not path.is_file():
         raise FileNotFoundError(f"trial {trial.number} has no checkpoint at {path}")
     ckpt = load_checkpoint(path)
     config = config_from_dict(ckpt["config"])
-    model = Ranker(config.model, n_features=int(ckpt["n_features"]))
+    model = RankingNet(config.model, n_features=int(ckpt["n_features"]))
     model.load_state_dict(ckpt["model"])
     return model, config, ckpt
 

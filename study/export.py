@@ -51,7 +51,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     from study.data.schema import JudgedPairs, product_text
     from study.models.device import resolve_precision
     from study.models.encoder import resolve_encoder_dir
-    from study.models.ranker import Ranker
+    from study.models.ranker import RankingNet
     from study.models.train import evaluate, fit
     from study.runner import stored_config
     from study.workspace import assemble_inputs, prepare_workspace
@@ -78,7 +78,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     epochs = int(trial.user_attrs.get("best_epoch") or config.train.epochs)
     train_cfg = dataclasses.replace(config.train, epochs=epochs, patience=0)
     torch.manual_seed(train_cfg.seed)
-    model = Ranker(config.model, n_features=scaler.n_outputs_)
+    model = RankingNet(config.model, n_features=scaler.n_outputs_)
     # Validation queries are in the training data now, so the last epoch is kept, not the "best" one.
     result = fit(model, tensors(both), tensors(ws.splits.val), train_cfg)
     test, _ = evaluate(model, tensors(ws.splits.test), config=train_cfg,

@@ -22,7 +22,7 @@ import torch
 
 from study.models.checkpoint import save_checkpoint
 from study.models.device import describe
-from study.models.ranker import Ranker
+from study.models.ranker import RankingNet
 from study.models.train import NonFiniteLossError, fit, predict
 from study.artifacts import log_trial_artifacts
 from study.config import Config
@@ -55,7 +55,7 @@ def _checkpoint_epoch(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
 
 
-def _latency_ms_per_1000(model: Ranker, workspace: Workspace, config: Config) -> float:
+def _latency_ms_per_1000(model: RankingNet, workspace: Workspace, config: Config) -> float:
     split = workspace.tensors("val", config.model)
     t0 = time.perf_counter()
     predict(model, split, batch_size=config.train.eval_batch_size, dtype=torch.float32
@@ -114,7 +114,7 @@ class Objective:
         model = None
         try:
             torch.manual_seed(config.train.seed)  # the same parameters give the same initial head
-            model = Ranker(config.model, n_features=ws.scaler.n_outputs_)
+            model = RankingNet(config.model, n_features=ws.scaler.n_outputs_)
             train = ws.tensors("train", config.model)
             val = ws.tensors("val", config.model)
             if resume_from is not None:

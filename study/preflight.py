@@ -9,7 +9,7 @@ import torch
 from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs
 from study.models.device import resolve_device
-from study.models.ranker import Ranker, resolve_variant
+from study.models.ranker import RankingNet, resolve_variant
 from study.config import Config
 from study.samplers import build_pruner, build_sampler
 
@@ -79,7 +79,7 @@ def check_model(config: Config, *, n_features: int) -> None:
     """Build the ranker once (the encoder's weights are then cached for the trials) and the sampler and pruner,
     so that a config they refuse stops here, before any study is created or deleted."""
     try:
-        ranker = Ranker(config.model, n_features=n_features)
+        ranker = RankingNet(config.model, n_features=n_features)
     except (ValueError, TypeError, OSError) as exc:
         raise UserInputError(f"The model cannot be built from [model] (variant {config.model.variant!r}, encoder "
                              f"{config.model.encoder!r}, n_layers {config.model.n_layers}): {exc}. {UNTOUCHED}"

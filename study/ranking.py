@@ -2,7 +2,7 @@
 
 Text columns the model reads are required (a ``UserInputError`` naming them); behaviour columns may be missing
 (cold start: a warning, then they are imputed with the training medians and flagged missing, as in training).
-Not to be confused with ``models.ranker.Ranker``, the network this class wraps.
+The network it wraps is ``study.models.ranker.RankingNet``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json
 
 
 def _build_network(config: RankerConfig, n_features: int, weights: dict[str, torch.Tensor],
-                   encoder_dir: Path) -> network_module.Ranker:
+                   encoder_dir: Path) -> network_module.RankingNet:
     """The network with its BERT built from ``encoder/config.json``, not from a pretrained checkpoint.
 
     ``models.encoder.load_encoder`` reads config and weights through a per-process cache keyed by directory;
@@ -40,7 +40,7 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
     from its config without any other file. The entry is removed again straight after.
     """
     if not config.uses_encoder:
-        return network_module.Ranker(config, n_features=n_features)
+        return network_module.RankingNet(config, n_features=n_features)
     from transformers import AutoConfig
 
     from study.models import encoder as encoder_module
@@ -49,7 +49,7 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
     encoder_state = {k.removeprefix("encoder."): v for k, v in weights.items() if k.startswith("encoder.")}
     encoder_module._STATE_CACHE[key] = (AutoConfig.from_pretrained(key), encoder_state)
     try:
-        return network_module.Ranker(config, n_features=n_features)
+        return network_module.RankingNet(config, n_features=n_features)
     finally:
         encoder_module._STATE_CACHE.pop(key, None)
 
@@ -57,7 +57,7 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
 class Ranker:
     """An exported model: scores (query, product) candidates and orders them within each query."""
 
-    def __init__(self, network: network_module.Ranker, *, spec: dict[str, Any], scaler: FeatureScaler,
+    def __init__(self, network: network_module.RankingNet, *, spec: dict[str, Any], scaler: FeatureScaler,
                  encoder_dir: Path | None, device: torch.device, match: MatchFeaturizer | None = None,
                  prior_encoder: Path | None = None) -> None:
         self.network = network.to(device).eval()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from study.data.match import MATCH_FEATURES, N_MATCH, MatchFeaturizer, tokens
-from study.models.ranker import ARCHITECTURES, Ranker, RankerConfig, resolve_variant
+from study.models.ranker import ARCHITECTURES, RankingNet, RankerConfig, resolve_variant
 from study.models.train import TrainConfig, evaluate, fit
 from study.config import build_config
 from study.workspace import prepare_workspace
@@ -27,10 +27,10 @@ def workspace(tiny_bert: Path):
     return prepare_workspace(config, CPU)
 
 
-def _model(ws, **changes) -> tuple[Ranker, RankerConfig]:
+def _model(ws, **changes) -> tuple[RankingNet, RankerConfig]:
     cfg = dataclasses.replace(ws.config.model, **changes)
     torch.manual_seed(0)
-    return Ranker(cfg, n_features=ws.scaler.n_outputs_), cfg
+    return RankingNet(cfg, n_features=ws.scaler.n_outputs_), cfg
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

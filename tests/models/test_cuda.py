@@ -16,7 +16,7 @@ from study.data.features import FeatureScaler
 from study.data.splits import split_by_query
 from study.data.synthetic import generate_catalogue
 from study.models.device import enable_fast_math
-from study.models.ranker import Ranker, RankerConfig
+from study.models.ranker import RankingNet, RankerConfig
 from study.models.train import TrainConfig, fit, predict
 
 pytestmark = [
@@ -40,10 +40,10 @@ def small_data(tiny_bert: Path):
     return splits, scaler, tensors
 
 
-def new_model(tiny_bert: Path, n_features: int, *, seed: int = 0) -> Ranker:
+def new_model(tiny_bert: Path, n_features: int, *, seed: int = 0) -> RankingNet:
     torch.manual_seed(seed)
     config = RankerConfig(variant="fusion", architecture="cross", encoder=str(tiny_bert), dropout=0.0)
-    return Ranker(config, n_features=n_features)
+    return RankingNet(config, n_features=n_features)
 
 
 def test_a_tiny_trial_trains_end_to_end_in_bf16(small_data, tiny_bert) -> None:

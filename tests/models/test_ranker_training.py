@@ -13,7 +13,7 @@ from study.data.features import FeatureScaler
 from study.data.splits import split_by_query
 from study.data.synthetic import generate_catalogue
 from study.models.checkpoint import load_checkpoint
-from study.models.ranker import Ranker, RankerConfig
+from study.models.ranker import RankingNet, RankerConfig
 from study.models.train import NonFiniteLossError, TrainConfig, fit
 
 CPU = torch.device("cpu")
@@ -50,7 +50,7 @@ def test_batches_hold_whole_queries_with_dynamic_padding(small_data) -> None:
 @pytest.mark.parametrize("variant", ["fusion", "text", "features"])
 def test_variants_score_every_pair(small_data, tiny_bert, variant) -> None:
     _, splits, scaler, tensors = small_data
-    model = Ranker(RankerConfig(variant=variant, architecture="cross", encoder=str(tiny_bert)), n_features=scaler.n_outputs_)
+    model = RankingNet(RankerConfig(variant=variant, architecture="cross", encoder=str(tiny_bert)), n_features=scaler.n_outputs_)
     assert (model.encoder is not None) == (variant != "features")
     assert (model.features is not None) == (variant != "text")
     split = tensors(splits.val, None if variant == "features" else str(tiny_bert))
@@ -60,10 +60,10 @@ def test_variants_score_every_pair(small_data, tiny_bert, variant) -> None:
 
 
 def test_keep_first_k_layers(tiny_bert) -> None:
-    model = Ranker(RankerConfig(variant="text", encoder=str(tiny_bert), n_layers=1), n_features=0)
+    model = RankingNet(RankerConfig(variant="text", encoder=str(tiny_bert), n_layers=1), n_features=0)
     assert len(model.encoder.encoder.layer) == 1
     with pytest.raises(ValueError, match="n_layers"):
-        Ranker(RankerConfig(variant="text", encoder=str(tiny_bert), n_layers=5), n_features=0)
+        RankingNet(RankerConfig(variant="text", encoder=str(tiny_bert), n_layers=5), n_features=0)
 
 
 def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, tiny_bert, tmp_path) -> None:
@@ -72,7 +72,7 @@ def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, ti
     model_cfg = RankerConfig(variant="fusion", architecture="cross", encoder=str(tiny_bert), dropout=0.0)
     train, val = tensors(splits.train), tensors(splits.val)
     torch.manual_seed(0)
-    model = Ranker(model_cfg, n_features=scaler.n_outputs_)
+    model = RankingNet(model_cfg, n_features=scaler.n_outputs_)
     random_scores = np.random.default_rng(0).random(val.n_pairs)
     from study.models.metrics import evaluate_ranking
 
@@ -96,11 +96,11 @@ def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, ti
             raise Stop
 
     torch.manual_seed(0)
-    interrupted = Ranker(model_cfg, n_features=scaler.n_outputs_)
+    interrupted = RankingNet(model_cfg, n_features=scaler.n_outputs_)
     with pytest.raises(Stop):
         fit(interrupted, train, val, cfg, on_epoch_end=stop_after_first, checkpoint_path=tmp_path / "b.ckpt")
     torch.manual_seed(123)
-    resumed = Ranker(model_cfg, n_features=scaler.n_outputs_)
+    resumed = RankingNet(model_cfg, n_features=scaler.n_outputs_)
     again = fit(resumed, train, val, cfg, resume_from=tmp_path / "b.ckpt")
     assert again.resumed_from_epoch == 1 and again.epochs_run == 3
     assert again.history[-1]["ndcg@10"] == pytest.approx(result.history[-1]["ndcg@10"], abs=1e-6)
@@ -109,13 +109,13 @@ def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, ti
 def test_non_finite_loss_is_reported(small_data, tiny_bert) -> None:
     _, splits, scaler, tensors = small_data
     cfg = TrainConfig(loss="mse", epochs=1, batch_size=16, head_lr=1e30, encoder_lr=1e30, grad_clip=0.0)
-    model = Ranker(RankerConfig(variant="features"), n_features=scaler.n_outputs_)
+    model = RankingNet(RankerConfig(variant="features"), n_features=scaler.n_outputs_)
     with pytest.raises(NonFiniteLossError):
         fit(model, tensors(splits.train, None), tensors(splits.val, None), cfg)
 
 
 def test_parameter_groups_separate_encoder_and_head_rates(tiny_bert) -> None:
-    model = Ranker(RankerConfig(architecture="cross", encoder=str(tiny_bert)), n_features=4)
+    model = RankingNet(RankerConfig(architecture="cross", encoder=str(tiny_bert)), n_features=4)
     groups = model.parameter_groups(encoder_lr=1e-5, head_lr=1e-3, weight_decay=0.01, layerwise_lr_decay=0.5)
     lrs = sorted({g["lr"] for g in groups})
     assert lrs == pytest.approx([0.25e-5, 0.5e-5, 1e-5, 1e-3])  # embeddings, layer 0, layer 1 + pooler, head
@@ -132,7 +132,7 @@ def test_real_minilm_forward_pass() -> None:
     from study.models.encoder import resolve_encoder_dir
 
     model_dir = resolve_encoder_dir("minilm")
-    model = Ranker(RankerConfig(variant="text", architecture="cross", encoder="minilm"), n_features=0).eval()
+    model = RankingNet(RankerConfig(variant="text", architecture="cross", encoder="minilm"), n_features=0).eval()
     assert len(model.encoder.encoder.layer) == 6 and model.encoder.config.hidden_size == 384
     tok = tokenize_pairs(["red running shoes"], ["title: Stridemax trainers | colour: crimson"], model_dir=model_dir,
                          max_length=32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from study.models.ranker import Ranker
+from study.models.ranker import RankingNet
 from study.models.train import evaluate, fit
 from study.config import build_config
 from study.workspace import prepare_workspace
@@ -21,7 +21,7 @@ def test_fusion_beats_text_only_and_behaviour_only() -> None:
     for variant in ("fusion", "text", "features"):
         cfg = config.with_params({"model.variant": variant})
         torch.manual_seed(0)
-        model = Ranker(cfg.model, n_features=ws.scaler.n_outputs_)
+        model = RankingNet(cfg.model, n_features=ws.scaler.n_outputs_)
         result = fit(model, ws.tensors("train", cfg.model), ws.tensors("val", cfg.model), cfg.train)
         model.load_state_dict(result.best_state)
         metrics, _ = evaluate(model, ws.tensors("test", cfg.model), config=cfg.train, dtype=torch.float32)
