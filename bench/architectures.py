@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 from common import machine, print_machine
 from quality import HOMEDEPOT, homedepot_workspace
-
 from study.models.device import resolve_device, resolve_precision
 from study.models.metrics import ndcg_at_k
 from study.models.ranker import RankingNet
 from study.models.train import evaluate, fit
+
 from study.config import build_config
 from study.workspace import Workspace, prepare_workspace
 

@@ -15,7 +15,6 @@ import time
 import numpy as np
 import torch
 from common import Run, steady_window
-
 from study.data.batching import SplitTensors
 from study.data.tokenize import load_tokenizer
 

@@ -27,13 +27,13 @@ import numpy as np
 import optuna
 import torch
 from common import machine, print_machine, write_json
-
 from study.data.batching import build_split_tensors
 from study.data.features import FeatureScaler
 from study.data.sources import load_dataset
 from study.data.splits import make_splits
 from study.models.ranker import RankingNet
 from study.models.train import fit
+
 from study.config import build_config
 from study.samplers import PrunerConfig, SamplerConfig, build_pruner, build_sampler
 from study.space import suggest

@@ -23,7 +23,6 @@ import numpy as np
 import optuna
 import torch
 from common import ROOT, percent, shop_pairs
-
 from study.data.batching import build_split_tensors, plan_epoch, training_batches
 from study.data.schema import product_text
 from study.data.tokenize import _MEMORY, tokenize_pairs
@@ -31,7 +30,7 @@ from study.models import encoder as encoder_module
 from study.models.checkpoint import CheckpointWriter, cpu_state_dict, save_checkpoint
 from study.models.device import resolve_precision
 from study.models.losses import get_loss
-from study.models.ranker import RankingNet, RankerConfig
+from study.models.ranker import RankerConfig, RankingNet
 from study.models.train import TrainConfig, evaluate
 
 TRIAL_SECONDS = 60.0

@@ -30,12 +30,12 @@ import common  # first: sets OMP_WAIT_POLICY before torch loads, puts the reposi
 import numpy as np
 import torch
 from common import ROOT, machine, print_machine, write_json
-
 from study.data.adapters import load_homedepot
 from study.data.features import FeatureScaler
 from study.data.schema import LABEL
 from study.data.splits import Splits
 from study.models.device import resolve_device
+
 from study.commands import _work, finish
 from study.comparison import Comparison
 from study.config import Config, build_config

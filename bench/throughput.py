@@ -22,13 +22,12 @@ from common import Run, machine, percent, print_machine, shop_pairs, steady_wind
 from flops import layer_parameters, matmul_ceiling, pair_flops
 from hf_baseline import run_trainer
 from overhead import print_overhead, trial_overhead
-
 from study.data.batching import SplitTensors, build_split_tensors, training_batches
 from study.data.features import FeatureScaler
 from study.data.splits import split_by_query
 from study.models.device import enable_fast_math, resolve_precision
 from study.models.encoder import resolve_encoder_dir
-from study.models.ranker import RankingNet, RankerConfig
+from study.models.ranker import RankerConfig, RankingNet
 from study.models.train import TrainConfig, fit, predict
 
 

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-
 from study.data.errors import UserInputError
 from study.data.loaders import read_columns, read_raw
 from study.data.schema import ESCI_GAINS, JudgedPairs

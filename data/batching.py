@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
 from study.data.schema import LABEL, JudgedPairs, product_text
 from study.data.tokenize import tokenize_pairs, tokenize_texts
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-
 from study.data.errors import UserInputError, describe_rows
 from study.data.schema import ESCI_GAINS, LABEL
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from study.data.config import DataConfig
 from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs

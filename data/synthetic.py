@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-
 from study.data.schema import LABEL, JudgedPairs
 
 TEXT_FIELDS = ("title", "description", "brand", "category", "colour")

@@ -10,9 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from study.models.encoder import (
+    POOLINGS,
+    encoder_hidden_size,
+    load_encoder,
+    pool,
+    pooled_size,
+    resolve_encoder_dir,
+)
 from torch import nn
-
-from study.models.encoder import POOLINGS, encoder_hidden_size, load_encoder, pool, pooled_size, resolve_encoder_dir
 
 VARIANTS = ("auto", "fusion", "text", "features")
 

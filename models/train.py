@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from study.data.batching import SplitTensors, inference_batches, plan_epoch, rows_batch, training_batches
 from study.models.checkpoint import CheckpointWriter, cpu_state_dict, load_checkpoint
 from study.models.device import autocast, peak_memory_mb, resolve_precision

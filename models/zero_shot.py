@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from study.data.batching import QUERY_MAX_LENGTH  # the two-tower's query side too: both start at this cosine
 from study.data.tokenize import default_cache_dir, load_tokenizer
 from study.models.device import autocast, resolve_precision

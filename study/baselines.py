@@ -14,12 +14,12 @@ import logging
 import numpy as np
 import torch
 
+from study.comparison import Scored
 from study.data.schema import LABEL, product_text
 from study.models.device import resolve_precision
 from study.models.metrics import evaluate_ranking
 from study.models.ranker import RankingNet
 from study.models.train import TrainConfig, evaluate, fit
-from study.comparison import Scored
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)

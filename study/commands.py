@@ -16,9 +16,6 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from study.data.config import is_builtin_catalogue
-from study.data.errors import UserInputError
-from study.models.device import enable_fast_math
 from study.artifacts import write_study_note
 from study.config import (
     PROFILE_NOTES,
@@ -30,6 +27,9 @@ from study.config import (
     read_toml,
     toml_value,
 )
+from study.data.config import is_builtin_catalogue
+from study.data.errors import UserInputError
+from study.models.device import enable_fast_math
 from study.objective import Objective
 from study.preflight import check_model, check_variants, describe_variant, device_for
 from study.progress import Progress

@@ -20,8 +20,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from study.data.errors import UserInputError
 from study.artifacts import artifact_store, refresh_study_notes
+from study.data.errors import UserInputError
 from study.storage import StorageConfig, build_storage, is_journal, redact
 
 logger = logging.getLogger(__name__)

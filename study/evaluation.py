@@ -13,10 +13,6 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from study.models.checkpoint import load_checkpoint
-from study.models.device import resolve_precision
-from study.models.ranker import RankingNet
-from study.models.train import evaluate
 from study.comparison import (
     DEFAULT_CONFIG_ATTR,
     DEFAULT_SAMPLED_ATTR,
@@ -26,6 +22,10 @@ from study.comparison import (
     build_comparison,
 )
 from study.config import Config, config_from_dict
+from study.models.checkpoint import load_checkpoint
+from study.models.device import resolve_precision
+from study.models.ranker import RankingNet
+from study.models.train import evaluate
 from study.objective import BEST, LAST, trial_dir
 from study.workspace import Workspace
 

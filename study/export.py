@@ -200,9 +200,9 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
 
     from study.data.match import MatchFeaturizer
     from study.data.tokenize import load_tokenizer
+    from study.evaluation import best_trial, load_trial_model
     from study.models.device import resolve_device
     from study.models.encoder import resolve_encoder_dir
-    from study.evaluation import best_trial, load_trial_model
 
     trial = best_trial(study)
     if trial is None:

@@ -20,12 +20,12 @@ from typing import Any
 import optuna
 import torch
 
+from study.artifacts import log_trial_artifacts
+from study.config import Config
 from study.models.checkpoint import save_checkpoint
 from study.models.device import describe
 from study.models.ranker import RankingNet
 from study.models.train import NonFiniteLossError, fit, predict
-from study.artifacts import log_trial_artifacts
-from study.config import Config
 from study.space import suggest
 from study.workspace import Workspace
 

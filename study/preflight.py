@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import torch
 
+from study.config import Config
 from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs
 from study.models.device import resolve_device
 from study.models.ranker import RankingNet, resolve_variant
-from study.config import Config
 from study.samplers import build_pruner, build_sampler
 
 UNTOUCHED = "Nothing was created, changed or deleted."

@@ -21,9 +21,9 @@ from study.data.errors import UserInputError
 from study.data.features import FeatureScaler
 from study.data.match import MatchFeaturizer
 from study.data.schema import JudgedPairs
+from study.export import FORMAT, FORMAT_VERSION
 from study.models import ranker as network_module
 from study.models.ranker import RankerConfig
-from study.export import FORMAT, FORMAT_VERSION
 from study.workspace import assemble_inputs
 
 logger = logging.getLogger(__name__)

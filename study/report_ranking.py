@@ -63,10 +63,10 @@ def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str
     """Scores of the best trial's checkpoint on the test split of the study's own data."""
     import torch
 
+    from study.evaluation import load_trial_model
     from study.models.device import resolve_device, resolve_precision
     from study.models.metrics import per_query_ndcg
     from study.models.train import predict
-    from study.evaluation import load_trial_model
     from study.runner import stored_config
     from study.workspace import prepare_workspace
 

@@ -31,9 +31,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from study.data.errors import UserInputError
 from study.comparison import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR
 from study.config import Config, config_from_dict
+from study.data.errors import UserInputError
 from study.samplers import build_pruner, build_sampler
 from study.storage import (
     HEARTBEAT_ATTR,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from study.config import Config
 from study.data.batching import SplitTensors, build_split_tensors
 from study.data.features import FeatureScaler
 from study.data.match import MatchFeaturizer
@@ -20,7 +21,6 @@ from study.data.splits import Splits, kfold_by_query, split_by_query
 from study.models.encoder import resolve_encoder_dir
 from study.models.ranker import RankerConfig
 from study.models.zero_shot import zero_shot_cosine
-from study.config import Config
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-
 from study.models.losses.approxndcg import approxndcg
 from study.models.losses.focal import focal
 from study.models.losses.lambdaloss import lambdaloss

@@ -8,7 +8,6 @@ approximation of the true rank.
 from __future__ import annotations
 
 import torch
-
 from study.models.losses.pointwise import mean_where, prepare_inputs
 
 

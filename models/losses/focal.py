@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from study.models.losses.pointwise import mean_where, normalised_gain, prepare_inputs
 
 _EPS = 1e-12

@@ -18,7 +18,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-
 from study.models.losses.pointwise import mean_where, prepare_inputs
 
 VARIANTS = ("ndcgloss2pp", "ndcgloss2", "lambdarank")

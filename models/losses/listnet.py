@@ -9,7 +9,6 @@ the original ListNet top-one probability (as in allRank).
 from __future__ import annotations
 
 import torch
-
 from study.models.losses.pointwise import mean_where, prepare_inputs
 
 TARGETS = ("gain", "softmax")

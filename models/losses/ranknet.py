@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from study.models.losses.pointwise import mean_where, prepare_inputs
 
 WEIGHTINGS = ("none", "gain")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from study.data.config import DataConfig
 from study.data.errors import UserInputError
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from study.data.config import DataConfig
 from study.data.errors import UserInputError
 from study.data.sources import check_file, load_dataset, resolve_source

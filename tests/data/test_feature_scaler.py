@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from study.data.features import FeatureScaler
 from study.data.splits import split_by_query
 from study.data.synthetic import generate_catalogue

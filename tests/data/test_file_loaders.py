@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from study.data.errors import UserInputError
 from study.data.loaders import infer_format, load_file
 

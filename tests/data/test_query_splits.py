@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from study.data.config import DataConfig
 from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs

@@ -9,10 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
-
 from study.data.features import FeatureScaler
 from study.data.schema import KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS
-from study.data.synthetic import FEATURE_FIELDS, TEXT_FIELDS, generate_catalogue, generate_catalogue_with_truth
+from study.data.synthetic import (
+    FEATURE_FIELDS,
+    TEXT_FIELDS,
+    generate_catalogue,
+    generate_catalogue_with_truth,
+)
 from study.data.validate import validate_pairs
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from study.data.errors import UserInputError
 from study.data.loaders import load_file
 from study.data.validate import check_file_report, product_ids_from_text, query_ids_from_text, validate_pairs

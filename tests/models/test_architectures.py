@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from study.data.match import MATCH_FEATURES, N_MATCH, MatchFeaturizer, tokens
-from study.models.ranker import ARCHITECTURES, RankingNet, RankerConfig, resolve_variant
+from study.models.ranker import ARCHITECTURES, RankerConfig, RankingNet, resolve_variant
 from study.models.train import TrainConfig, evaluate, fit
+
 from study.config import build_config
 from study.workspace import prepare_workspace
 

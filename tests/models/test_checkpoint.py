@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from study.models.checkpoint import CheckpointWriter, load_checkpoint
 
 

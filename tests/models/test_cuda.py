@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from study.data.batching import SplitTensors, build_split_tensors
 from study.data.features import FeatureScaler
 from study.data.splits import split_by_query
 from study.data.synthetic import generate_catalogue
 from study.models.device import enable_fast_math
-from study.models.ranker import RankingNet, RankerConfig
+from study.models.ranker import RankerConfig, RankingNet
 from study.models.train import TrainConfig, fit, predict
 
 pytestmark = [

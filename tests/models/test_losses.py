@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from study.models.losses import LOSSES, get_loss
 
 # ---------------------------------------------------------------- NumPy references (float64, loops)

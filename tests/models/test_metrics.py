@@ -15,7 +15,6 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
-
 from study.models.metrics import (
     dcg_at_k,
     evaluate_ranking,
@@ -186,7 +185,6 @@ def test_bad_inputs_raise_with_the_value(kwargs: dict, message: str) -> None:
 
 def test_fitted_score_threshold_maximises_f1_and_ignores_the_score_offset() -> None:
     from sklearn.metrics import f1_score
-
     from study.models.metrics import best_f1_threshold
 
     rng = np.random.default_rng(3)

@@ -7,13 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from study.data.batching import build_split_tensors, make_batch, training_batches
 from study.data.features import FeatureScaler
 from study.data.splits import split_by_query
 from study.data.synthetic import generate_catalogue
 from study.models.checkpoint import load_checkpoint
-from study.models.ranker import RankingNet, RankerConfig
+from study.models.ranker import RankerConfig, RankingNet
 from study.models.train import NonFiniteLossError, TrainConfig, fit
 
 CPU = torch.device("cpu")

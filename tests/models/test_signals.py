@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from study.models.ranker import RankingNet
 from study.models.train import evaluate, fit
+
 from study.config import build_config
 from study.workspace import prepare_workspace
 

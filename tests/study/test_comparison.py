@@ -11,8 +11,8 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
-
 from study.models.metrics import evaluate_ranking, paired_bootstrap_interval, per_query_ndcg
+
 from study.cli import main
 from study.comparison import (
     Comparison,

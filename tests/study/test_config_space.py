@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 import pytest
-
 from study.data.errors import UserInputError
+
 from study.config import (
     DEFAULT_SEARCH,
     PROFILES,

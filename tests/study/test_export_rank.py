@@ -44,8 +44,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> dict:
 def _in_study_scores(ex: dict) -> pd.Series:
     """The best trial's checkpoint scored on the workspace's own test tensors, by (query_id, product_id)."""
     import optuna
-
     from study.models.train import predict
+
     from study.evaluation import best_trial, load_trial_model
 
     study = optuna.load_study(study_name="t", storage=ex["storage"])
@@ -147,8 +147,8 @@ def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, tin
                                                              architecture: str) -> None:
     """Match features and the zero-shot prior travel with the export; two-tower tokenises query and product apart."""
     import optuna
-
     from study.models.train import predict
+
     from study.config import load_config
     from study.evaluation import best_trial, load_trial_model
     from study.ranking import Ranker

@@ -11,9 +11,9 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
-
 from study.data.sources import load_dataset
 from study.data.validate import validate_pairs
+
 from study.cli import main
 from study.config import build_config, load_config
 from study.preflight import describe_variant
