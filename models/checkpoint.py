@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import torch
+from study.data.errors import UserInputError
+
+DISK_FULL_REASON = "disk_full"  # a trial's fail_reason when its checkpoint could not be written for lack of space
+
+
+class DiskFullError(UserInputError):
+    """No space (or quota) left for a checkpoint. The trial is failed with reason ``disk_full``, queued for a
+    retry once there is space again, and the run stops with this message and exit 2."""
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -15,8 +24,28 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)  # never leave a half-written file that keeps the disk full
+        if _is_disk_full(exc):
+            raise DiskFullError(
+                f"The disk is full: the checkpoint {path} could not be written ({exc.__class__.__name__}: "
+                f"{exc}). Nothing was lost: the trial is queued again and resumes from its last complete "
+                "checkpoint. Free some space (or move study.runs_dir) and run the same command again."
+            ) from exc
+        raise
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc) or "file write failed" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     _setup_logging(getattr(args, "quiet", False))
     from study import commands, extra_commands
-    from study.runner import Terminated, install_sigterm
+    from study.liveness import Terminated, install_sigterm
 
     install_sigterm()
     handler = getattr(commands, f"cmd_{args.command}", None) or getattr(extra_commands, f"cmd_{args.command}")

@@ -29,22 +29,16 @@ from study.config import (
 )
 from study.data.config import is_builtin_catalogue
 from study.data.errors import UserInputError
+from study.liveness import Terminated, process_gone
 from study.models.device import enable_fast_math
 from study.objective import Objective
 from study.preflight import check_model, check_variants, describe_variant, device_for
 from study.progress import Progress
-from study.runner import (
-    Terminated,
-    counts,
-    create_or_resume,
-    load_existing,
-    process_gone,
-    run_worker,
-    spawn_workers,
-    stored_config,
-    worker_index_for_this_process,
-)
-from study.storage import StorageConfig, StorageUnavailableError, build_storage, redact
+from study.spawn import spawn_workers
+from study.storage import StorageConfig, StorageUnavailableError, open_storage, redact
+from study.studies import create_or_resume, load_existing, stored_config
+from study.trials import best_trial, counts
+from study.worker import run_worker, worker_index_for_this_process
 from study.workspace import Workspace, prepare_workspace
 
 logger = logging.getLogger(__name__)
@@ -294,7 +288,7 @@ def _age(start: dt.datetime | None) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     if not args.name:
-        storage = build_storage(StorageConfig(url=args.storage))
+        storage = open_storage(StorageConfig(url=args.storage), must_exist=True)
         summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
         if not summaries:
             print(f"no studies in {redact(args.storage)}")
@@ -329,7 +323,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_best(args: argparse.Namespace) -> int:
     from study.comparison import format_text
-    from study.evaluation import best_trial, stored_comparison
+    from study.evaluation import stored_comparison
 
     study = load_existing(args.name, args.storage)
     trial = best_trial(study)

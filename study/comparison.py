@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 
 from study.models.metrics import paired_bootstrap_interval, per_query_ndcg, per_query_reciprocal_rank
+from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR  # noqa: F401 - re-exported
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
-DEFAULT_CONFIG_ATTR = "default_config"  # trial user attr: the enqueued untuned default (its retries keep it)
-DEFAULT_SAMPLED_ATTR = "default_config_sampled"  # fields whose default lay outside the space: sampled instead
 REFERENCE_KEY = "zero_shot_encoder"  # the verdict line compares the tuned model with this row when present
 
 

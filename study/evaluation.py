@@ -27,22 +27,10 @@ from study.models.device import resolve_precision
 from study.models.ranker import RankingNet
 from study.models.train import evaluate
 from study.objective import BEST, LAST, trial_dir
+from study.trials import best_trial, default_trial
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-
-def best_trial(study: optuna.Study, metric_index: int = 0) -> optuna.trial.FrozenTrial | None:
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
-    if not complete:
-        return None
-    return max(complete, key=lambda t: t.values[metric_index])
-
-
-def default_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The complete trial that ran the config's own values (enqueued first at creation, or its retry)."""
-    return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                 if t.user_attrs.get(DEFAULT_CONFIG_ATTR) and t.values), None)
 
 
 def _default_missing_note(study: optuna.Study) -> str:

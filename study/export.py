@@ -53,7 +53,7 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     from study.models.encoder import resolve_encoder_dir
     from study.models.ranker import RankingNet
     from study.models.train import evaluate, fit
-    from study.runner import stored_config
+    from study.studies import stored_config
     from study.workspace import assemble_inputs, prepare_workspace
 
     ws = prepare_workspace(stored_config(study), device)
@@ -200,9 +200,10 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
 
     from study.data.match import MatchFeaturizer
     from study.data.tokenize import load_tokenizer
-    from study.evaluation import best_trial, load_trial_model
+    from study.evaluation import load_trial_model
     from study.models.device import resolve_device
     from study.models.encoder import resolve_encoder_dir
+    from study.trials import best_trial
 
     trial = best_trial(study)
     if trial is None:

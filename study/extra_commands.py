@@ -66,7 +66,7 @@ def add_parsers(subs: argparse._SubParsersAction, sub: Callable, storage_arg: Ca
 
 def cmd_report(args: argparse.Namespace) -> int:
     from study.report import build_report
-    from study.runner import load_existing
+    from study.studies import load_existing
 
     study = load_existing(args.name, args.storage)
     out = Path(args.out or Path("reports") / f"{args.name}.html")
@@ -95,7 +95,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from study.export import export_best
-    from study.runner import load_existing
+    from study.studies import load_existing
 
     study = load_existing(args.name, args.storage)
     metrics = export_best(study, out=Path(args.out), retrain=args.retrain, device=args.device, force=args.force)

@@ -67,7 +67,7 @@ def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str
     from study.models.device import resolve_device, resolve_precision
     from study.models.metrics import per_query_ndcg
     from study.models.train import predict
-    from study.runner import stored_config
+    from study.studies import stored_config
     from study.workspace import prepare_workspace
 
     model, config, _ = load_trial_model(trial)
@@ -141,7 +141,7 @@ def _examples(result: dict[str, Any]) -> str:
 
 
 def ranking_section(study: optuna.Study, *, device: str = "cpu", seed: int = 0) -> Section:
-    from study.evaluation import best_trial
+    from study.trials import best_trial
 
     trial = best_trial(study)
     if trial is None:

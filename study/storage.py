@@ -204,6 +204,35 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError))
 
 
+_OPENED: dict[tuple[StorageConfig, str | None], optuna.storages.BaseStorage] = {}
+
+
+def open_storage(config: StorageConfig, *, must_exist: bool = False) -> optuna.storages.BaseStorage:
+    """The storage of ``config``, opened once per process (every later call returns the same object).
+
+    ``must_exist``: for commands that only read (status, best, report, dashboard, export), a SQLite or
+    journal file that is not there is an error rather than a new empty database."""
+    if must_exist:
+        path = _file_of(config.url)
+        if path is not None and not Path(path).is_file():
+            raise UserInputError(
+                f"There is no study database at {Path(path).resolve()} ({redact(config.url)}). Check the "
+                "--storage URL (a SQLite URL is sqlite:///relative.db or sqlite:////absolute.db), or run "
+                "`study run` first to create it."
+            )
+    path = _file_of(config.url)
+    key = (config, str(Path(path).resolve()) if path else None)
+    if key not in _OPENED or (path and not Path(path).exists()):  # a file deleted since: open it afresh
+        _OPENED[key] = build_storage(config)
+    return _OPENED[key]
+
+
+def _file_of(url: str) -> str | None:
+    """The database file of a SQLite or journal URL (None for a server or an in-memory database)."""
+    path = str(journal_path(url)) if is_journal(url) else (_sqlite_path(url) if url.startswith("sqlite") else None)
+    return None if path in (None, ":memory:", "") else path
+
+
 def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
     """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database."""
     url = config.url
@@ -221,22 +250,25 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
     elif url.startswith(("postgresql", "postgres")):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
 
-    def open_storage() -> optuna.storages.RDBStorage:
+    def open_rdb() -> optuna.storages.RDBStorage:
         if sqlite_path is not None:
             _prepare_sqlite(sqlite_path, config.sqlite_timeout)
-        storage = optuna.storages.RDBStorage(
-            engine_url(url),
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=config.heartbeat_interval,
-            grace_period=config.grace,
-            heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=config.max_retry),
-        )
+        # several `study run` started at once on a new file would race to create the schema (alembic's
+        # version row is unique): the first creates it under the file lock, the others then find it
+        with _file_lock(sqlite_path, "schema") if sqlite_path else contextlib.nullcontext():
+            storage = optuna.storages.RDBStorage(
+                engine_url(url),
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=config.heartbeat_interval,
+                grace_period=config.grace,
+                heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=config.max_retry),
+            )
         if url.startswith("sqlite"):
             _immediate_transactions(storage.engine)
         return storage
 
     try:
-        return retrying(open_storage, url=url, what="open the database", attempts=config.connect_attempts)
+        return retrying(open_rdb, url=url, what="open the database", attempts=config.connect_attempts)
     except UserInputError:
         raise
     except Exception as exc:  # a malformed URL, an unknown dialect: the message may quote the URL
@@ -271,7 +303,15 @@ def claim_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
     if path is None:
         yield
         return
-    digest = hashlib.sha256(f"{Path(path).resolve()}\0{study_name}".encode()).hexdigest()[:20]
+    with _file_lock(str(path), study_name):
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: str, name: str) -> Iterator[None]:
+    """An exclusive lock named after a database file and ``name``, in the temp folder (every process of the
+    host that opens the same file sees the same lock)."""
+    digest = hashlib.sha256(f"{Path(path).resolve()}\0{name}".encode()).hexdigest()[:20]
     lock_path = Path(tempfile.gettempdir()) / f"study-claim-{digest}.lock"
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import optuna
 import pytest
 
 from study.cli import main
@@ -71,8 +72,19 @@ def test_run_with_a_bad_file_exits_2_from_a_real_process(tmp_path) -> None:
 def test_bad_config_key_and_missing_study(tmp_path, capsys) -> None:
     assert main(["run", "--set", "train.epochz=3", "--storage", f"sqlite:///{tmp_path / 's.db'}"]) == 2
     assert "epochz" in capsys.readouterr().err
+    optuna.create_study(study_name="other", storage=f"sqlite:///{tmp_path / 's.db'}")
     assert main(["status", "--name", "nope", "--storage", f"sqlite:///{tmp_path / 's.db'}"]) == 2
-    assert "nope" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no study named 'nope'" in err and "other" in err
+
+
+@pytest.mark.parametrize("command", [["status"], ["status", "--name", "x"], ["best", "--name", "x"]])
+def test_a_mistyped_database_is_named_and_not_created(tmp_path, capsys, command) -> None:
+    typo = tmp_path / "typo.db"
+    assert main([*command, "--storage", f"sqlite:///{typo}"]) == 2
+    err = capsys.readouterr().err
+    assert "There is no study database" in err and str(typo) in err.replace("\n", "")
+    assert not typo.exists()
 
 
 def test_help_has_an_example_for_every_command(capsys) -> None:

@@ -25,10 +25,12 @@ from study.comparison import (
     verdict,
 )
 from study.config import load_config
-from study.evaluation import default_trial, prune_checkpoints
+from study.evaluation import prune_checkpoints
 from study.objective import BEST, trial_dir
-from study.runner import claim_trial, counts, create_or_resume, default_params
 from study.space import suggest
+from study.studies import create_or_resume, default_params
+from study.trials import counts, default_trial
+from study.worker import claim_trial
 from tests.study.test_study_run import write_config
 
 

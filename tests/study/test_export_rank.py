@@ -46,7 +46,8 @@ def _in_study_scores(ex: dict) -> pd.Series:
     import optuna
     from study.models.train import predict
 
-    from study.evaluation import best_trial, load_trial_model
+    from study.evaluation import load_trial_model
+    from study.trials import best_trial
 
     study = optuna.load_study(study_name="t", storage=ex["storage"])
     model, config, _ = load_trial_model(best_trial(study))
@@ -150,8 +151,9 @@ def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, tin
     from study.models.train import predict
 
     from study.config import load_config
-    from study.evaluation import best_trial, load_trial_model
+    from study.evaluation import load_trial_model
     from study.ranking import Ranker
+    from study.trials import best_trial
     from study.workspace import prepare_workspace
 
     path = write_config(tmp_path, tiny_bert)

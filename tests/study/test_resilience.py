@@ -24,8 +24,9 @@ from optuna.trial import TrialState
 
 from study.cli import main
 from study.config import load_config
-from study.runner import FINISHED, recover_trials
+from study.liveness import recover_trials
 from study.storage import build_storage
+from study.trials import FINISHED
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
@@ -224,9 +225,9 @@ def test_changed_search_space_is_refused_and_nothing_changes(tmp_path, tiny_bert
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 @pytest.mark.parametrize("backend", ["sqlite", "journal"])
 def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(tmp_path, tiny_bert, backend):
-    from study.runner import create_or_resume
     from study.space import suggest
     from study.storage import HEARTBEAT_ATTR
+    from study.studies import create_or_resume
     from study.workspace import prepare_workspace
 
     url = f"journal:///{tmp_path / 'studies.log'}" if backend == "journal" else None

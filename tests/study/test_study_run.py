@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from study.cli import main
 from study.config import load_config
 from study.objective import Objective
-from study.runner import create_or_resume
+from study.studies import create_or_resume
 from study.workspace import prepare_workspace
 
 CPU = torch.device("cpu")

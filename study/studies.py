@@ -1,0 +1,195 @@
+"""Creating a study, or resuming one: what is stored with it, and the check that a resumed study's trials stay
+comparable with new ones (the dataset, the search space and every other setting, each change named)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from importlib import metadata
+from typing import Any
+
+import optuna
+
+from study.config import Config, config_from_dict
+from study.data.errors import UserInputError
+from study.samplers import build_pruner, build_sampler
+from study.storage import StorageConfig, open_storage, redact, retrying
+from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR
+
+logger = logging.getLogger(__name__)
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("study", "torch", "transformers", "optuna", "pandas", "scikit-learn", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def public_config(config: Config) -> Config:
+    """The config as stored with the study and its trials: the storage password replaced by ``***``."""
+    return dataclasses.replace(config, storage=dataclasses.replace(config.storage, url=redact(config.storage.url)))
+
+
+def _directions(config: Config) -> list[str]:
+    if config.study.second_objective:
+        return ["maximize", "minimize"]
+    return ["maximize"]
+
+
+def load_existing(name: str, storage_url: str, *, config: Config | None = None) -> optuna.Study:
+    """An existing study (for status, best, report, worker), or a clear error listing what exists."""
+    base = config.storage if config is not None and config.storage.url == storage_url else StorageConfig(url=storage_url)
+    storage = open_storage(base, must_exist=True)
+
+    def load() -> optuna.Study | list[str]:
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+    found = retrying(load, url=storage_url, what=f"load study {name!r}", attempts=base.connect_attempts)
+    if isinstance(found, list):
+        shown = ", ".join(found) if found else "none"
+        raise UserInputError(f"There is no study named {name!r} in {redact(storage_url)} (studies there: {shown}).")
+    return found
+
+
+def stored_config(study: optuna.Study) -> Config:
+    raw = study.user_attrs.get("config")
+    if raw is None:
+        raise UserInputError(f"Study {study.study_name!r} was not created by this tool (it has no stored config).")
+    return config_from_dict(raw)
+
+
+def _space_difference(stored: dict[str, Any], now: dict[str, Any]) -> str:
+    parts = []
+    added = sorted(set(now) - set(stored))
+    removed = sorted(set(stored) - set(now))
+    changed = sorted(k for k in set(now) & set(stored) if now[k] != stored[k])
+    if added:
+        parts.append("now also searches " + ", ".join(added))
+    if removed:
+        parts.append("no longer searches " + ", ".join(removed))
+    for key in changed:
+        parts.append(f"{key} was {stored[key]} and is now {now[key]}")
+    return "; ".join(parts)
+
+
+def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> None:
+    attrs = study.user_attrs
+    problems = []
+    if attrs.get("dataset_fingerprint") not in (None, fingerprint):
+        problems.append(f"the dataset differs (stored fingerprint {attrs['dataset_fingerprint']}, now {fingerprint})")
+    if attrs.get("space_hash") not in (None, config.space_hash()):
+        diff = _space_difference(attrs.get("search_space") or {}, config.search)
+        problems.append("the search space differs" + (f" ({diff})" if diff else ""))
+    elif attrs.get("training_hash") not in (None, config.training_hash()):
+        problems.append("the data/model/training settings differ")
+    if problems:
+        raise UserInputError(
+            f"Study {study.study_name!r} already exists and {' and '.join(problems)}, so its trials would not be "
+            "comparable with new ones; nothing was changed. Resume it with the same config, or start a new study "
+            "with another --name (or pass --new to replace this one)."
+        )
+
+
+def _in_spec(value: Any, spec: dict[str, Any]) -> bool:
+    """Whether ``value`` is one the search-space entry ``spec`` can give (``study.space`` conventions)."""
+    if "choices" in spec:
+        return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in spec["choices"])
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    low, high = spec["low"], spec["high"]
+    if not low <= value <= high:
+        return False
+    is_int = isinstance(low, int) and isinstance(high, int) and not isinstance(spec.get("step", 1), float)
+    if is_int and value != int(value):
+        return False
+    step = spec.get("step")
+    return not step or abs((value - low) / step - round((value - low) / step)) < 1e-9
+
+
+def default_params(config: Config) -> tuple[dict[str, Any], list[str]]:
+    """The config's own value of every searched field (``getattr(config.section, field)``), and the fields
+    left out because that value lies outside the field's range or choices."""
+    params: dict[str, Any] = {}
+    outside: list[str] = []
+    for name, spec in config.search.items():
+        section, _, field_name = name.partition(".")
+        value = getattr(getattr(config, section), field_name)
+        if not _in_spec(value, spec):
+            outside.append(name)
+        elif "choices" in spec:
+            params[name] = value
+        else:
+            is_int = isinstance(spec["low"], int) and isinstance(spec["high"], int)
+            as_int = is_int and not isinstance(spec.get("step", 1), float)
+            params[name] = int(value) if as_int else float(value)
+    return params, outside
+
+
+def enqueue_default(study: optuna.Study, config: Config) -> None:
+    """Queue the untuned default config as the study's first trial, marked ``default_config`` (a user
+    attribute its retries keep), so that the end of the run can show what tuning gained. Fields whose default
+    lies outside their search range are left to the sampler. Once per study: a half-created study that is
+    completed later does not get a second one."""
+    if any(t.user_attrs.get(DEFAULT_CONFIG_ATTR) for t in study.get_trials(deepcopy=False)):
+        return
+    params, outside = default_params(config)
+    attrs: dict[str, Any] = {DEFAULT_CONFIG_ATTR: True}
+    if outside:
+        logger.warning("untuned default trial: %s left to the sampler (the default lies outside the search "
+                       "range)", ", ".join(outside))
+        attrs[DEFAULT_SAMPLED_ATTR] = outside
+    study.enqueue_trial(params, user_attrs=attrs)
+
+
+def create_or_resume(
+    config: Config, *, fingerprint: str, summary: dict[str, Any], replace: bool = False
+) -> optuna.Study:
+    """Create the study once (before any worker starts) or check that the existing one is compatible.
+
+    The stored ``config`` attribute is written last: a study without it was interrupted while being created
+    and is completed here, so a half-created study is never taken for a finished one."""
+    storage = open_storage(config.storage)
+    name = config.study.name
+
+    def create() -> optuna.Study:
+        if replace:
+            try:
+                optuna.delete_study(study_name=name, storage=storage)
+                logger.info("deleted existing study %r (--new)", name)
+            except KeyError:
+                pass
+        study = optuna.create_study(
+            study_name=name, storage=storage, directions=_directions(config), load_if_exists=True,
+            sampler=build_sampler(config.sampler, seed=config.study.seed, search_space=config.search),
+            pruner=build_pruner(config.pruner, max_epochs=config.train.epochs),
+        )
+        if "config" in study.user_attrs:
+            return study
+        metric = config.study.metric
+        names = [metric] + ({"latency": ["latency_ms_per_1000_pairs"], "model_size": ["model_size_m"]}
+                            .get(config.study.second_objective, []))
+        study.set_metric_names(names)
+        study.set_user_attr("dataset_fingerprint", fingerprint)
+        study.set_user_attr("space_hash", config.space_hash())
+        study.set_user_attr("training_hash", config.training_hash())
+        study.set_user_attr("search_space", config.search)
+        study.set_user_attr("data_summary", summary)
+        study.set_user_attr("versions", package_versions())
+        study.set_user_attr("created_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        enqueue_default(study, config)
+        study.set_user_attr("config", public_config(config).to_dict())
+        return study
+
+    study = retrying(create, url=config.storage.url, what=f"create or open study {name!r}",
+                     attempts=config.storage.connect_attempts)
+    check_compatible(study, config, fingerprint)
+    return study

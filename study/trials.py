@@ -1,0 +1,36 @@
+"""Light questions about a study's trials (no torch): counts by state, the best and the untuned default
+trial. ``status``, ``best``, ``list`` and the report read them; so does the worker loop."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+DEFAULT_CONFIG_ATTR = "default_config"  # user attribute of the trial that runs the untuned config
+DEFAULT_SAMPLED_ATTR = "default_config_sampled"  # its searched fields whose default lay outside the space
+RETRIED_REASONS = ("interrupted", "process_died", "heartbeat_stale", "disk_full")  # fail reasons that queue a retry
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    out = {s.name: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] += 1
+    out["FINISHED"] = out["COMPLETE"] + out["PRUNED"]
+    return out
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The complete trial with the highest main metric (``values[0]``). With a second objective this is the
+    Pareto-front trial that ranks best; ``study.best_trial`` would raise there."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    if not complete:
+        return None
+    return max(complete, key=lambda t: t.values[0])
+
+
+def default_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The complete trial that ran the config's own values (enqueued first at creation, or its retry)."""
+    return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                 if t.user_attrs.get(DEFAULT_CONFIG_ATTR) and t.values), None)

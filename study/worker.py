@@ -1,0 +1,265 @@
+"""The worker loop: claim a trial under the lock (a queued retry first), run it with heartbeats, close it,
+clean up its checkpoints; until the study has ``n_trials`` finished trials, whoever ran them.
+
+``n_trials`` is the study's total of finished trials (complete + pruned). A worker *claims* a trial only while
+the claims (finished, running and queued trials) fall short of the target; a claimed trial that would still
+exceed the target (possible only where no lock exists) is closed as FAIL with reason ``surplus``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import shutil
+import socket
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from study import optuna_private as private
+from study.config import Config
+from study.liveness import (
+    close_interrupted,
+    heartbeat,
+    is_local,
+    process_identity,
+    recover_trials,
+    signals_deferred,
+)
+from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
+from study.samplers import build_pruner, build_sampler
+from study.storage import HEARTBEAT_ATTR, StorageConfig, claim_lock, open_storage, redact, retrying
+from study.studies import public_config
+from study.trials import CLAIMED, FINISHED, RETRIED_REASONS, counts
+
+logger = logging.getLogger(__name__)
+
+Objective = Callable[[optuna.trial.Trial], Any]
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> optuna.trial.Trial | None:
+    """The next trial to run (a queued retry first), or None while the claims already reach ``n_trials``."""
+    target = config.study.n_trials
+    claimed: list[optuna.trial.Trial] = []  # survives a retried attempt: a trial is asked for once
+
+    def claim() -> optuna.trial.Trial | None:
+        if not claimed:
+            with claim_lock(private.storage(study), config.storage.url, study.study_name):
+                c = counts(study)
+                if c["WAITING"] == 0 and c["FINISHED"] + c["RUNNING"] >= target:
+                    return None
+                with warnings.catch_warnings():  # optuna expects heartbeats with optimize(); this loop sends them
+                    warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                    claimed.append(study.ask())
+                _mark_claimed(study, claimed[0], sampler_seed)
+        else:
+            _mark_claimed(study, claimed[0], sampler_seed)
+        return claimed[0]
+
+    try:
+        trial = retrying(claim, url=config.storage.url, what="claim a trial",
+                         attempts=config.storage.connect_attempts)
+        if trial is None:
+            return None
+        ahead = sum(t.number < trial.number and t.state in CLAIMED for t in study.get_trials(deepcopy=False))
+        if ahead >= target:  # another worker took the last slot at the same moment
+            trial.set_user_attr("fail_reason", "surplus")
+            study.tell(trial, state=TrialState.FAIL)
+            logger.info("trial %d not run: the study already has %d trials finished or under way", trial.number,
+                        ahead)
+            return None
+    except KeyboardInterrupt:
+        if claimed:
+            close_interrupted(study, claimed[0])
+        raise
+    return trial
+
+
+def _mark_claimed(study: optuna.Study, trial: optuna.trial.Trial, sampler_seed: int) -> None:
+    """Record who runs the trial (for the same-host process check) and a first heartbeat (a trial that never
+    sent one is never found stale)."""
+    attrs = {**process_identity(), "sampler_seed": sampler_seed}
+    if private.heartbeat_enabled(study):
+        private.record_heartbeat(study, private.trial_id(trial))
+    else:
+        attrs[HEARTBEAT_ATTR] = time.time()
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, state: TrialState, values: Any,
+          config: StorageConfig) -> FrozenTrial | None:
+    def tell() -> FrozenTrial:
+        return study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
+
+    try:
+        return retrying(tell, url=config.url, what=f"record the result of trial {trial.number}",
+                        attempts=config.connect_attempts)
+    except UpdateFinishedTrialError:
+        frozen = private.frozen(study, private.trial_id(trial))
+        logger.warning("trial %d was already closed (%s) by another worker, probably because its heartbeat "
+                       "stopped for longer than the grace period; its result is dropped", trial.number,
+                       frozen.state.name)
+        return None
+
+
+def run_trial(
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    objective: Objective,
+    *,
+    config: StorageConfig,
+    catch: tuple[type[Exception], ...] = (),
+    callbacks: Sequence[TrialCallback] = (),
+) -> FrozenTrial | None:
+    """Run the objective on a claimed trial with heartbeats, close it, run the callbacks."""
+    values: Any = None
+    try:
+        with heartbeat(study, private.trial_id(trial), config):
+            try:
+                values = objective(trial)
+                state = TrialState.COMPLETE
+            except optuna.TrialPruned as exc:
+                state = TrialState.PRUNED
+                logger.info("trial %d pruned: %s", trial.number, exc)
+            except catch as exc:
+                state = TrialState.FAIL
+                reason = trial.user_attrs.get("fail_reason", type(exc).__name__)
+                logger.warning("trial %d failed (%s); the study goes on", trial.number, reason)
+        if state == TrialState.FAIL:
+            _release_memory()  # only now: the traceback held the failed trial's tensors until here
+        frozen = _tell(study, trial, state, values, config)
+    except KeyboardInterrupt:
+        close_interrupted(study, trial)
+        raise
+    except DiskFullError:  # queued again for when there is space; the run stops with the message, exit 2
+        close_interrupted(study, trial, DISK_FULL_REASON)
+        raise
+    except BaseException as exc:  # a bug or a storage failure: close the trial, then let it surface
+        with contextlib.suppress(Exception), signals_deferred():
+            if private.frozen(study, private.trial_id(trial)).state == TrialState.RUNNING:
+                trial.set_user_attr("fail_reason", f"error: {type(exc).__name__}: {redact(exc)[:300]}")
+                study.tell(trial, state=TrialState.FAIL)
+        raise
+    if frozen is not None:
+        for callback in callbacks:
+            callback(study, frozen)
+    return frozen
+
+
+def _release_memory() -> None:
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _checkpoint_cleanup(config: Config) -> TrialCallback:
+    """After a trial closes: drop its resume file once it finished, and the folders of failed trials that no
+    retry will continue (a finished retry's predecessors, and failures that are not retried)."""
+
+    from study.objective import LAST, trial_dir
+
+    def cleanup(study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state in FINISHED:
+            (trial_dir(config, trial.number) / LAST).unlink(missing_ok=True)
+            dead = list(trial.system_attrs.get("retry_history", []))
+        else:
+            dead = [trial.number] if trial.user_attrs.get("fail_reason") not in RETRIED_REASONS else []
+        for number in dead:
+            shutil.rmtree(trial_dir(config, number), ignore_errors=True)
+
+    return cleanup
+
+
+def _can_wait(study: optuna.Study) -> bool:
+    """Waiting for trials under way elsewhere is safe where a dead one will be noticed: heartbeats, or the
+    process check for trials of this host."""
+    if private.heartbeat_enabled(study):
+        return True
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return all(is_local(t) or HEARTBEAT_ATTR in t.user_attrs for t in running)
+
+
+def _n_trials_so_far(storage: optuna.storages.BaseStorage, config: Config) -> int:
+    """Part of the sampler seed: a resumed study must not be offered the same first samples again."""
+    def count() -> int:
+        study_id = storage.get_study_id_from_name(config.study.name)
+        return len(storage.get_all_trials(study_id, deepcopy=False))
+
+    return retrying(count, url=config.storage.url, what=f"load study {config.study.name!r}",
+                    attempts=config.storage.connect_attempts)
+
+
+def run_worker(
+    config: Config,
+    *,
+    worker_index: int = 0,
+    objective_factory: Callable[[Config], Objective],
+    on_trial_end: TrialCallback | None = None,
+) -> optuna.Study:
+    """Run trials until the study has ``n_trials`` finished ones (counting every worker's), or timeout.
+
+    When the remaining trials are all under way in other processes, the worker waits for them: if one of
+    them dies it is retried here."""
+    storage = open_storage(config.storage)
+    seed = config.study.seed + 1000 * worker_index + 7919 * _n_trials_so_far(storage, config)
+    study = retrying(
+        lambda: optuna.load_study(
+            study_name=config.study.name, storage=storage,
+            sampler=build_sampler(config.sampler, seed=seed, search_space=config.search),
+            pruner=build_pruner(config.pruner, max_epochs=config.train.epochs),
+        ),
+        url=config.storage.url, what=f"load study {config.study.name!r}", attempts=config.storage.connect_attempts,
+    )
+    objective = objective_factory(public_config(config))
+    deadline = time.monotonic() + config.study.timeout if config.study.timeout else None
+    callbacks = [_checkpoint_cleanup(config)] + ([on_trial_end] if on_trial_end is not None else [])
+    poll = min(5.0, max(0.5, config.storage.heartbeat_interval / 2))
+    waiting_since = None
+    while True:
+        recover_trials(study, config.storage)
+        if deadline is not None and time.monotonic() > deadline:
+            logger.info("timeout reached, starting no new trial")
+            break
+        trial = claim_trial(study, config, sampler_seed=seed)
+        if trial is not None:
+            waiting_since = None
+            run_trial(study, trial, objective, config=config.storage, catch=(torch_oom(),), callbacks=callbacks)
+            continue
+        c = counts(study)
+        if c["FINISHED"] >= config.study.n_trials:
+            break
+        if not _can_wait(study):
+            logger.warning("%d/%d finished; trials running on other hosts send no heartbeats, so this worker "
+                           "cannot tell whether they are alive and stops here", c["FINISHED"], config.study.n_trials)
+            break
+        if waiting_since is None:
+            waiting_since = time.monotonic()
+            logger.info("%d/%d finished, %d running elsewhere: waiting for them (a trial whose process dies is "
+                        "retried here)", c["FINISHED"], config.study.n_trials, c["RUNNING"])
+        time.sleep(poll)
+    return study
+
+
+def torch_oom() -> type[Exception]:
+    import torch
+
+    return torch.OutOfMemoryError
+
+
+def worker_index_for_this_process() -> int:
+    """A sampler seed offset for ``study worker`` started without ``--worker-index``: distinct per host and
+    process, and never one of the small indexes ``--workers K`` hands out."""
+    return 1000 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_000
