@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from study.models.config import ARCHITECTURES, VARIANTS, RankerConfig, resolve_variant  # noqa: F401 - re-exported
 from study.models.encoder import (
-    POOLINGS,
     encoder_hidden_size,
     load_encoder,
     pool,
@@ -19,80 +19,6 @@ from study.models.encoder import (
     resolve_encoder_dir,
 )
 from torch import nn
-
-VARIANTS = ("auto", "fusion", "text", "features")
-
-
-def resolve_variant(variant: str, n_features: int) -> str:
-    """``auto`` -> ``fusion`` with behaviour features, ``text`` without; an explicit variant the data cannot
-    feed raises ``ValueError`` naming the fix."""
-    if variant == "auto":
-        return "fusion" if n_features > 0 else "text"
-    if variant in ("fusion", "features") and n_features == 0:
-        raise ValueError(
-            f"model variant {variant!r} needs behaviour features and the data has none; use "
-            "model.variant = \"auto\" or \"text\" (for example --set model.variant=text), or add numeric "
-            "behaviour columns (price, clicks, ...) to the file")
-    return variant
-
-
-ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")
-
-
-@dataclass(frozen=True)
-class RankerConfig:
-    variant: str = "auto"  # auto | fusion | text | features
-    architecture: str = "prior"  # how the text is read: cross | prior | frozen | two_tower (see RankingNet)
-    match_features: bool = False  # lexical query-product match features (BM25, coverage, numbers) into the head
-    encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
-    n_layers: int = 0  # keep the first k encoder layers; 0 = all
-    pooling: str = "pair"  # 'pair' (mean + query/product interaction) | 'cls' | 'mean'
-    max_length: int = 64
-    feature_hidden: int = 64
-    feature_layers: int = 2
-    head_hidden: int = 128
-    dropout: float = 0.1
-    prior_scale: float = 20.0  # initial multiplier of the zero-shot / two-tower cosine in the score
-
-    def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown model architecture {self.architecture!r}; expected one of {ARCHITECTURES}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLINGS}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout=}")
-        if self.max_length < 8:
-            raise ValueError(f"max_length must be at least 8, got {self.max_length=}")
-        if not isinstance(self.match_features, bool):
-            raise TypeError(f"match_features must be true or false, got {self.match_features=}")
-        if self.prior_scale <= 0:
-            raise ValueError(f"prior_scale must be > 0, got {self.prior_scale=}")
-
-    @property
-    def uses_text(self) -> bool:
-        """Whether the data's text is read at all (every variant but ``features``)."""
-        return self.variant in ("auto", "fusion", "text")
-
-    @property
-    def uses_encoder(self) -> bool:
-        """Whether a trainable encoder runs on the tokens (``frozen`` only needs the precomputed cosine)."""
-        return self.uses_text and self.architecture != "frozen"
-
-    @property
-    def uses_prior(self) -> bool:
-        """Whether the pretrained encoder's zero-shot cosine is an input (precomputed once per dataset)."""
-        return self.uses_text and self.architecture in ("prior", "frozen")
-
-    @property
-    def uses_match(self) -> bool:
-        return self.uses_text and self.match_features
-
-    @property
-    def needs_query_tokens(self) -> bool:
-        """``two_tower`` encodes the query and the product text apart."""
-        return self.uses_text and self.architecture == "two_tower"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from study.data.batching import SplitTensors, inference_batches, plan_epoch, rows_batch, training_batches
 from study.models.checkpoint import CheckpointWriter, cpu_state_dict, load_checkpoint
+from study.models.config import TrainConfig
 from study.models.device import autocast, peak_memory_mb, resolve_precision
 from study.models.losses import get_loss
 from study.models.metrics import evaluate_ranking
@@ -25,7 +26,6 @@ from study.models.ranker import RankingNet
 
 logger = logging.getLogger(__name__)
 
-SCHEDULES = ("linear", "cosine", "constant")
 # Scoring on the CPU: batches beyond ~4k tokens spill the activations out of cache and score ~20% slower
 # (MiniLM, 2 cores: 64-128 rows of 30 tokens beat 512 rows). GPUs keep ``eval_batch_size`` as given.
 CPU_TOKENS_PER_BATCH = 4096
@@ -33,43 +33,6 @@ CPU_TOKENS_PER_BATCH = 4096
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite (diverged learning rate, bad data)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    loss: str = "listnet"
-    epochs: int = 4
-    batch_size: int = 32  # pairs per batch, whole queries
-    encoder_lr: float = 5e-5
-    head_lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    schedule: str = "linear"
-    grad_clip: float = 1.0
-    layerwise_lr_decay: float = 1.0
-    freeze_layers: int = 0
-    patience: int = 2  # epochs without validation improvement before stopping; 0 = never stop early
-    precision: str = "auto"
-    eval_batch_size: int = 512
-    ndcg_k: int = 10
-    relevance_threshold: float = 1.0
-    bucket_by_length: bool = True
-    # torch.compile the training steps. Off by default: on the CPU it measured slower (bench/RESULTS.md,
-    # section 2); on CUDA it is not yet measured (bench/gpu_proof.py runs throughput.py with --compile).
-    compile: bool = False
-    eval_at_start: bool = True  # validate before the first update (epoch 0): a trial never ends below its start
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        get_loss(self.loss)  # raises with the valid names
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs=}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size=}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio=}")
 
 
 @dataclass
@@ -187,7 +150,7 @@ def fit(
         optimizer, lr_lambda(config.schedule, int(config.warmup_ratio * total_steps), total_steps)
     )
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    key = f"ndcg@{config.ndcg_k}"
+    key = config.selection_metric
     history: list[dict[str, float]] = []
     best_value, best_epoch, best_metrics = -math.inf, 0, {}
     best_state = cpu_state_dict(model)

@@ -265,6 +265,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         study=dataclasses.replace(config.study, **changes),
         storage=dataclasses.replace(config.storage, url=args.storage),
     )
+    c = counts(study)
+    if c["FINISHED"] >= config.study.n_trials and c["WAITING"] == 0:
+        print(f"study {args.name!r} already has {c['FINISHED']}/{config.study.n_trials} finished trials: nothing "
+              f"to do here (raise the target with `study run --name {args.name} --n-trials N`)", file=sys.stderr)
+        return 0
     device = device_for(config.study.device)  # no CUDA here: one paragraph, exit 2
     enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
     ws = prepare_workspace(config, device)

@@ -19,8 +19,7 @@ from typing import Any
 
 from study.data.config import DataConfig, is_builtin_catalogue
 from study.data.errors import UserInputError
-from study.models.ranker import RankerConfig
-from study.models.train import TrainConfig
+from study.models.config import RankerConfig, TrainConfig, check_metric
 from study.samplers import PrunerConfig, SamplerConfig
 from study.space import check_space
 from study.storage import StorageConfig, redact
@@ -44,9 +43,9 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:
-            raise ValueError(f"n_trials must be >= 1, got {self.n_trials=}")
+            raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
         if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers=}")
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
         if self.second_objective not in SECOND_OBJECTIVES:
             raise ValueError(f"unknown second_objective {self.second_objective!r}; expected one of {SECOND_OBJECTIVES}")
 
@@ -73,6 +72,15 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     search: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # the metric Optuna maximises is the one that picks each trial's best epoch and stops it early
+        check_metric(self.study.metric, self.train.ndcg_k)
+        if self.train.metric not in ("", self.study.metric):
+            raise ValueError(f"train.metric follows study.metric; set study.metric instead (got train.metric = "
+                             f"{self.train.metric!r}, study.metric = {self.study.metric!r})")
+        if self.train.metric != self.study.metric:
+            object.__setattr__(self, "train", dataclasses.replace(self.train, metric=self.study.metric))
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
         out["search"] = copy.deepcopy(self.search)
@@ -85,6 +93,7 @@ class Config:
         """What must not change when a study resumes: everything that shapes a trial's result."""
         d = self.to_dict()
         keep = {k: d[k] for k in ("data", "model", "train", "search")}
+        keep["train"].pop("metric", None)  # a copy of study.metric (below): studies made before it resume
         keep["metric"] = self.study.metric
         keep["second_objective"] = self.study.second_objective
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
@@ -273,6 +282,7 @@ def build_config(
             if bad:
                 raise UserInputError(f"{source}: unknown key(s) {sorted(bad)} in [{name}]; valid keys: "
                                      f"{', '.join(sorted(allowed))}.")
+            _check_types(cls, values, name)
             if name == "data":
                 sections[name] = DataConfig.from_dict(values)
                 continue
@@ -282,9 +292,31 @@ def build_config(
             sections[name] = cls(**values)
         search = merged.get("search", {})
         check_space(search, valid_fields=valid_fields())
+        return Config(**sections, search=search)
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"{source}: {exc}.") from None
-    return Config(**sections, search=search)
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _check_types(cls: type, values: dict[str, Any], section: str) -> None:
+    """Each value has its field's type (read from the default): ``n_trials = "ten"`` and ``n_trials = 2.5``
+    are refused naming the field and the type, instead of failing later or being truncated."""
+    for f in dataclasses.fields(cls):
+        if f.name not in values or f.default is dataclasses.MISSING:
+            continue
+        want, value = type(f.default), values[f.name]
+        if want not in _TYPE_NAMES:
+            continue
+        ok = (isinstance(value, bool) if want is bool
+              else isinstance(value, want) and not isinstance(value, bool) if want in (int, str)
+              else isinstance(value, (int, float)) and not isinstance(value, bool))
+        if want is int and isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+            values[f.name] = int(value)  # 10.0 is ten
+            continue
+        if not ok:
+            raise TypeError(f"{section}.{f.name} must be {_TYPE_NAMES[want]}, got {value!r}")
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -81,6 +81,27 @@ def _space_difference(stored: dict[str, Any], now: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _setting_changes(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """``train.epochs 2 -> 3`` for every setting that shapes a trial's result and differs."""
+    out = []
+    for section in ("data", "model", "train"):
+        a, b = stored.get(section, {}), now.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if key == "metric" and section == "train":
+                continue  # a copy of study.metric
+            if a.get(key) != b.get(key):
+                out.append(f"{section}.{key} {_shown(a.get(key))} -> {_shown(b.get(key))}")
+    for key in ("metric", "second_objective"):
+        a, b = stored.get("study", {}).get(key), now.get("study", {}).get(key)
+        if a != b:
+            out.append(f"study.{key} {_shown(a)} -> {_shown(b)}")
+    return out
+
+
+def _shown(value: Any) -> str:
+    return "(unset)" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
 def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> None:
     attrs = study.user_attrs
     problems = []
@@ -90,13 +111,28 @@ def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> N
         diff = _space_difference(attrs.get("search_space") or {}, config.search)
         problems.append("the search space differs" + (f" ({diff})" if diff else ""))
     elif attrs.get("training_hash") not in (None, config.training_hash()):
-        problems.append("the data/model/training settings differ")
+        changes = _setting_changes(attrs.get("config") or {}, config.to_dict())
+        problems.append("settings that shape every trial differ" + (f" ({'; '.join(changes)})" if changes else ""))
     if problems:
         raise UserInputError(
             f"Study {study.study_name!r} already exists and {' and '.join(problems)}, so its trials would not be "
             "comparable with new ones; nothing was changed. Resume it with the same config, or start a new study "
             "with another --name (or pass --new to replace this one)."
         )
+
+
+def store_run_settings(study: optuna.Study, config: Config) -> None:
+    """Settings a resume may change (``n_trials``, ``timeout``) are stored, so that ``status`` and a worker
+    that joins later see the new target."""
+    stored = dict(study.user_attrs.get("config") or {})
+    now = public_config(config).to_dict()["study"]
+    changed = {k: now[k] for k in ("n_trials", "timeout") if stored.get("study", {}).get(k) != now[k]}
+    if not stored or not changed:
+        return
+    for key, value in changed.items():
+        logger.info("study %r: %s %s -> %s (stored)", study.study_name, key, stored["study"].get(key), value)
+    stored["study"] = {**stored["study"], **changed}
+    study.set_user_attr("config", stored)
 
 
 def _in_spec(value: Any, spec: dict[str, Any]) -> bool:
@@ -192,4 +228,6 @@ def create_or_resume(
     study = retrying(create, url=config.storage.url, what=f"create or open study {name!r}",
                      attempts=config.storage.connect_attempts)
     check_compatible(study, config, fingerprint)
+    retrying(lambda: store_run_settings(study, config), url=config.storage.url, what="store the run settings",
+             attempts=config.storage.connect_attempts)
     return study

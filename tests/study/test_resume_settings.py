@@ -1,0 +1,70 @@
+"""What a resume may change (the target) and what it may not (settings that shape a trial), and the metric
+that is optimised also picking each trial's best epoch."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from study.cli import main
+from study.config import load_config
+from tests.study.test_study_run import write_config
+
+FAST = ["--set", "train.epochs=1", "--quiet"]
+
+
+def test_raising_n_trials_on_resume_is_stored_and_a_late_worker_says_why_it_does_nothing(
+        tmp_path, tiny_bert, capsys) -> None:
+    path = write_config(tmp_path, tiny_bert)
+    url = load_config(path).storage.url
+    assert main(["run", "--config", str(path), "--n-trials", "1", *FAST]) == 0
+    assert main(["run", "--config", str(path), "--n-trials", "2", *FAST]) == 0
+    study = optuna.load_study(study_name="t", storage=url)
+    assert study.user_attrs["config"]["study"]["n_trials"] == 2
+    capsys.readouterr()
+    assert main(["status", "--name", "t", "--storage", url]) == 0
+    assert "finished 2/2" in capsys.readouterr().out
+    assert main(["worker", "--name", "t", "--storage", url, "--quiet"]) == 0
+    assert "already has 2/2 finished trials: nothing to do" in capsys.readouterr().err
+    assert len(optuna.load_study(study_name="t", storage=url).trials) == 2
+
+
+def test_the_resume_refusal_names_each_changed_setting(tmp_path, tiny_bert, capsys) -> None:
+    path = write_config(tmp_path, tiny_bert)
+    assert main(["run", "--config", str(path), "--n-trials", "1", *FAST]) == 0
+    capsys.readouterr()
+    code = main(["run", "--config", str(path), "--n-trials", "1", "--set", "train.epochs=2",
+                 "--set", "model.dropout=0.2", "--quiet"])
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert code == 2
+    assert "train.epochs 1 -> 2" in err and "model.dropout 0.1 -> 0.2" in err and "nothing was changed" in err
+
+
+def test_the_optimised_metric_also_selects_the_best_epoch(tmp_path, tiny_bert) -> None:
+    path = write_config(tmp_path, tiny_bert)
+    assert main(["run", "--config", str(path), "--n-trials", "2", "--set", 'study.metric="mrr"',
+                 "--set", "train.epochs=2", "--set", "train.patience=0", "--quiet"]) == 0
+    study = optuna.load_study(study_name="t", storage=load_config(path).storage.url)
+    assert study.metric_names == ["mrr"]
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        curve = [c["mrr"] for c in t.user_attrs["curve"]]
+        assert t.value == pytest.approx(max(curve))  # the epoch kept is the best by MRR, not by NDCG
+        assert t.user_attrs["val_metrics"]["mrr"] == pytest.approx(t.value)
+    assert study.user_attrs["test"]["metrics"]["mrr"] > 0
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ('study.metric="precision"', "study.metric must be one of ndcg@10, mrr, map, recall@10, roc_auc"),
+    ('study.metric="ndcg@5"', "set train.ndcg_k = 5"),
+    ('study.n_trials="ten"', "study.n_trials must be a whole number, got 'ten'"),
+    ("study.n_trials=2.5", "study.n_trials must be a whole number, got 2.5"),
+    ("study.n_trials=0", "n_trials must be >= 1, got 0"),
+])
+def test_config_problems_are_refused_before_a_study_exists(tmp_path, tiny_bert, capsys, setting, message) -> None:
+    path = write_config(tmp_path, tiny_bert)
+    assert main(["run", "--config", str(path), "--set", setting, "--quiet"]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert message in err and "self." not in err
+    assert not (tmp_path / "studies.db").exists() or not optuna.get_all_study_summaries(
+        load_config(write_config(tmp_path, tiny_bert)).storage.url)
