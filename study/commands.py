@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from study.artifacts import write_study_note
 from study.config import (
@@ -29,15 +27,16 @@ from study.config import (
 )
 from study.data.config import is_builtin_catalogue
 from study.data.errors import UserInputError
-from study.liveness import Terminated, process_gone
+from study.liveness import Terminated
 from study.models.device import enable_fast_math
 from study.objective import Objective
 from study.preflight import check_model, check_variants, describe_variant, device_for
 from study.progress import Progress
+from study.show import summary_table
 from study.spawn import spawn_workers
-from study.storage import StorageConfig, StorageUnavailableError, open_storage, redact
+from study.storage import StorageConfig, StorageUnavailableError, redact
 from study.studies import create_or_resume, load_existing, stored_config
-from study.trials import best_trial, counts
+from study.trials import counts
 from study.worker import run_worker, worker_index_for_this_process
 from study.workspace import Workspace, prepare_workspace
 
@@ -223,32 +222,6 @@ def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -
         print(summary_table(study, config.study.metric))
 
 
-def summary_table(study: optuna.Study, metric: str) -> str:
-    from study.comparison import format_text
-    from study.evaluation import stored_comparison
-
-    c = counts(study)
-    lines = [(f"study {study.study_name!r}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
-              f"{c['RUNNING']} running")]
-    test = study.user_attrs.get("test")
-    k = metric.split("@")[-1] if "@" in metric else "10"
-    best = next((t for t in study.get_trials(deepcopy=False) if test and t.number == test["trial"]), None)
-    val = best.user_attrs.get("val_metrics", {}) if best else {}
-    if best is not None:
-        lines.append(f"best trial {best.number}: val {metric} {val.get(metric, float('nan')):.4f}, params "
-                     f"{json.dumps(best.params)}")
-    comparison = stored_comparison(study)
-    if comparison is not None:
-        return "\n".join([*lines, format_text(comparison)])
-    if test:  # a study finished before the comparison existed
-        lines.append(f"{'model':<28}{'val ' + metric:>14}{'test ' + metric:>15}{'test mrr':>10}")
-        lines.append(f"{'tuned (best trial)':<28}{val.get(metric, float('nan')):>14.4f}"
-                     f"{test['metrics'].get(metric, float('nan')):>15.4f}{test['metrics'].get('mrr', float('nan')):>10.4f}")
-    for name, m in study.user_attrs.get("baselines", {}).items():
-        lines.append(f"{name.replace('_', ' '):<28}{'':>14}{m.get(metric, m.get('ndcg@' + k, float('nan'))):>15.4f}"
-                     f"{m.get('mrr', float('nan')):>10.4f}")
-    return "\n".join(lines)
-
 
 def cmd_worker(args: argparse.Namespace) -> int:
     study = load_existing(args.name, args.storage)
@@ -283,87 +256,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _age(start: dt.datetime | None) -> str:
-    if start is None:
-        return "?"
-    now = dt.datetime.now(start.tzinfo) if start.tzinfo else dt.datetime.now()
-    seconds = int((now - start).total_seconds())
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
-
-def cmd_status(args: argparse.Namespace) -> int:
-    if not args.name:
-        storage = open_storage(StorageConfig(url=args.storage), must_exist=True)
-        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-        if not summaries:
-            print(f"no studies in {redact(args.storage)}")
-        for s in summaries:
-            print(f"{s.study_name:<30} {s.n_trials:>5} trials  started {s.datetime_start:%Y-%m-%d %H:%M}"
-                  if s.datetime_start else f"{s.study_name:<30} {s.n_trials:>5} trials")
-        return 0
-    study = load_existing(args.name, args.storage)
-    config = stored_config(study)
-    c = counts(study)
-    print(f"study {args.name!r} in {redact(args.storage)}")
-    print(f"finished {c['FINISHED']}/{config.study.n_trials}: " + ", ".join(
-        f"{s.lower()} {c[s]}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")))
-    metric = config.study.metric
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
-    if complete:
-        best = max(complete, key=lambda t: t.values[0])
-        print(f"best: trial {best.number}, val {metric} {best.values[0]:.4f}")
-        for key, value in best.params.items():
-            print(f"  {key} = {value!r}")
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        host, pid = t.user_attrs.get("host", "?"), t.user_attrs.get("pid", "?")
-        gone = ("; its process is gone: the next run or worker marks it FAIL and retries it"
-                if process_gone(t) else "")
-        print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
-              f"epoch {max(len(t.intermediate_values) - 1, 0)}/{t.params.get('train.epochs', config.train.epochs)}"
-              f"{gone}")  # epoch 0 is the check before training
-    if "test" in study.user_attrs or "baselines" in study.user_attrs:
-        print(summary_table(study, metric))
-    return 0
-
-
-def cmd_best(args: argparse.Namespace) -> int:
-    from study.comparison import format_text
-    from study.evaluation import stored_comparison
-
-    study = load_existing(args.name, args.storage)
-    trial = best_trial(study)
-    if trial is None:
-        raise UserInputError(f"Study {args.name!r} has no completed trial yet.")
-    test = study.user_attrs.get("test")
-    comparison = stored_comparison(study)
-    if comparison is not None and comparison.best_trial != trial.number:
-        comparison = None  # made for an earlier best trial: `study run` computes it again
-    out = {
-        "study": args.name,
-        "trial": trial.number,
-        "values": trial.values,
-        "params": trial.params,
-        "val_metrics": trial.user_attrs.get("val_metrics"),
-        "test_metrics": test["metrics"] if test and test.get("trial") == trial.number else None,
-        "baselines": study.user_attrs.get("baselines"),
-        "comparison": comparison.to_dict() if comparison else None,
-        "checkpoint": trial.user_attrs.get("checkpoint"),
-        "config": trial.user_attrs.get("config"),
-    }
-    if args.json:
-        print(json.dumps(out, indent=2))
-        return 0
-    print(f"best trial {trial.number} of {args.name!r}: values {trial.values}")
-    for key, value in trial.params.items():
-        print(f"  {key} = {value!r}")
-    for name in ("val_metrics", "test_metrics"):
-        if out[name]:
-            print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4f}" for k, v in out[name].items()
-                                                           if isinstance(v, float)))
-    print(f"checkpoint: {out['checkpoint']}")
-    if comparison is not None:
-        print(format_text(comparison))
-    return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:

@@ -5,14 +5,12 @@ the same test queries (:func:`compare_on_test`, stored as the study's user attri
 from __future__ import annotations
 
 import logging
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
+from study.checkpoints import load_trial_model, prune_checkpoints
 from study.comparison import (
     DEFAULT_CONFIG_ATTR,
     DEFAULT_SAMPLED_ATTR,
@@ -21,12 +19,10 @@ from study.comparison import (
     Scored,
     build_comparison,
 )
-from study.config import Config, config_from_dict
-from study.models.checkpoint import load_checkpoint
+from study.models.checkpoint import DamagedCheckpointError
 from study.models.device import resolve_precision
-from study.models.ranker import RankingNet
+from study.models.metrics import per_query_ndcg
 from study.models.train import evaluate
-from study.objective import BEST, LAST, trial_dir
 from study.trials import best_trial, default_trial
 from study.workspace import Workspace
 
@@ -39,17 +35,6 @@ def _default_missing_note(study: optuna.Study) -> str:
         return "No untuned-default trial in this study (it was created before the default was enqueued)."
     last = marked[-1]
     return f"Untuned default not shown: trial {last.number} is {last.state.name.lower()}."
-
-
-def load_trial_model(trial: optuna.trial.FrozenTrial) -> tuple[RankingNet, Config, dict[str, Any]]:
-    path = Path(trial.user_attrs.get("checkpoint", ""))
-    if not path.is_file():
-        raise FileNotFoundError(f"trial {trial.number} has no checkpoint at {path}")
-    ckpt = load_checkpoint(path)
-    config = config_from_dict(ckpt["config"])
-    model = RankingNet(config.model, n_features=int(ckpt["n_features"]))
-    model.load_state_dict(ckpt["model"])
-    return model, config, ckpt
 
 
 def trial_test_scores(trial: optuna.trial.FrozenTrial, ws: Workspace, *, key: str, label: str) -> Scored:
@@ -108,6 +93,11 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
         return stored
     scored = [trial_test_scores(best, ws, key="tuned", label=f"tuned (best trial {best.number})")]
     _store_test(study, "test", best, scored[0])
+    ids, per_query = per_query_ndcg(scored[0].scores, scored[0].labels, np.asarray(scored[0].query_ids).astype(str),
+                                    k=ws.config.train.ndcg_k)
+    # per test query, so that `study compare` can give paired intervals between studies on the same queries
+    study.set_user_attr("test_per_query", {str(q): round(float(v), 6) for q, v in zip(ids, per_query, strict=True)
+                                           if not np.isnan(v)})
     notes: list[str] = []
     if default is None:
         notes.append(_default_missing_note(study))
@@ -123,6 +113,9 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
         except FileNotFoundError as exc:
             notes.append(f"Untuned default not shown: {exc}.")
             default = None
+        except DamagedCheckpointError as exc:  # the best trial's would be an error; the default's is a note
+            notes.append(f"Untuned default not shown: its checkpoint {exc.path} is damaged ({exc.reason}).")
+            default = None
     if baselines:
         from study.baselines import baseline_scores
 
@@ -137,21 +130,5 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
     return comparison
 
 
-def prune_checkpoints(study: optuna.Study, config: Config) -> None:
-    """Keep the weights of the ``keep_checkpoints`` best finished trials and of the untuned default trial;
-    drop the rest and finished trials' resume files."""
-    trials = study.get_trials(deepcopy=False)
-    ranked = sorted((t for t in trials if t.state == TrialState.COMPLETE and t.values),
-                    key=lambda t: t.values[0], reverse=True)
-    keep = {t.number for t in ranked[: config.study.keep_checkpoints]}
-    default = default_trial(study)
-    if default is not None:  # the untuned default is evaluated on test at the end, whatever its rank
-        keep.add(default.number)
-    for t in trials:
-        folder = trial_dir(config, t.number)
-        if not folder.exists() or t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL):
-            continue
-        if t.number in keep:
-            (folder / LAST).unlink(missing_ok=True)
-        elif (folder / BEST).exists() or (folder / LAST).exists():
-            shutil.rmtree(folder, ignore_errors=True)
+__all__ = ["compare_on_test", "evaluate_best_on_test", "load_trial_model", "prune_checkpoints",
+           "stored_comparison", "trial_test_scores"]

@@ -1,67 +1,13 @@
-"""Commands that build on a study: ``report``, ``dashboard``, ``export`` and ``rank`` (parsers and handlers)."""
+"""Commands that build on a study: ``report``, ``dashboard``, ``export`` and ``rank`` (their parsers are in
+``study.cli``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from study.storage import redact
-
-EXAMPLES = {
-    "report": "study report --name shoes-v3 --out report.html\n"
-              "  study report --name demo --storage sqlite:////data/studies.db --out reports/demo.html",
-    "dashboard": "study dashboard                                    # ./studies.db on http://127.0.0.1:8080/\n"
-                 "  study dashboard --storage postgresql://user:pass@db-host/studies --port 8081\n"
-                 "  study dashboard --storage journal:///shared/fs/study.log --artifacts /shared/fs/artifacts",
-    "export": "study export --name shoes-v3 --out models/shoes-v3\n"
-              "  study export --name shoes-v3 --out models/shoes-v3-full --retrain   # refit on train + validation",
-    "rank": "study rank --model models/shoes-v3 --input candidates.csv --output ranked.csv\n"
-            "  study rank --model models/shoes-v3 --input candidates.parquet --output ranked.jsonl",
-}
-
-
-def _parser(subs: argparse._SubParsersAction, name: str, help_: str) -> argparse.ArgumentParser:
-    return subs.add_parser(name, help=help_, description=help_, epilog=f"example:\n  {EXAMPLES[name]}",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def add_parsers(subs: argparse._SubParsersAction, sub: Callable, storage_arg: Callable) -> None:
-    del sub  # cli's helper reads cli.EXAMPLES; these commands carry their own examples
-    report = _parser(subs, "report", "Write one self-contained HTML report (plotly inlined, works offline): the "
-                                     "search, then the best trial's ranking quality against the baselines.")
-    report.add_argument("--name", default="default", help="study name (default: %(default)s)")
-    storage_arg(report)
-    report.add_argument("--out", help="HTML file to write (default: reports/<name>.html)")
-    report.add_argument("--device", default="auto", help="where the best model re-scores the test split "
-                                                         "(auto, cpu, cuda; default: %(default)s)")
-
-    dashboard = _parser(subs, "dashboard", "Serve optuna-dashboard on the study storage (live; safe beside "
-                                           "running SQLite workers), bound to 127.0.0.1 unless told otherwise.")
-    storage_arg(dashboard)
-    dashboard.add_argument("--host", default="127.0.0.1",
-                           help="address to bind (default: %(default)s; 0.0.0.0 exposes it without a password)")
-    dashboard.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 = any free port)")
-    dashboard.add_argument("--artifacts", default="runs/artifacts",
-                           help="trial artifact folder written by `study run` (default: %(default)s)")
-
-    export = _parser(subs, "export", "Write the best trial as a self-contained model directory: safetensors "
-                                     "weights, tokenizer, feature scaler, config, metrics and a model card.")
-    export.add_argument("--name", default="default", help="study name (default: %(default)s)")
-    storage_arg(export)
-    export.add_argument("--out", required=True, help="directory to write (it must not exist, unless --force)")
-    export.add_argument("--retrain", action="store_true",
-                        help="first refit the best config on train + validation for its best epoch count")
-    export.add_argument("--device", default="auto", help="device for --retrain (default: %(default)s)")
-    export.add_argument("--force", action="store_true", help="replace an existing exported model at --out")
-
-    rank = _parser(subs, "rank", "Score candidate (query, product) rows with an exported model and write them "
-                                 "ordered by score within each query, with score and rank columns.")
-    rank.add_argument("--model", required=True, help="directory written by `study export`")
-    rank.add_argument("--input", required=True, help="candidates: CSV, TSV, Parquet or JSON lines")
-    rank.add_argument("--output", required=True, help="ranked rows: .csv, .parquet or .jsonl")
-    rank.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -3,20 +3,23 @@ comparable with new ones (the dataset, the search space and every other setting,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import platform
+import shutil
 import time
 from importlib import metadata
 from typing import Any
 
 import optuna
 
+from study.artifacts import artifact_dir
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
 from study.samplers import build_pruner, build_sampler
 from study.storage import StorageConfig, open_storage, redact, retrying
-from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR
+from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +189,30 @@ def enqueue_default(study: optuna.Study, config: Config) -> None:
     study.enqueue_trial(params, user_attrs=attrs)
 
 
+def remove_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    """Delete a study with everything it left on disk: its trials' artifacts and its ``runs/<name>`` folder
+    (checkpoints). Returns False where there was no such study. Never deletes outside ``study.runs_dir``."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return False
+    runs_dir = (study.user_attrs.get("config") or {}).get("study", {}).get("runs_dir")
+    if runs_dir:
+        store_dir = artifact_dir(runs_dir)
+        if store_dir.is_dir():
+            store = optuna.artifacts.FileSystemArtifactStore(str(store_dir))
+            for trial in study.get_trials(deepcopy=False):
+                for meta in optuna.artifacts.get_all_artifact_meta(trial, storage=storage):
+                    with contextlib.suppress(FileNotFoundError):
+                        store.remove(meta.artifact_id)
+        folder = study_folder(runs_dir, name)
+        if folder.is_dir() and inside(folder, runs_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+    optuna.delete_study(study_name=name, storage=storage)
+    logger.info("deleted study %r with its checkpoints and artifacts", name)
+    return True
+
+
 def create_or_resume(
     config: Config, *, fingerprint: str, summary: dict[str, Any], replace: bool = False
 ) -> optuna.Study:
@@ -198,11 +225,7 @@ def create_or_resume(
 
     def create() -> optuna.Study:
         if replace:
-            try:
-                optuna.delete_study(study_name=name, storage=storage)
-                logger.info("deleted existing study %r (--new)", name)
-            except KeyError:
-                pass
+            remove_study(storage, name)
         study = optuna.create_study(
             study_name=name, storage=storage, directions=_directions(config), load_if_exists=True,
             sampler=build_sampler(config.sampler, seed=config.study.seed, search_space=config.search),

@@ -3,6 +3,10 @@ trial. ``status``, ``best``, ``list`` and the report read them; so does the work
 
 from __future__ import annotations
 
+import hashlib
+import re
+from pathlib import Path
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -34,3 +38,19 @@ def default_trial(study: optuna.Study) -> FrozenTrial | None:
     """The complete trial that ran the config's own values (enqueued first at creation, or its retry)."""
     return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                  if t.user_attrs.get(DEFAULT_CONFIG_ATTR) and t.values), None)
+
+
+def study_folder(runs_dir: str | Path, name: str) -> Path:
+    """``runs_dir/<name>`` for a plain study name. A name that is not a safe folder name (a path separator,
+    ``..``, an empty or very long name, other characters) becomes a slug plus a hash of the name, so that no
+    study name can put checkpoints, or a later cleanup, outside ``runs_dir``."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:80]
+    if slug != name or not slug:
+        slug = f"{slug or 'study'}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return Path(runs_dir) / slug
+
+
+def inside(path: Path, folder: str | Path) -> bool:
+    """Whether ``path`` lies strictly inside ``folder`` once both are resolved (a guard before any delete)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path != folder and folder in path.parents

@@ -31,7 +31,6 @@ from study.space import suggest
 from study.studies import create_or_resume, default_params
 from study.trials import counts, default_trial
 from study.worker import claim_trial
-from tests.study.test_study_run import write_config
 
 
 def judged(seed: int, n_queries: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +122,8 @@ def test_renderers_show_every_row_and_say_plainly_whether_tuning_beat_the_zero_s
 
 
 def test_default_params_are_the_config_values_and_out_of_range_defaults_are_left_to_the_sampler(
-        tmp_path, tiny_bert) -> None:
-    path = write_config(tmp_path, tiny_bert, tail=(
+        study_toml) -> None:
+    path = study_toml(tail=(
         '"model.dropout" = { low = 0.0, high = 0.3 }\n'
         '"train.weight_decay" = { low = 0.05, high = 0.1 }\n'
         '"model.n_layers" = { choices = [3, 6] }\n'))
@@ -135,8 +134,8 @@ def test_default_params_are_the_config_values_and_out_of_range_defaults_are_left
     assert sorted(outside) == ["model.n_layers", "train.weight_decay"]
 
 
-def test_the_untuned_default_is_trial_0_claimed_once_and_counted_toward_n_trials(tmp_path, tiny_bert) -> None:
-    config = load_config(write_config(tmp_path, tiny_bert), overrides=["study.n_trials=2"])
+def test_the_untuned_default_is_trial_0_claimed_once_and_counted_toward_n_trials(study_toml) -> None:
+    config = load_config(study_toml(), overrides=["study.n_trials=2"])
     study = create_or_resume(config, fingerprint="f", summary={})
     create_or_resume(config, fingerprint="f", summary={})  # resuming enqueues nothing more
     (waiting,) = study.get_trials()
@@ -154,8 +153,8 @@ def test_the_untuned_default_is_trial_0_claimed_once_and_counted_toward_n_trials
     assert default_trial(study).number == 0
 
 
-def test_checkpoint_pruning_never_deletes_the_untuned_default(tmp_path, tiny_bert) -> None:
-    config = load_config(write_config(tmp_path, tiny_bert), overrides=["study.keep_checkpoints=1"])
+def test_checkpoint_pruning_never_deletes_the_untuned_default(study_toml) -> None:
+    config = load_config(study_toml(), overrides=["study.keep_checkpoints=1"])
     study = optuna.create_study(direction="maximize", study_name=config.study.name)
     dist = {"train.head_lr": FloatDistribution(1e-3, 1e-2, log=True)}
     for number, value in enumerate([0.70, 0.90, 0.80, 0.85]):  # the default (trial 0) is the worst
@@ -168,8 +167,8 @@ def test_checkpoint_pruning_never_deletes_the_untuned_default(tmp_path, tiny_ber
     assert sorted(p.name for p in trial_dir(config, 0).parent.iterdir()) == ["trial_00000", "trial_00001"]
 
 
-def test_a_run_prints_and_stores_the_comparison(tmp_path, tiny_bert, capsys) -> None:
-    path = write_config(tmp_path, tiny_bert)
+def test_a_run_prints_and_stores_the_comparison(study_toml, capsys) -> None:
+    path = study_toml()
     config = load_config(path)
     overrides = ["--set", "pruner.name=none", "--set", "study.keep_checkpoints=1"]
     assert main(["run", "--config", str(path), *overrides]) == 0
