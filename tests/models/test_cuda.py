@@ -117,13 +117,12 @@ def test_cuda_scores_equal_cpu_scores(small_data, tiny_bert) -> None:
     np.testing.assert_allclose(bf16, cpu_scores, atol=2e-2 * scale, rtol=0)
 
 
-def test_a_real_cuda_out_of_memory_fails_only_that_trial(tmp_path, tiny_bert, monkeypatch) -> None:
+def test_a_real_cuda_out_of_memory_fails_only_that_trial(write_study_config, trials_of, monkeypatch) -> None:
     import optuna
     from optuna.trial import TrialState
 
     import study.objective as objective_mod
     from study.cli import main
-    from tests.study.test_resilience import trials_of, write_study_config
 
     real_fit = objective_mod.fit
     calls: list[str] = []
@@ -135,7 +134,7 @@ def test_a_real_cuda_out_of_memory_fails_only_that_trial(tmp_path, tiny_bert, mo
         return real_fit(model, train, val, cfg, **kw)
 
     monkeypatch.setattr(objective_mod, "fit", fit_that_runs_out_of_memory_once)
-    path = write_study_config(tmp_path, tiny_bert, n_trials=2, epochs=1)
+    path = write_study_config(n_trials=2, epochs=1)
     assert main(["run", "--config", str(path), "--quiet", "--device", "cuda"]) == 0
     trials: list[optuna.trial.FrozenTrial] = trials_of(path)
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["fail_reason"] == "out_of_memory"

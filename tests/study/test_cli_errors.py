@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
@@ -9,7 +10,6 @@ import optuna
 import pytest
 
 from study.cli import main
-from tests.conftest import ROOT
 
 GOOD = "query_id,query,product_id,title,price,label\n" + "\n".join(
     f"q{q},query {q},p{q}{i},title {q} {i},{10 + i},{i % 3}" for q in range(4) for i in range(3)
@@ -23,9 +23,26 @@ def write(tmp_path, text: str, name: str = "pairs.csv"):
 
 
 def test_data_check_summarises_a_good_file(tmp_path, capsys) -> None:
-    assert main(["data", "check", str(write(tmp_path, GOOD))]) == 0
-    out = capsys.readouterr().out
-    assert "12" in out and "4" in out  # pairs and queries
+    # 4 queries judging 3, 3, 4 and 5 products; label 0 four times, 1 eight times, 3 three times, no 2
+    label_of_position = {0: 0, 1: 1, 2: 1, 3: 3, 4: 3}
+    rows = [(q, i) for q, n in enumerate([3, 3, 4, 5]) for i in range(n)]
+    text = "query_id,query,product_id,title,price,label\n" + "\n".join(
+        f"q{q},query {q},p{q}{i},title {q} {i},{10 + i},{label_of_position[i]}" for q, i in rows)
+    (tmp_path / "my data").mkdir()
+    path = write(tmp_path / "my data", text, "judged pairs.csv")
+    assert main(["data", "check", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(": OK")
+    assert lines[1:7] == [
+        "  pairs 15, queries 4, products 15",
+        "  judged products per query: min 3, median 3.5, max 5",
+        "  labels: 0: 4 (27%), 1: 8 (53%), 3: 3 (20%)",
+        "  text fields: title",
+        "  feature fields: price",
+        "run a study on it:",
+    ]
+    # the command to copy names this very file, quoted for the shell (its folder has a space)
+    assert len(lines) == 8 and shlex.split(lines[7]) == ["study", "run", "--data", str(path)]
 
 
 @pytest.mark.parametrize(
@@ -57,12 +74,12 @@ def test_unreadable_file_and_unknown_adapter(tmp_path, capsys) -> None:
     assert "bogus" in capsys.readouterr().err
 
 
-def test_run_with_a_bad_file_exits_2_from_a_real_process(tmp_path) -> None:
+def test_run_with_a_bad_file_exits_2_from_a_real_process(tmp_path, repo_root) -> None:
     path = write(tmp_path, GOOD.replace(",label", ",grade"))
     proc = subprocess.run(
         [sys.executable, "-m", "study", "run", "--storage", f"sqlite:///{tmp_path / 's.db'}",
          "--set", "data.source=file", "--set", f"data.path={str(path)!r}", "--quiet"],
-        check=False, capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+        check=False, capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(repo_root), "HF_HUB_OFFLINE": "1",
                                                             "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 2, proc.stderr

@@ -14,19 +14,18 @@ import pytest
 import torch
 
 from study.cli import main
-from tests.study.test_study_run import write_config
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> dict:
+def exported(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> dict:
     """A finished tiny study, its best model exported and then moved elsewhere, and its test split as CSV."""
     from study.config import load_config
     from study.workspace import prepare_workspace
 
     tmp = tmp_path_factory.mktemp("export-study")
-    path = write_config(tmp, tiny_bert)
+    path = study_toml_in(tmp)
     storage = f"sqlite:///{tmp / 'studies.db'}"
     assert main(["run", "--config", str(path), "--n-trials", "2", "--set", "study.baselines=false", "--quiet"]) == 0
     assert main(["export", "--name", "t", "--storage", storage, "--out", str(tmp / "export")]) == 0
@@ -144,7 +143,7 @@ def test_export_refuses_to_overwrite_and_retrains_on_request(exported, capsys) -
 
 
 @pytest.mark.parametrize("architecture", ["frozen", "two_tower", "cross"])
-def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, tiny_bert: Path,
+def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, study_toml,
                                                              architecture: str) -> None:
     """Match features and the zero-shot prior travel with the export; two-tower tokenises query and product apart."""
     import optuna
@@ -156,7 +155,7 @@ def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, tin
     from study.trials import best_trial
     from study.workspace import prepare_workspace
 
-    path = write_config(tmp_path, tiny_bert)
+    path = study_toml()
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     assert main(["run", "--config", str(path), "--n-trials", "1", "--set", "study.baselines=false", "--quiet",
                  "--set", f"model.architecture={architecture}", "--set", "model.match_features=true"]) == 0

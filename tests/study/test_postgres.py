@@ -20,7 +20,6 @@ from optuna.trial import TrialState
 
 from study.cli import main
 from study.storage import StorageConfig, build_storage
-from tests.study.test_resilience import start_study, write_study_config
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "Zq7pgSecret42"
@@ -76,10 +75,10 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_two_workers_on_postgresql_and_the_password_is_never_shown(tmp_path, tiny_bert, postgres_url, capsys):
-    path = write_study_config(tmp_path, tiny_bert, name="pg", n_trials=4, url="sqlite:///unused.db")
-    proc, out, err = start_study(["run", "--config", str(path), "--storage", postgres_url, "--workers", "2"],
-                                 tmp_path, "pg")
+def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_config, start_study, postgres_url,
+                                                                    capsys):
+    path = write_study_config(name="pg", n_trials=4, url="sqlite:///unused.db")
+    proc, out, err = start_study(["run", "--config", str(path), "--storage", postgres_url, "--workers", "2"], "pg")
     assert proc.wait(timeout=240) == 0, err.read_text()[-3000:].replace(PASSWORD, "<password>")
     outputs = [out.read_text() + err.read_text()]
     assert "postgresql://study:***@127.0.0.1" in outputs[0] and "Traceback" not in outputs[0]

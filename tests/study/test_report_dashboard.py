@@ -20,7 +20,6 @@ import optuna
 import pytest
 
 from study.cli import main
-from tests.study.test_study_run import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -30,9 +29,9 @@ browser_needed = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
 
 
 @pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> dict:
+def tiny_study(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> dict:
     tmp = tmp_path_factory.mktemp("report-study")
-    path = write_config(tmp, tiny_bert)
+    path = study_toml_in(tmp)
     # no pruning: three complete trials, so that every search figure (importances included) can be drawn
     assert main(["run", "--config", str(path), "--quiet", "--set", "pruner.name=none"]) == 0
     return {"config": path, "storage": f"sqlite:///{tmp / 'studies.db'}", "runs": tmp / "runs", "tmp": tmp}

@@ -13,7 +13,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,63 +27,7 @@ from study.liveness import recover_trials
 from study.storage import build_storage
 from study.trials import FINISHED
 
-ROOT = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
-
-
-def write_study_config(
-    tmp_path: Path, tiny_bert: Path, *, name: str = "t", n_trials: int = 2, epochs: int = 2, n_queries: int = 24,
-    url: str | None = None, storage: str = "", study: str = "", pruner: str = "none", search: str | None = None,
-    filename: str | None = None,
-) -> Path:
-    """A tiny study: 24 queries, a 2-layer 32-wide random BERT, two searched parameters."""
-    url = url or f"sqlite:///{tmp_path / 'studies.db'}"
-    search = search if search is not None else (
-        '"train.head_lr" = { low = 1e-3, high = 1e-2, log = true }\n'
-        '"train.loss" = { choices = ["listnet", "ranknet"] }\n'
-    )
-    text = f"""
-[study]
-name = "{name}"
-n_trials = {n_trials}
-runs_dir = "{tmp_path / 'runs'}"
-device = "cpu"
-baselines = false
-{study}
-[storage]
-url = "{url}"
-{storage}
-[sampler]
-name = "random"
-[pruner]
-name = "{pruner}"
-[data]
-n_queries = {n_queries}
-items_per_query = 6
-[model]
-encoder = "{tiny_bert}"
-max_length = 32
-[train]
-epochs = {epochs}
-batch_size = 16
-patience = 0
-[search]
-{search}
-"""
-    path = tmp_path / (filename or f"{name}.toml")
-    path.write_text(text)
-    return path
-
-
-def start_study(args: list[str], tmp_path: Path, tag: str) -> tuple[subprocess.Popen, Path, Path]:
-    out, err = tmp_path / f"{tag}.out", tmp_path / f"{tag}.err"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    # SIGINT back to its default in the child: a shell without job control (CI running the suite as a
-    # background job) starts it ignored, and Python then never turns it into KeyboardInterrupt
-    proc = subprocess.Popen([sys.executable, "-m", "study", *args], cwd=ROOT, env=env,
-                            stdout=out.open("w"), stderr=err.open("w"),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
-    return proc, out, err
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, runs: Path, *, exclude: set[str] = frozenset(),
@@ -101,18 +44,14 @@ def wait_for_checkpoint(proc: subprocess.Popen, runs: Path, *, exclude: set[str]
     raise AssertionError("no epoch checkpoint appeared")
 
 
-def trials_of(config_path: Path, name: str = "t") -> list[optuna.trial.FrozenTrial]:
-    config = load_config(config_path)
-    return optuna.load_study(study_name=name, storage=build_storage(config.storage)).get_trials()
-
-
 def n_finished(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(t.state in FINISHED for t in trials)
 
 
-def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path, tiny_bert, capsys) -> None:
-    path = write_study_config(tmp_path, tiny_bert, n_trials=2, epochs=4, study="keep_checkpoints = 1")
-    proc, _, _ = start_study(["run", "--config", str(path), "--quiet"], tmp_path, "killed")
+def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(
+        tmp_path, write_study_config, start_study, trials_of, capsys) -> None:
+    path = write_study_config(n_trials=2, epochs=4, study="keep_checkpoints = 1")
+    proc, _, _ = start_study(["run", "--config", str(path), "--quiet"], "killed")
     checkpoint = wait_for_checkpoint(proc, tmp_path / "runs")
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
@@ -144,10 +83,11 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(tmp_path,
     assert not list((tmp_path / "runs").glob("*/*/last.ckpt"))
 
 
-def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(tmp_path, tiny_bert) -> None:
-    path = write_study_config(tmp_path, tiny_bert, n_trials=1, epochs=12)
+def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(
+        tmp_path, write_study_config, start_study, trials_of) -> None:
+    path = write_study_config(n_trials=1, epochs=12)
     runs = tmp_path / "runs"
-    proc, _, err = start_study(["run", "--config", str(path)], tmp_path, "sigint")
+    proc, _, err = start_study(["run", "--config", str(path)], "sigint")
     first = wait_for_checkpoint(proc, runs)
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=60)
@@ -157,7 +97,7 @@ def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(tmp_pa
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # none left RUNNING
     assert trials[0].user_attrs["fail_reason"] == "interrupted" and first.is_file()
 
-    proc, _, err = start_study(["run", "--config", str(path), "--quiet"], tmp_path, "sigterm")
+    proc, _, err = start_study(["run", "--config", str(path), "--quiet"], "sigterm")
     second = wait_for_checkpoint(proc, runs, exclude={first.parent.name})
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
@@ -177,7 +117,8 @@ def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(tmp_pa
     assert not first.parent.exists() and not second.parent.exists()  # the finished retry's chain is cleaned
 
 
-def test_out_of_memory_fails_one_trial_and_nan_prunes_another_the_study_goes_on(tmp_path, tiny_bert, monkeypatch):
+def test_out_of_memory_fails_one_trial_and_nan_prunes_another_the_study_goes_on(
+        write_study_config, trials_of, monkeypatch):
     import dataclasses
 
     import study.objective as objective_mod
@@ -195,7 +136,7 @@ def test_out_of_memory_fails_one_trial_and_nan_prunes_another_the_study_goes_on(
         return real_fit(model, train, val, cfg, **kw)
 
     monkeypatch.setattr(objective_mod, "fit", fit)
-    path = write_study_config(tmp_path, tiny_bert, n_trials=3, epochs=1)
+    path = write_study_config(n_trials=3, epochs=1)
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.PRUNED, TrialState.COMPLETE,
@@ -206,15 +147,15 @@ def test_out_of_memory_fails_one_trial_and_nan_prunes_another_the_study_goes_on(
     assert n_finished(trials) == 3
 
 
-def test_changed_search_space_is_refused_and_nothing_changes(tmp_path, tiny_bert, capsys) -> None:
-    path = write_study_config(tmp_path, tiny_bert, n_trials=1, epochs=1)
+def test_changed_search_space_is_refused_and_nothing_changes(write_study_config, trials_of, capsys) -> None:
+    path = write_study_config(n_trials=1, epochs=1)
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     capsys.readouterr()
     # fixing a searched field changes the search space
     assert main(["run", "--config", str(path), "--quiet", "--set", 'train.loss="listnet"', "--n-trials", "2"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "search space differs" in err and "train.loss" in err and "--name" in err
-    other = write_study_config(tmp_path, tiny_bert, n_trials=2, epochs=1, filename="other.toml",
+    other = write_study_config(n_trials=2, epochs=1, filename="other.toml",
                                search='"train.head_lr" = { low = 1e-4, high = 1e-2, log = true }\n')
     assert main(["run", "--config", str(other), "--quiet"]) == 2
     err = " ".join(capsys.readouterr().err.split())
@@ -224,14 +165,15 @@ def test_changed_search_space_is_refused_and_nothing_changes(tmp_path, tiny_bert
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 @pytest.mark.parametrize("backend", ["sqlite", "journal"])
-def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(tmp_path, tiny_bert, backend):
+def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(
+        tmp_path, write_study_config, trials_of, backend):
     from study.space import suggest
     from study.storage import HEARTBEAT_ATTR
     from study.studies import create_or_resume
     from study.workspace import prepare_workspace
 
     url = f"journal:///{tmp_path / 'studies.log'}" if backend == "journal" else None
-    path = write_study_config(tmp_path, tiny_bert, n_trials=2, url=url,
+    path = write_study_config(n_trials=2, url=url,
                               storage="heartbeat_interval = 1\ngrace_period = 3")
     config = load_config(path)
     ws = prepare_workspace(config, CPU)
@@ -245,7 +187,6 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(t
     else:
         study._storage.record_heartbeat(ghost._trial_id)
     assert recover_trials(study, config.storage) == []  # a fresh heartbeat: alive, whatever the pid says
-    started = time.monotonic()
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     trials = trials_of(path)
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["fail_reason"] == "heartbeat_stale"
@@ -253,11 +194,11 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(t
     retry = next(t for t in trials if t.system_attrs.get("retry_history") == [0])
     assert retry.state == TrialState.COMPLETE and retry.params == trials[0].params
     assert retry.user_attrs["host"] == socket.gethostname()
-    assert n_finished(trials) == 2 and time.monotonic() - started < 60
+    assert n_finished(trials) == 2
 
 
-def test_a_locked_database_is_retried_then_reported_with_exit_2(tmp_path, tiny_bert, capsys) -> None:
-    path = write_study_config(tmp_path, tiny_bert, storage="sqlite_timeout = 0.2\nconnect_attempts = 2")
+def test_a_locked_database_is_retried_then_reported_with_exit_2(tmp_path, write_study_config, capsys) -> None:
+    path = write_study_config(storage="sqlite_timeout = 0.2\nconnect_attempts = 2")
     config = load_config(path)
     build_storage(config.storage)  # the tables exist; another program now holds the write lock
     holder = sqlite3.connect(tmp_path / "studies.db", isolation_level=None)
@@ -273,12 +214,12 @@ def test_a_locked_database_is_retried_then_reported_with_exit_2(tmp_path, tiny_b
     assert optuna.get_all_study_summaries(build_storage(config.storage)) == []
 
 
-def test_an_unreachable_server_is_reported_with_exit_2_and_no_password(tmp_path, tiny_bert, capsys) -> None:
+def test_an_unreachable_server_is_reported_with_exit_2_and_no_password(write_study_config, capsys) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket is closed
     url = f"postgresql://study:Zq7SecretPw@127.0.0.1:{port}/studies"
-    path = write_study_config(tmp_path, tiny_bert, url=url, storage="connect_attempts = 2")
+    path = write_study_config(url=url, storage="connect_attempts = 2")
     assert main(["run", "--config", str(path), "--quiet"]) == 2
     captured = capsys.readouterr()
     assert "Zq7SecretPw" not in captured.out + captured.err

@@ -9,14 +9,13 @@ from optuna.trial import TrialState
 
 from study.cli import main
 from study.config import load_config
-from tests.study.test_study_run import write_config
 
 FAST = ["--set", "train.epochs=1", "--quiet"]
 
 
 def test_raising_n_trials_on_resume_is_stored_and_a_late_worker_says_why_it_does_nothing(
-        tmp_path, tiny_bert, capsys) -> None:
-    path = write_config(tmp_path, tiny_bert)
+        study_toml, capsys) -> None:
+    path = study_toml()
     url = load_config(path).storage.url
     assert main(["run", "--config", str(path), "--n-trials", "1", *FAST]) == 0
     assert main(["run", "--config", str(path), "--n-trials", "2", *FAST]) == 0
@@ -30,8 +29,8 @@ def test_raising_n_trials_on_resume_is_stored_and_a_late_worker_says_why_it_does
     assert len(optuna.load_study(study_name="t", storage=url).trials) == 2
 
 
-def test_the_resume_refusal_names_each_changed_setting(tmp_path, tiny_bert, capsys) -> None:
-    path = write_config(tmp_path, tiny_bert)
+def test_the_resume_refusal_names_each_changed_setting(study_toml, capsys) -> None:
+    path = study_toml()
     assert main(["run", "--config", str(path), "--n-trials", "1", *FAST]) == 0
     capsys.readouterr()
     code = main(["run", "--config", str(path), "--n-trials", "1", "--set", "train.epochs=2",
@@ -41,8 +40,8 @@ def test_the_resume_refusal_names_each_changed_setting(tmp_path, tiny_bert, caps
     assert "train.epochs 1 -> 2" in err and "model.dropout 0.1 -> 0.2" in err and "nothing was changed" in err
 
 
-def test_the_optimised_metric_also_selects_the_best_epoch(tmp_path, tiny_bert) -> None:
-    path = write_config(tmp_path, tiny_bert)
+def test_the_optimised_metric_also_selects_the_best_epoch(study_toml) -> None:
+    path = study_toml()
     assert main(["run", "--config", str(path), "--n-trials", "2", "--set", 'study.metric="mrr"',
                  "--set", "train.epochs=2", "--set", "train.patience=0", "--quiet"]) == 0
     study = optuna.load_study(study_name="t", storage=load_config(path).storage.url)
@@ -61,10 +60,10 @@ def test_the_optimised_metric_also_selects_the_best_epoch(tmp_path, tiny_bert) -
     ("study.n_trials=2.5", "study.n_trials must be a whole number, got 2.5"),
     ("study.n_trials=0", "n_trials must be >= 1, got 0"),
 ])
-def test_config_problems_are_refused_before_a_study_exists(tmp_path, tiny_bert, capsys, setting, message) -> None:
-    path = write_config(tmp_path, tiny_bert)
+def test_config_problems_are_refused_before_a_study_exists(tmp_path, study_toml, capsys, setting, message) -> None:
+    path = study_toml()
     assert main(["run", "--config", str(path), "--set", setting, "--quiet"]) == 2
     err = capsys.readouterr().err.replace("\n", " ")
     assert message in err and "self." not in err
     assert not (tmp_path / "studies.db").exists() or not optuna.get_all_study_summaries(
-        load_config(write_config(tmp_path, tiny_bert)).storage.url)
+        load_config(study_toml()).storage.url)

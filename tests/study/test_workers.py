@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.study.test_resilience import start_study, trials_of, write_study_config
 
-
-def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(tmp_path, tiny_bert) -> None:
+def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_config, start_study, trials_of) -> None:
     # short heartbeats: more concurrent writes to the one file than a real study makes
-    path = write_study_config(tmp_path, tiny_bert, n_trials=6, storage="heartbeat_interval = 1")
-    proc, out, err = start_study(["run", "--config", str(path), "--workers", "4"], tmp_path, "workers")
+    path = write_study_config(n_trials=6, storage="heartbeat_interval = 1")
+    proc, out, err = start_study(["run", "--config", str(path), "--workers", "4"], "workers")
     assert proc.wait(timeout=240) == 0, err.read_text()[-3000:]
     output = out.read_text() + err.read_text()
     assert "database is locked" not in output.lower() and "Traceback" not in output
