@@ -1,5 +1,6 @@
-"""Live progress: a bar per trial (epochs and batches) and a study line on a terminal, plain log lines
-otherwise, nothing with ``--quiet``."""
+"""Live progress: on a terminal (or a notebook, as a widget) one bar per epoch of the running trial, whose
+rate and elapsed time are that epoch's, and one line per finished trial with its duration; plain log lines
+otherwise; nothing with ``--quiet``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ class Progress:
     def __init__(self, *, target: int, epochs: int, metric: str, quiet: bool = False, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.interactive = (not quiet) and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.interactive = (not quiet) and ((hasattr(self.stream, "isatty") and self.stream.isatty())
+                                            or "ipykernel" in sys.modules)
         self.target = target
         self.default_epochs = epochs
         self.epochs = epochs  # of the running trial (train.epochs may be searched)
@@ -34,14 +36,20 @@ class Progress:
         else:
             print(line, file=self.stream, flush=True)
 
+    def _new_bar(self, last: str = "") -> None:
+        """A fresh bar for ``self.epoch``: its rate and elapsed time are this epoch's alone."""
+        if self.bar is not None:
+            self.bar.close()
+        from tqdm.auto import tqdm  # a widget in a notebook, text on a terminal
+
+        self.bar = tqdm(total=0, desc=f"trial {self.trial} epoch {self.epoch}/{self.epochs}{last}", leave=False,
+                        file=self.stream, unit="batch", dynamic_ncols=True)
+
     def trial_started(self, trial: optuna.trial.Trial) -> None:
         self.trial, self.epoch = trial.number, 1
         self.epochs = int(trial.params.get("train.epochs", self.default_epochs))
         if self.interactive:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=0, desc=f"trial {trial.number} epoch 1/{self.epochs}", leave=False,
-                            file=self.stream, unit="batch", dynamic_ncols=True)
+            self._new_bar()
 
     def step(self, step: int, total: int) -> None:
         if self.bar is not None:
@@ -51,11 +59,13 @@ class Progress:
             self.bar.refresh()
 
     def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        """Epoch ``epoch`` was validated (0: before training): the next epoch gets its own bar, which shows the
+        metric just measured."""
         self.epoch = epoch + 1
-        if self.bar is not None:
-            self.bar.set_description(f"trial {number} epoch {min(epoch + 1, self.epochs)}/{self.epochs} "
-                                     f"({self.metric} {metrics[self.metric]:.4f})")
-        elif not self.interactive:
+        if self.interactive:
+            if self.epoch <= self.epochs:
+                self._new_bar(f" (epoch {epoch}: {self.metric} {metrics[self.metric]:.4f})")
+        else:
             self._print(f"  trial {number} epoch {epoch}/{self.epochs}: {self.metric} {metrics[self.metric]:.4f}")
 
     def trial_ended(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -73,5 +83,8 @@ class Progress:
         remaining = max(self.target - finished, 0)
         eta = f"{elapsed / self.finished_here * remaining / 60:.1f} min" if self.finished_here else "?"
         value = f"{trial.values[0]:.4f}" if trial.values else trial.user_attrs.get("fail_reason", "")
-        self._print(f"trial {trial.number:>3} {trial.state.name:<8} {value:>8}  |  {finished}/{self.target} finished, "
-                    f"{pruned} pruned, best {self.metric} {best}, ETA {eta}")
+        took = (trial.datetime_complete - trial.datetime_start).total_seconds() if (
+            trial.datetime_complete and trial.datetime_start) else None
+        took_text = f"{took:.0f} s" if took is not None and took < 120 else f"{(took or 0) / 60:.1f} min"
+        self._print(f"trial {trial.number:>3} {trial.state.name:<8} {value:>8}  in {took_text:>7}  |  "
+                    f"{finished}/{self.target} finished, {pruned} pruned, best {self.metric} {best}, ETA {eta}")
