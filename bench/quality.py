@@ -36,11 +36,12 @@ from study.data.schema import LABEL
 from study.data.splits import Splits
 from study.models.device import resolve_device
 
-from study.commands import _work, finish
 from study.comparison import Comparison
 from study.config import Config, build_config
 from study.evaluation import stored_comparison
-from study.runner import counts, create_or_resume
+from study.session import finish, work
+from study.studies import create_or_resume
+from study.trials import counts
 from study.workspace import Workspace, prepare_workspace
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +81,7 @@ def run_study(config: Config, ws: Workspace, folder: Path) -> tuple[Comparison, 
     summary = ws.summary()
     t0 = time.perf_counter()
     study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=True)
-    _work(config, ws, worker_index=0, quiet=True)
+    work(config, ws, worker_index=0, quiet=True)
     t_trials = time.perf_counter() - t0
     finish(study, config, ws, quiet=False)
     c = counts(study)

@@ -1,233 +1,41 @@
-"""``study run | worker | status | best | data check``: what each command does, printing included."""
+"""``study run``, ``study worker`` and ``study data check``: the commands that read data (the run itself is
+``study.session``; the read-only commands are ``study.show``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import logging
-import os
-import re
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
-import optuna
-
-from study.artifacts import write_study_note
-from study.config import (
-    PROFILE_NOTES,
-    Config,
-    build_config,
-    config_to_toml,
-    parse_override,
-    profile_cuts,
-    read_toml,
-    toml_value,
-)
-from study.data.config import is_builtin_catalogue
+from study.config import config_to_toml, toml_value
 from study.data.errors import UserInputError
-from study.liveness import Terminated
 from study.models.device import enable_fast_math
-from study.objective import Objective
-from study.preflight import check_model, check_variants, describe_variant, device_for
-from study.progress import Progress
-from study.show import summary_table
-from study.spawn import spawn_workers
-from study.storage import StorageConfig, StorageUnavailableError, redact
-from study.studies import create_or_resume, load_existing, stored_config
+from study.preflight import device_for
+from study.session import RunRequest, parse_column_maps, resolve_config, run_study, work
+from study.studies import load_existing, stored_config
 from study.trials import counts
-from study.worker import run_worker, worker_index_for_this_process
-from study.workspace import Workspace, prepare_workspace
+from study.worker import worker_index_for_this_process
+from study.workspace import prepare_workspace
 
 logger = logging.getLogger(__name__)
 
 
-def _flag_overrides(args: argparse.Namespace) -> list[str]:
-    out = []
-    for flag, key in (("name", "study.name"), ("n_trials", "study.n_trials"), ("workers", "study.workers"),
-                      ("timeout", "study.timeout"), ("device", "study.device")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            out.append(f"{key}={json.dumps(value)}")
-    if getattr(args, "storage", None):
-        out.append(f"storage.url={json.dumps(args.storage)}")
-    return out + _data_overrides(args)
-
-
-def parse_column_maps(items: list[str]) -> dict[str, str]:
-    """``--map query=search_term`` (repeatable) -> {"query": "search_term"}."""
-    columns = {}
-    for item in items:
-        canonical, sep, column = item.partition("=")
-        if not sep or not canonical.strip() or not column.strip():
-            raise UserInputError(f"--map expects CANONICAL=COLUMN (for example query=search_term), got {item!r}.")
-        columns[canonical.strip()] = column.strip()
-    return columns
-
-
-def _data_overrides(args: argparse.Namespace) -> list[str]:
-    """--data, --source and --map as data.* overrides; a run on a file is named after it unless named."""
-    out = []
-    if getattr(args, "data", None) is not None:
-        out.append(f"data.path={toml_value(str(args.data))}")
-        if _named_study(args) is None and getattr(args, "config", None) is None:
-            out.append(f"study.name={toml_value(_name_of_data(args.data))}")
-    if getattr(args, "source", None):
-        out.append(f"data.source={toml_value(args.source)}")
-    columns = parse_column_maps(getattr(args, "map", None) or [])
-    if columns:
-        out.append(f"data.columns={toml_value(columns)}")
-    return out
-
-
-def _name_of_data(path: str) -> str:
-    """``pairs.csv`` -> ``pairs``, ``train.csv.zip`` -> ``train``, a folder -> its name."""
-    stem = Path(path).name.split(".")[0] or Path(path).resolve().name
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem) or "data"
-
-
-def _named_study(args: argparse.Namespace) -> str | None:
-    """The study name given with --name or --set study.name=..., else None."""
-    if getattr(args, "name", None):
-        return args.name
-    for item in getattr(args, "overrides", []):
-        key, value = parse_override(item)
-        if key == "study.name":
-            return str(value)
-    return None
-
-
-def _may_hold_studies(url: str) -> bool:
-    """False for a SQLite file that does not exist yet: no study to resume, and no file created just to look."""
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///").split("?")[0]
-        return path in ("", ":memory:") or Path(path).exists()
-    return True
-
-
-def _refuse_other_data(args: argparse.Namespace, stored: dict[str, Any], name: str) -> None:
-    data = stored.get("data", {})
-    if getattr(args, "data", None) is not None and is_builtin_catalogue(data.get("source"), data.get("path")):
-        raise UserInputError(
-            f"Study {name!r} runs on the built-in catalogue, so it cannot continue on {args.data}; nothing was "
-            f"changed. Give the run on your file its own name (--name NAME), or pass --new to replace {name!r}."
-        )
-
-
-def _resolve_run_config(args: argparse.Namespace) -> tuple[Config, list[tuple[str, Any, Any]]]:
-    """--config given: that file. Else an existing study of this name resumes with its stored config.
-    Else the built-in default for this machine's device and the data (demo or file profile).
-    Also returns what a file profile cuts below the defaults (empty when nothing is cut)."""
-    device = device_for(args.device or "auto")
-    profile = "cuda" if device.type == "cuda" else "cpu"
-    overrides = list(args.overrides) + _flag_overrides(args)
-    env_storage = None if args.storage else os.environ.get("STUDY_STORAGE")
-    if env_storage:  # --storage, then $STUDY_STORAGE, then the config file
-        overrides.append(f"storage.url={json.dumps(env_storage)}")
-    if args.config is None and not args.new:
-        url = args.storage or env_storage or StorageConfig().url
-        name = _named_study(args) or (_name_of_data(args.data) if args.data is not None else "default")
-        try:
-            study = load_existing(name, url) if _may_hold_studies(url) else None
-        except StorageUnavailableError:
-            raise
-        except UserInputError:
-            study = None
-        if study is not None and "config" in study.user_attrs:
-            _refuse_other_data(args, study.user_attrs["config"], name)
-            # the stored config shows the URL without its password: connect with the one given here
-            return build_config(study.user_attrs["config"], source=f"study {name!r}",
-                                overrides=overrides + [f"storage.url={json.dumps(url)}"], profile=profile), []
-    raw = read_toml(Path(args.config)) if args.config else {}
-    source = args.config or "built-in config"
-    return (build_config(raw, source=source, overrides=overrides, profile=profile),
-            profile_cuts(raw, overrides=overrides, profile=profile))
-
-
-def _objective_factory(ws: Workspace, progress: Progress):
-    def make(config: Config) -> Objective:
-        return Objective(config, ws, on_trial_start=progress.trial_started, on_step=progress.step,
-                         on_epoch=progress.epoch_done)
-
-    return make
-
-
-def _trial_end_callback(config: Config, progress: Progress):
-    from study.evaluation import prune_checkpoints
-
-    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        prune_checkpoints(study, config)
-        progress.trial_ended(study, trial)
-
-    return callback
-
-
-def _work(config: Config, ws: Workspace, *, worker_index: int, quiet: bool) -> optuna.Study:
-    progress = Progress(target=config.study.n_trials, epochs=config.train.epochs, metric=config.study.metric,
-                        quiet=quiet)
-    return run_worker(config, worker_index=worker_index, objective_factory=_objective_factory(ws, progress),
-                      on_trial_end=_trial_end_callback(config, progress))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    config, cuts = _resolve_run_config(args)
+    request = RunRequest(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunRequest)})
+    config, cuts = resolve_config(request)
     if args.print_config:
         print(config_to_toml(config), end="")
         return 0
-    device = device_for(config.study.device)
-    enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    for key, _, _ in cuts:
-        if key in PROFILE_NOTES:
-            say(f"{device.type.upper()}: {PROFILE_NOTES[key]}")
-    cuts = [c for c in cuts if c[0] not in PROFILE_NOTES]
-    if cuts:  # values as --set reads them back: true, 3, "x"
-        say(f"{device.type} profile for a data file: "
-            + ", ".join(f"{k} {toml_value(v)} (default {toml_value(d)})" for k, v, d in cuts)
-            + f"; change with --set, e.g. --set {cuts[0][0]}={toml_value(cuts[0][2])}")
-    ws = prepare_workspace(config, device)
-    check_variants(config, ws.pairs)
-    say(describe_variant(config, ws.pairs))
-    check_model(config, n_features=ws.scaler.n_outputs_)  # all checked: only now may --new delete a study
-    summary = ws.summary()
-    study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=args.new)
-    write_study_note(study, summary, config)
-    c = counts(study)
-    say(f"study {config.study.name!r} in {redact(config.storage.url)}: {c['FINISHED']}/{config.study.n_trials} "
-        f"finished; data {summary['name']} ({summary['pairs']} pairs, {summary['queries']} queries); "
-        f"device {device.type}; {config.study.workers} worker(s)")
-    if config.study.workers > 1:
-        code = spawn_workers(config, n=config.study.workers, quiet=args.quiet)
-        if code in (130, 143):
-            raise Terminated() if code == 143 else KeyboardInterrupt()
-        if code and counts(study)["FINISHED"] < config.study.n_trials:
-            raise UserInputError(f"A worker of study {config.study.name!r} stopped with exit code {code} before the "
-                                 "study reached its target (its error is printed above); run the same command "
-                                 "again to continue.")
-    else:
-        study = _work(config, ws, worker_index=0, quiet=args.quiet)
-    finish(study, config, ws, quiet=args.quiet)
+    run_study(config, cuts=cuts, new=args.new, quiet=args.quiet)
     return 0
-
-
-def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -> None:
-    """Evaluate the best trial and the untuned default once on the test split, score the baselines on the same
-    test queries, store the comparison (tuned minus each, paired bootstrap intervals) and print it."""
-    from study.evaluation import compare_on_test
-
-    compare_on_test(study, ws, baselines=config.study.baselines, seed=config.study.seed)
-    write_study_note(study, study.user_attrs.get("data_summary") or ws.summary(), config)
-    if not quiet:
-        print(summary_table(study, config.study.metric))
-
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     study = load_existing(args.name, args.storage)
     config = stored_config(study)
-    import dataclasses
-
     changes: dict[str, Any] = {}
     if args.timeout is not None:
         changes["timeout"] = args.timeout
@@ -252,7 +60,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"This machine's copy of the data for study {args.name!r} differs from the one the study was created "
             f"with (fingerprint {fingerprint} vs {study.user_attrs['dataset_fingerprint']}); not joining."
         )
-    _work(config, ws, worker_index=args.worker_index or worker_index_for_this_process(), quiet=args.quiet)
+    work(config, ws, worker_index=args.worker_index or worker_index_for_this_process(), quiet=args.quiet)
     return 0
 
 
@@ -262,12 +70,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from study.data.config import DataConfig
     from study.data.sources import load_dataset
-    from study.data.validate import check_file_report
+    from study.data.summary import check_file_report
 
     columns = parse_column_maps(args.map)
     cfg = DataConfig.from_dict({"source": args.source or "auto", "path": args.path, "products_path": args.products,
                                 "columns": columns})
-    pairs = load_dataset(cfg)
+    pairs = load_dataset(cfg, log_warnings=False)  # the same checks as `study run`; the report lists the warnings
     print(check_file_report(pairs))
     print(f"run a study on it:\n  {_run_command(args, columns)}")
     return 0
