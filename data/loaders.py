@@ -8,14 +8,19 @@ Every failure to read is a ``UserInputError`` that names the file.
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from study.data.cells import drop_junk_rows, mojibake_notes, type_columns
 from study.data.errors import UserInputError, describe_rows
-from study.data.schema import ESCI_GAINS, LABEL
+from study.data.schema import ESCI_GAINS, KNOWN_FEATURE_FIELDS, LABEL
+from study.data.text_files import decode_text, file_bytes, sniff_separator
+
+logger = logging.getLogger(__name__)
 
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".zip": "zip"}
@@ -24,6 +29,7 @@ COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 DEFAULT_LABEL_MAP = {**ESCI_GAINS, "exact": 3.0, "substitute": 2.0, "complement": 1.0, "irrelevant": 0.0}
 _READ_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError,
                 pa.ArrowException, zipfile.BadZipFile)
+_HEAD_BYTES = 1 << 16
 
 
 def infer_format(path: str | Path) -> str:
@@ -39,18 +45,26 @@ def infer_format(path: str | Path) -> str:
     )
 
 
-def _read_zip(path: Path, *, encoding: str | None, dtype: dict[str, str]) -> pd.DataFrame:
-    with zipfile.ZipFile(path) as archive:
-        members = [m for m in archive.namelist()
-                   if m.lower().endswith((".csv", ".tsv")) and "__MACOSX" not in m]
-        if len(members) != 1:
-            raise UserInputError(
-                f"The zip file {path} must hold exactly one .csv or .tsv file, found {len(members)}"
-                f"{': ' + ', '.join(members) if members else ''}."
-            )
-        raw = archive.read(members[0])
-    sep = "\t" if members[0].lower().endswith(".tsv") else ","
-    return pd.read_csv(io.BytesIO(raw), sep=sep, encoding=encoding or "utf-8", dtype=dtype)
+def _read_delimited(raw: bytes, *, name: str, path: Path, encoding: str | None, id_columns: tuple[str, ...],
+                    number_columns: tuple[str, ...], label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """A CSV/TSV file's bytes read as text cells, then typed by ``data.cells`` (see there)."""
+    text, notes = decode_text(raw, encoding=encoding, path=path)
+    sep = sniff_separator(text, "\t" if name.lower().endswith((".tsv", ".tsv.gz", ".txt")) else ",")
+    frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    frame, junk = drop_junk_rows(frame)
+    frame, typed = type_columns(frame, text_columns=id_columns, number_columns=number_columns,
+                                label_column=label_column, decimal_comma=sep == ";")
+    return frame, notes + junk + typed
+
+
+def _zip_member(archive: zipfile.ZipFile, path: Path) -> str:
+    members = [m for m in archive.namelist() if m.lower().endswith((".csv", ".tsv")) and "__MACOSX" not in m]
+    if len(members) != 1:
+        raise UserInputError(
+            f"The zip file {path} must hold exactly one .csv or .tsv file, found {len(members)}"
+            f"{': ' + ', '.join(members) if members else ''}."
+        )
+    return members[0]
 
 
 def read_columns(path: str | Path, *, format: str | None = None, encoding: str | None = None) -> list[str]:
@@ -59,7 +73,18 @@ def read_columns(path: str | Path, *, format: str | None = None, encoding: str |
     try:
         fmt = format or infer_format(path)
         if fmt in ("csv", "tsv", "zip"):
-            return list(_header_frame(path, fmt, encoding=encoding).columns.map(str))
+            name = path.name if fmt != "tsv" else "x.tsv"
+            if fmt == "zip":
+                with zipfile.ZipFile(path) as archive:
+                    name = _zip_member(archive, path)
+                    with archive.open(name) as handle:
+                        head = handle.read(_HEAD_BYTES)
+            else:
+                head = file_bytes(path, limit=_HEAD_BYTES)
+            head = head[:head.rfind(b"\n") + 1] or head  # whole lines: no character cut in two
+            text = decode_text(head, encoding=encoding, path=path)[0]
+            sep = sniff_separator(text, "\t" if name.lower().endswith((".tsv", ".txt")) else ",")
+            return list(pd.read_csv(io.StringIO(text.splitlines()[0]), sep=sep, nrows=0).columns.map(str))
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -72,23 +97,16 @@ def read_columns(path: str | Path, *, format: str | None = None, encoding: str |
     return []
 
 
-def _header_frame(path: Path, fmt: str, *, encoding: str | None) -> pd.DataFrame:
-    if fmt != "zip":
-        return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", nrows=0, encoding=encoding,
-                           encoding_errors="replace")
-    with zipfile.ZipFile(path) as archive:
-        members = [m for m in archive.namelist()
-                   if m.lower().endswith((".csv", ".tsv")) and "__MACOSX" not in m]
-        if len(members) != 1:
-            return pd.DataFrame()
-        with archive.open(members[0]) as handle:
-            header = handle.readline().decode(encoding or "utf-8", errors="replace")
-    return pd.read_csv(io.StringIO(header), sep="\t" if members[0].lower().endswith(".tsv") else ",", nrows=0)
-
-
 def read_raw(path: str | Path, *, format: str | None = None, encoding: str | None = None,
-             id_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read one file as it is; ``id_columns`` (file column names) are read as text, keeping zeros."""
+             id_columns: tuple[str, ...] = (), number_columns: tuple[str, ...] = (), label_column: str | None = None,
+             notes: list[str] | None = None) -> pd.DataFrame:
+    """Read one file as it is: ``id_columns`` (file column names) stay text, keeping zeros; ``number_columns``
+    are numbers even with leading zeros; ``label_column`` is never read as a percentage.
+
+    What the reading changed beyond a plain read (another encoding, numbers with separators, skipped rows, ...)
+    is appended to ``notes``, or logged as warnings when no list is given. The index is the file's data row
+    (0 = the first row after the header) even where rows were skipped.
+    """
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"The data file {path} does not exist.")
@@ -96,19 +114,26 @@ def read_raw(path: str | Path, *, format: str | None = None, encoding: str | Non
         raise UserInputError(f"{path} is a directory; data.path must name a file for data.source = 'file'.")
     fmt = format or infer_format(path)
     dtype = dict.fromkeys(id_columns, "str")
+    found: list[str] = []
+    options = {"encoding": encoding, "id_columns": id_columns, "number_columns": number_columns,
+               "label_column": label_column}
     try:
         if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding=encoding, dtype=dtype)
+            frame, found = _read_delimited(file_bytes(path), name=path.name if fmt == "csv" else "x.tsv",
+                                           path=path, **options)
         elif fmt == "zip":
-            frame = _read_zip(path, encoding=encoding, dtype=dtype)
+            with zipfile.ZipFile(path) as archive:
+                member = _zip_member(archive, path)
+                raw = archive.read(member)
+            frame, found = _read_delimited(raw, name=member, path=path, **options)
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
-        elif fmt == "jsonl":
-            frame = pd.read_json(path, lines=True, encoding=encoding, dtype=dtype)
-        elif fmt == "json":  # JSON lines, or one array of records
+        elif fmt in ("jsonl", "json"):  # .json: JSON lines, or one array of records
             with open(path, "rb") as handle:
-                is_array = handle.read(4096).lstrip().startswith(b"[")
+                is_array = fmt == "json" and handle.read(4096).lstrip().startswith(b"[")
             frame = pd.read_json(path, lines=not is_array, encoding=encoding, dtype=dtype)
+            frame, found = type_columns(frame, text_columns=id_columns, number_columns=number_columns,
+                                        label_column=label_column)
         else:
             raise UserInputError(f"Unknown data format {fmt!r} for {path}; use csv, tsv, parquet or jsonl.")
     except UnicodeDecodeError as exc:
@@ -122,7 +147,13 @@ def read_raw(path: str | Path, *, format: str | None = None, encoding: str | Non
         raise UserInputError(f"Cannot read {path} as {fmt}: {reason}.") from None
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         raise UserInputError(f"The data file {path} holds no rows.")
-    return frame.reset_index(drop=True)
+    found += mojibake_notes(frame)
+    if notes is None:
+        for note in found:
+            logger.warning("warning: %s: %s", path, note)
+    else:
+        notes.extend(found)
+    return frame
 
 
 def apply_column_map(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str) -> pd.DataFrame:
@@ -181,10 +212,14 @@ def apply_label_map(frame: pd.DataFrame, label_map: Mapping[str, float], *, sour
 
 
 def load_file(path: str | Path, *, format: str | None = None, columns: Mapping[str, str] | None = None,
-              label_map: Mapping[str, float] | None = None, encoding: str | None = None) -> pd.DataFrame:
-    """Read a user file into a raw DataFrame with canonical column names and gain labels."""
+              label_map: Mapping[str, float] | None = None, encoding: str | None = None,
+              notes: list[str] | None = None) -> pd.DataFrame:
+    """Read a user file into a raw DataFrame with canonical column names and gain labels; what the reading
+    changed goes to ``notes`` (see ``read_raw``)."""
     columns = dict(columns or {})
     id_columns = tuple(columns.get(c, c) for c in ("query_id", "product_id"))
-    frame = read_raw(path, format=format, encoding=encoding, id_columns=id_columns)
+    numbers = tuple(columns.get(c, c) for c in KNOWN_FEATURE_FIELDS)
+    frame = read_raw(path, format=format, encoding=encoding, id_columns=id_columns, number_columns=numbers,
+                     label_column=columns.get(LABEL, LABEL), notes=notes)
     frame = apply_column_map(frame, columns, source=str(path))
     return apply_label_map(frame, dict(label_map or {}), source=str(path))

@@ -7,6 +7,7 @@ relevance as a float gain level g >= 0; NDCG uses gain 2^g - 1).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -34,12 +35,17 @@ ESCI_GAINS = {"E": 3.0, "S": 2.0, "C": 1.0, "I": 0.0}
 
 @dataclass(frozen=True)
 class JudgedPairs:
-    """A validated canonical table plus which of its columns are text and which are features."""
+    """A validated canonical table plus which of its columns are text and which are features.
+
+    ``warnings``: what reading and checking the source found worth telling (one sentence each, no file name);
+    ``study data check`` lists them and ``study run`` logs them. Splits do not carry them.
+    """
 
     frame: pd.DataFrame
     text_fields: tuple[str, ...]
     feature_fields: tuple[str, ...]
     name: str = "dataset"
+    warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property
     def n_queries(self) -> int:

@@ -1,7 +1,8 @@
 """Train / validation / test splits by query (no query on two sides), seeded; optional k-fold by query.
 
 Both functions carve the same test set for the same ``seed`` and ``test_fraction``, so a k-fold study
-and a plain one are scored on identical held-out queries.
+and a plain one are scored on identical held-out queries. ``check_splits`` says whether the split a config
+asks for leaves a study anything to measure.
 """
 
 from __future__ import annotations
@@ -78,3 +79,36 @@ def make_splits(pairs: JudgedPairs, cfg: DataConfig) -> Splits:
                               seed=cfg.seed)
     return split_by_query(pairs, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                           seed=cfg.seed)
+
+
+
+def _rankable(pairs: JudgedPairs) -> int:
+    """Queries whose products carry at least two different labels: the only ones an order can score on."""
+    return int((pairs.frame.groupby("query_id")["label"].nunique() > 1).sum())
+
+
+def check_splits(pairs: JudgedPairs, cfg: DataConfig, *, source: str) -> list[str]:
+    """Warnings about the split ``cfg`` asks for; a ``UserInputError`` when a study on it would be meaningless:
+    too few queries to split, or no validation query that two orders could score differently."""
+    n = pairs.n_queries
+    if n < 3:
+        first = pairs.frame.drop_duplicates("query_id")["query"].head(2).tolist()
+        raise UserInputError(
+            f"{source}: the data holds {'a single query' if n == 1 else f'only {n} queries'} "
+            f"({', '.join(map(repr, first))}, column 'query'): a study trains on some queries, compares its "
+            "trials on others (validation) and scores the best on yet others (test), so it needs at least 3 "
+            "queries, and realistically dozens. Add judged queries."
+        )
+    splits = make_splits(pairs, cfg)
+    notes = []
+    val, test = _rankable(splits.val), _rankable(splits.test)
+    if val == 0:
+        raise UserInputError(
+            f"{source}: none of the {splits.val.n_queries} validation queries has products judged at two "
+            "different levels (column 'label'), so every trial would get the same validation score and the "
+            "study would tune nothing. Add queries with graded judgements, or raise data.val_fraction."
+        )
+    if test == 0:
+        notes.append(f"none of the {splits.test.n_queries} test queries has products judged at two different "
+                     "levels: the best trial's test score will mean nothing. Add judged queries.")
+    return notes

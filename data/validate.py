@@ -3,8 +3,7 @@
 Every problem is a ``UserInputError`` with one paragraph naming the file (``source``), the column and
 the rows (spreadsheet numbering: header on row 1, data from row 2). ``query_id`` may be absent: it is
 then derived from the query text (one stable id per distinct query); so may ``product_id``: derived
-from the product's text fields. ``query, title, label`` is a complete file. Also the human summary
-printed by ``study data check``.
+from the product's text fields. ``query, title, label`` is a complete file.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from study.data.content import check_content
 from study.data.errors import UserInputError, describe_rows
 from study.data.schema import ID_COLUMNS, KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS, LABEL, JudgedPairs
 
@@ -49,7 +49,7 @@ def _fail(source: str, message: str) -> UserInputError:
 
 
 def _examples(values: pd.Series, limit: int = 3) -> str:
-    shown = [repr(v) for v in pd.unique(values)[:limit]]
+    shown = [repr(v.item() if isinstance(v, np.generic) else v) for v in pd.unique(values)[:limit]]
     return ", ".join(shown)
 
 
@@ -91,20 +91,27 @@ def _check_ids_and_query(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     return out
 
 
-def _check_labels(frame: pd.DataFrame, *, source: str) -> pd.Series:
+def _check_labels(frame: pd.DataFrame, *, source: str, notes: list[str]) -> pd.Series:
     raw = frame[LABEL]
     missing = raw.isna()
     if missing.any():
         raise _fail(source, f"column 'label' is empty (NaN) in {describe_rows(frame.index[missing])}; every "
                             "judged pair needs a relevance grade.")
+    if pd.api.types.is_bool_dtype(raw):
+        notes.append("column 'label' holds true/false: read as gains 1 (relevant) and 0 (not relevant).")
+        return raw.astype("float64")
     labels = pd.to_numeric(raw, errors="coerce")
     bad = labels.isna() | ~np.isfinite(labels.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
+        text = raw[bad].astype(str).str.strip()
+        hint = ("Percentages are not relevance grades: map them to a few gain levels (e.g. 0-3) in the file."
+                if text.str.endswith("%").any() else
+                "Labels must be numeric gain levels >= 0; map letter or word grades with data.label_map, e.g. "
+                "label_map = {E = 3, S = 2, C = 1, I = 0} or {relevant = 1, irrelevant = 0}.")
+        counts = f" ({int(bad.sum()):,} of {len(raw):,} rows{'; the others are numbers' if (~bad).any() else ''})"
         raise _fail(source, (
-            f"column 'label' has non-numeric values ({_examples(raw[bad])}) in "
-            f"{describe_rows(frame.index[bad])}. "
-            "Labels must be numeric gain levels >= 0; map letter grades with data.label_map, e.g. "
-            "label_map = {E = 3, S = 2, C = 1, I = 0}."
+            f"column 'label' has non-numeric values ({_examples(raw[bad])}) in {describe_rows(frame.index[bad])}"
+            f"{counts}. {hint}"
         ))
     negative = labels < 0
     if negative.any():
@@ -158,15 +165,22 @@ def _check_features(frame: pd.DataFrame, fields: Sequence[str], *, source: str) 
 
 def _check_pairs(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str,
                  derived_product_id: bool = False) -> None:
+    if not require_label:
+        return  # candidates to rank: the same product twice is scored twice
     dup = frame.duplicated(["query_id", "product_id"], keep=False)
     if dup.any():
         first = frame.loc[dup].iloc[0]
         derived = (" (the file has no product_id column, so products with the same text are the same product; "
                    "add a product_id column to tell them apart)" if derived_product_id else "")
+        groups = frame.loc[dup].groupby(["query_id", "product_id"], sort=False)[LABEL]
+        conflicting = int((groups.nunique(dropna=False) > 1).sum()) if LABEL in frame.columns else 0
+        conflicts = (f", {conflicting:,} of them with conflicting labels" if conflicting else
+                     ", all with the same label" if LABEL in frame.columns else "")
         raise _fail(source, (
-            f"duplicate (query_id, product_id) pairs in {describe_rows(frame.index[dup])}, e.g. query "
-            f"{first['query']!r} with product {first['product_id']!r} (columns 'query_id'/'query' and "
-            f"'product_id'){derived}; judge each product once per query."
+            f"duplicate (query_id, product_id) pairs in {describe_rows(frame.index[dup])}: {groups.ngroups:,} "
+            f"pair(s) judged more than once{conflicts}, e.g. query {first['query']!r} with product "
+            f"{first['product_id']!r} (columns 'query_id'/'query' and 'product_id'){derived}; judge each product "
+            "once per query."
         ))
 
 
@@ -197,16 +211,20 @@ def validate_pairs(
     feature_fields: Sequence[str] = (),
     name: str | None = None,
     require_label: bool = True,
+    notes: Sequence[str] = (),
 ) -> JudgedPairs:
     """Check ``frame`` (canonical column names) and return the canonical table.
 
     ``text_fields`` / ``feature_fields`` empty means infer: the known text fields present (else the other
     string columns) and the numeric non-id columns. With ``require_label=False`` (candidates to rank)
-    the label may be absent and single-item queries are allowed.
+    the label is not read, and single-item queries and repeated pairs are allowed; otherwise
+    ``data.content`` also refuses data that would make training meaningless. ``notes`` (what the reader
+    changed) start the table's warnings. Row numbers in messages come from ``frame``'s integer index.
     """
     if frame.empty:
         raise _fail(source, "the table holds no rows.")
-    frame = frame.reset_index(drop=True)
+    if not (frame.index.is_unique and pd.api.types.is_integer_dtype(frame.index)):
+        frame = frame.reset_index(drop=True)  # else the index is the file's rows (a reader skipped some)
     _check_columns(frame, source=source, require_label=require_label)
     query_column = "query_id" if "query_id" in frame.columns else "query"  # where queries are told apart
     frame = _check_ids_and_query(frame, source=source)
@@ -237,8 +255,9 @@ def validate_pairs(
             problems.append(exc)
             return None
 
+    found = list(notes)
     numbers = collect(_check_features, frame, features, source=source)
-    labels = (collect(_check_labels, frame, source=source) if LABEL in frame.columns or require_label
+    labels = (collect(_check_labels, frame, source=source, notes=found) if require_label
               else pd.Series(np.nan, index=frame.index, dtype="float64"))
     collect(_check_pairs, frame, source=source, require_label=require_label, query_column=query_column,
             derived_product_id=derived_product_id)
@@ -254,9 +273,13 @@ def validate_pairs(
     for field in features:
         out[field] = numbers[field]
     out[LABEL] = labels
+    if require_label:
+        texts, features, checked = check_content(out, texts, features, source=source)
+        found += checked
+        out = out[["query_id", "query", "product_id", *texts, *features, LABEL]]
     logger.info("%s: %d pairs, %d queries, text %s, features %s", source, len(out), out["query_id"].nunique(),
                 list(texts), list(features))
-    return JudgedPairs(out, texts, features, name=name or source)
+    return JudgedPairs(out.reset_index(drop=True), texts, features, name=name or source, warnings=tuple(found))
 
 
 def drop_single_item_queries(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
@@ -267,32 +290,3 @@ def drop_single_item_queries(frame: pd.DataFrame, *, source: str) -> pd.DataFram
         logger.info("%s: dropped %d queries with a single judged product (%d of %d pairs)", source,
                     frame.loc[~keep, "query_id"].nunique(), int((~keep).sum()), len(frame))
     return frame.loc[keep].reset_index(drop=True)
-
-
-def _label_counts(labels: pd.Series, limit: int = 8) -> str:
-    counts = labels.round(6).value_counts()
-    shown = counts.iloc[:limit].sort_index()
-    text = ", ".join(f"{k:g}: {v:,} ({v / len(labels):.0%})" for k, v in shown.items())
-    return text + (f" and {len(counts) - limit} rarer values" if len(counts) > limit else "")
-
-
-def check_file_report(pairs: JudgedPairs) -> str:
-    """A short human summary of a validated table for ``study data check``."""
-    frame = pairs.frame
-    sizes = frame.groupby("query_id").size()
-    lines = [
-        f"{pairs.name}: OK",
-        f"  pairs {len(frame):,}, queries {pairs.n_queries:,}, products {frame['product_id'].nunique():,}",
-        f"  judged products per query: min {sizes.min()}, median {sizes.median():g}, max {sizes.max()}",
-        "  labels: " + _label_counts(frame[LABEL]),
-        f"  text fields: {', '.join(pairs.text_fields)}",
-        f"  feature fields: {', '.join(pairs.feature_fields) or '(none: text only)'}",
-    ]
-    no_gain = int((frame.groupby("query_id")[LABEL].max() <= 0).sum())
-    if no_gain:
-        lines.append(f"  queries with no relevant product (all labels 0): {no_gain:,} (reported apart)")
-    for field in pairs.feature_fields:
-        share = float(frame[field].isna().mean())
-        if share > 0:
-            lines.append(f"  missing {field}: {share:.1%} (imputed with the training median plus a flag)")
-    return "\n".join(lines)

@@ -11,13 +11,16 @@ from study.data.errors import UserInputError
 from study.data.sources import check_file, load_dataset, resolve_source
 from study.data.synthetic import generate_catalogue
 
-SHOP = pd.DataFrame({
-    "search_term": ["red shoe", "red shoe", "sofa", "sofa", "sofa"],
-    "sku": ["1", "2", "3", "4", "1"],
-    "name": ["Red shoe", "Blue boot", "Grey couch", "Sofa cover", "Red shoe"],
-    "grade": ["E", "I", "E", "C", "I"],
-    "views": [10, 20, None, 5, 3],
+SHOP = pd.DataFrame({  # three queries: the fewest a study can split into train, validation and test
+    "search_term": ["red shoe", "red shoe", "sofa", "sofa", "sofa", "desk lamp", "desk lamp", "desk lamp"],
+    "sku": ["1", "2", "3", "4", "1", "5", "6", "2"],
+    "name": ["Red shoe", "Blue boot", "Grey couch", "Sofa cover", "Red shoe", "Desk lamp", "Floor lamp",
+             "Blue boot"],
+    "grade": ["E", "I", "E", "C", "I", "E", "S", "I"],
+    "views": [10, 20, None, 5, 3, 8, 1, 2],
 })
+HOMEDEPOT = ("id,product_uid,product_title,search_term,relevance\n1,7,Hammer,hammer,3\n2,8,Nail,hammer,1\n"
+             "3,9,Drill,drill,3\n4,7,Hammer,drill,1.33\n5,10,Saw,saw,2.67\n6,8,Nail,saw,1\n")
 
 
 def test_synthetic_source_is_the_generator() -> None:
@@ -38,8 +41,8 @@ def test_file_source_maps_columns_labels_and_fields(tmp_path: Path) -> None:
     pairs = load_dataset(cfg)
     assert pairs.name == "shop"
     assert pairs.text_fields == ("title",) and pairs.feature_fields == ("views",)
-    assert pairs.frame["label"].tolist() == [3.0, 0.0, 3.0, 1.0, 0.0]
-    assert pairs.n_queries == 2
+    assert pairs.frame["label"].tolist() == [3.0, 0.0, 3.0, 1.0, 0.0, 3.0, 2.0, 0.0]
+    assert pairs.n_queries == 3
 
 
 def test_file_errors_reach_the_user(tmp_path: Path) -> None:
@@ -52,10 +55,9 @@ def test_file_errors_reach_the_user(tmp_path: Path) -> None:
 
 def test_adapter_source(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
-    path.write_text("id,product_uid,product_title,search_term,relevance\n1,7,Hammer,hammer,3\n"
-                    "2,8,Nail,hammer,1\n")
+    path.write_text(HOMEDEPOT)
     pairs = load_dataset(DataConfig(source="homedepot", path=str(path)))
-    assert pairs.name == "homedepot" and pairs.frame["label"].tolist() == [2.0, 0.0]
+    assert pairs.name == "homedepot" and pairs.frame["label"].tolist() == [2.0, 0.0, 2.0, 0.33, 1.67, 0.0]
 
 
 def test_check_file_reports_or_explains(tmp_path: Path) -> None:
@@ -63,8 +65,8 @@ def test_check_file_reports_or_explains(tmp_path: Path) -> None:
     SHOP.to_csv(path, index=False)
     report = check_file(path, columns={"query": "search_term", "product_id": "sku", "title": "name",
                                        "label": "grade"})
-    assert report.startswith("shop: OK") and "pairs 5, queries 2" in report
-    assert "missing views: 20.0%" in report
+    assert report.startswith("shop: OK") and "pairs 8, queries 3" in report
+    assert "missing views: 12.5%" in report
     with pytest.raises(UserInputError, match="'query', 'label'"):
         check_file(path)
     with pytest.raises(UserInputError, match="n_queries"):
@@ -73,8 +75,7 @@ def test_check_file_reports_or_explains(tmp_path: Path) -> None:
 
 def test_auto_source_detects_adapters_by_file_and_column_names(tmp_path: Path) -> None:
     homedepot = tmp_path / "hd.csv"
-    homedepot.write_text("id,product_uid,product_title,search_term,relevance\n1,7,Hammer,hammer,3\n"
-                         "2,8,Nail,hammer,1\n")
+    homedepot.write_text(HOMEDEPOT)
     assert resolve_source(DataConfig(path=str(homedepot))) == "homedepot"
     assert load_dataset(DataConfig(path=str(homedepot))).name == "homedepot"
     folder = tmp_path / "hd"
