@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -16,48 +19,17 @@ from optuna.trial import TrialState
 from study.cli import main
 from study.config import load_config
 from study.objective import Objective
+from study.samplers import SAMPLERS
+from study.space import grid_values, suggest
 from study.studies import create_or_resume
+from study.worker import run_worker
 from study.workspace import prepare_workspace
 
 CPU = torch.device("cpu")
 
 
-def write_config(tmp_path: Path, tiny_bert: Path, **extra: str) -> Path:
-    text = f"""
-[study]
-name = "t"
-n_trials = 3
-runs_dir = "{tmp_path / 'runs'}"
-device = "cpu"
-[storage]
-url = "sqlite:///{tmp_path / 'studies.db'}"
-[sampler]
-name = "random"
-[pruner]
-name = "median"
-n_startup_trials = 1
-n_warmup_steps = 0
-[data]
-n_queries = 24
-items_per_query = 6
-[model]
-encoder = "{tiny_bert}"
-max_length = 32
-[train]
-epochs = 2
-batch_size = 16
-[search]
-"train.head_lr" = {{ low = 1e-3, high = 1e-2, log = true }}
-"train.loss" = {{ choices = ["listnet", "ranknet"] }}
-{extra.get('tail', '')}
-"""
-    path = tmp_path / "study.toml"
-    path.write_text(text)
-    return path
-
-
-def test_three_trial_study_with_a_pruned_trial(tmp_path, tiny_bert, capsys) -> None:
-    path = write_config(tmp_path, tiny_bert)
+def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
+    path = study_toml()
     config = load_config(path)
     ws = prepare_workspace(config, CPU)
     study = create_or_resume(config, fingerprint=ws.pairs.fingerprint(), summary=ws.summary())
@@ -131,8 +103,8 @@ class AlwaysPrune(optuna.pruners.BasePruner):
         return True
 
 
-def test_objective_reports_each_epoch_and_stops_when_pruned(tmp_path, tiny_bert) -> None:
-    config = load_config(write_config(tmp_path, tiny_bert))
+def test_objective_reports_each_epoch_and_stops_when_pruned(study_toml) -> None:
+    config = load_config(study_toml())
     ws = prepare_workspace(config, CPU)
     study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
     study.optimize(Objective(config, ws), n_trials=1)
@@ -146,36 +118,86 @@ def test_objective_reports_each_epoch_and_stops_when_pruned(tmp_path, tiny_bert)
     assert list(study.trials[0].intermediate_values) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "random", "grid", "qmc", "gp", "cmaes"])
-def test_every_sampler_runs(tmp_path, tiny_bert, sampler) -> None:
-    from study.samplers import SamplerConfig, build_sampler
-
-    config = load_config(write_config(tmp_path, tiny_bert), overrides=[f"sampler.name={sampler}"])
-    s = build_sampler(SamplerConfig(name=sampler, n_startup_trials=1), seed=0, search_space=config.search)
-    study = optuna.create_study(direction="maximize", sampler=s)
-    from study.space import suggest
-
-    for _ in range(3):
-        trial = study.ask()
-        params = suggest(trial, config.search)
-        study.tell(trial, params["train.head_lr"] * (2 if params["train.loss"] == "listnet" else 1))
-    assert len(study.trials) == 3
+SAMPLER_CLASSES = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler,
+                   "grid": optuna.samplers.GridSampler, "qmc": optuna.samplers.QMCSampler,
+                   "gp": optuna.samplers.GPSampler, "cmaes": optuna.samplers.CmaEsSampler}
 
 
-@pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband", "patient", "none"])
-def test_every_pruner_builds(pruner) -> None:
+def _proposals(path: Path, sampler: str) -> tuple[optuna.Study, list[dict]]:
+    """A 7-trial study named after ``sampler``, run by this tool's worker loop with a stand-in objective (a
+    formula of the params, no training): the study the worker used and the params of every trial."""
+    config = load_config(path, overrides=[f"sampler.name={sampler}", f'study.name="{sampler}"', "study.n_trials=7",
+                                          "sampler.n_startup_trials=2", "pruner.name=none"])
+    create_or_resume(config, fingerprint="f", summary={})
+
+    def score(params: dict) -> float:
+        return (-abs(math.log10(params["train.head_lr"]) + 2.5) - params["model.dropout"]
+                + 0.1 * (params["train.loss"] == "listnet"))
+
+    study = run_worker(config, objective_factory=lambda cfg: lambda trial: score(suggest(trial, cfg.search)))
+    return study, [t.params for t in study.trials]
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_is_the_one_that_proposes_the_trials(study_toml, sampler) -> None:
+    # two continuous parameters: CMA-ES hands a one-dimensional space to its random fallback
+    path = study_toml(tail='"model.dropout" = { low = 0.0, high = 0.3 }')
+    study, params = _proposals(path, sampler)
+    assert type(study.sampler) is SAMPLER_CLASSES[sampler]
+    assert len(params) == 7 and study.trials[0].user_attrs["default_config"]
+    if sampler != "random":  # same seeds, same trial 0: only the sampler can make the proposals differ
+        assert params[1:] != _proposals(path, "random")[1][1:]
+    if sampler == "grid":  # every proposal after the queued default is a distinct point of the grid
+        grid = grid_values(load_config(path).search)
+        assert all(p[k] in grid[k] for p in params[1:] for k in grid)
+        assert len({tuple(sorted(p.items())) for p in params[1:]}) == 6
+
+
+def _pruned_at(study: optuna.Study, values: list[float]) -> int | None:
+    """One trial as the objective runs it (epoch 0 reported and never pruned): the epoch it was pruned at."""
+    trial = study.ask()
+    for step, value in enumerate(values):
+        trial.report(value, step)
+        if step and trial.should_prune():
+            study.tell(trial, state=TrialState.PRUNED)
+            return step
+    study.tell(trial, values[-1])
+    return None
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize(("pruner", "falling_pruned_at", "rising_pruned_at"), [
+    ("median", 1, 1),  # n_warmup_steps = 1: from epoch 1 on, below the median is pruned
+    ("successive_halving", 1, 1),  # the first rung is at epoch 1 (min_resource); the bottom of it stops
+    ("hyperband", "some", "some"),  # a trial's bracket (its first rung: epoch 1 or 3) depends on its number
+    ("patient", 2, None),  # patience = 1: only a trial that stopped improving gets the median test
+    ("none", None, None),
+])
+def test_every_pruner_prunes_the_trials_it_should(pruner, falling_pruned_at, rising_pruned_at) -> None:
     from study.samplers import PrunerConfig, build_pruner
 
-    assert isinstance(build_pruner(PrunerConfig(name=pruner), max_epochs=4), optuna.pruners.BasePruner)
+    study = optuna.create_study(direction="maximize", study_name="pruners",
+                                pruner=build_pruner(PrunerConfig(name=pruner), max_epochs=4))
+    # eight ordinary trials, each a little better than the last (so that none of them is pruned)
+    ordinary = [_pruned_at(study, [0.5 + 0.01 * k + 0.05 * epoch for epoch in range(5)]) for k in range(8)]
+    assert ordinary == [None] * 8
+    falling = _pruned_at(study, [0.10, 0.09, 0.08, 0.07, 0.06])  # far below the others and getting worse
+    rising = _pruned_at(study, [0.10, 0.20, 0.30, 0.40, 0.45])  # far below the others but still improving
+    best = _pruned_at(study, [0.99] * 5)
+    assert best is None
+    for got, expected in ((falling, falling_pruned_at), (rising, rising_pruned_at)):
+        assert got is not None if expected == "some" else got == expected
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.PRUNED) == sum(x is not None for x in (falling, rising))
 
 
-def test_a_closed_pipe_does_not_stop_the_study(tmp_path, tiny_bert) -> None:
+def test_a_closed_pipe_does_not_stop_the_study(tmp_path, study_toml, repo_root) -> None:
     """``study run 2>&1 | head -1``: the reader goes away after one line; the study still finishes."""
-    path = write_config(tmp_path, tiny_bert)
-    root = Path(__file__).resolve().parents[2]
+    path = study_toml()
     proc = subprocess.Popen([sys.executable, "-m", "study", "run", "--config", str(path)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"})
+                            env={**os.environ, "PYTHONPATH": str(repo_root), "HF_HUB_OFFLINE": "1"})
     assert proc.stdout.readline()
     proc.stdout.close()
     assert proc.wait(timeout=300) == 0
@@ -183,3 +205,59 @@ def test_a_closed_pipe_does_not_stop_the_study(tmp_path, tiny_bert) -> None:
     states = [t.state for t in study.trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 3
     assert TrialState.FAIL not in states and "test" in study.user_attrs
+
+
+def test_a_timeout_starts_no_trial_after_it_and_the_study_resumes_to_its_target(study_toml, monkeypatch,
+                                                                                capsys) -> None:
+    import study.objective as objective_mod
+
+    path = study_toml()
+    url = load_config(path).storage.url
+    timeout = 2.0
+    real_fit = objective_mod.fit
+
+    def slow_fit(model, train, val, cfg, **kw):
+        time.sleep(timeout)  # the timeout (counted from before the first claim) has passed when this trial ends
+        return real_fit(model, train, val, cfg, **kw)
+
+    fast = ["--set", "train.epochs=1", "--set", "pruner.name=none", "--set", "study.baselines=false", "--quiet"]
+    with monkeypatch.context() as mp:
+        mp.setattr(objective_mod, "fit", slow_fit)
+        assert main(["run", "--config", str(path), "--timeout", str(timeout), *fast]) == 0
+    study = optuna.load_study(study_name="t", storage=url)
+    assert [(t.number, t.state) for t in study.trials] == [(0, TrialState.COMPLETE)]  # nothing started after
+    assert study.user_attrs["config"]["study"]["timeout"] == timeout
+    assert study.user_attrs["test"]["trial"] == 0  # the run still finished properly: the best so far is tested
+    capsys.readouterr()
+    assert main(["status", "--name", "t", "--storage", url]) == 0
+    assert "finished 1/3" in capsys.readouterr().out
+
+    assert main(["run", "--config", str(path), *fast]) == 0  # the file sets no timeout: on to n_trials
+    study = optuna.load_study(study_name="t", storage=url)
+    assert [(t.number, t.state) for t in study.trials] == [(n, TrialState.COMPLETE) for n in range(3)]
+    assert study.user_attrs["config"]["study"]["timeout"] == 0
+
+
+def test_new_replaces_the_study_its_trials_and_its_checkpoints(tmp_path, study_toml) -> None:
+    path = study_toml()
+    config = load_config(path)
+    fast = ["--set", "train.epochs=1", "--set", "pruner.name=none", "--set", "study.baselines=false", "--quiet"]
+    assert main(["run", "--config", str(path), *fast]) == 0
+    study = optuna.load_study(study_name="t", storage=config.storage.url)
+    assert len(study.trials) == 3
+    folder = tmp_path / "runs" / "t"
+    assert sorted(p.name for p in folder.iterdir()) == ["trial_00000", "trial_00001", "trial_00002"]
+    old_weights = {p: p.stat().st_mtime_ns for p in folder.glob("trial_*/*") if p.is_file()}
+    assert old_weights
+    replaced_at = datetime.datetime.now()  # what optuna stamps trials with
+
+    assert main(["run", "--config", str(path), "--new", "--n-trials", "1", *fast]) == 0
+    study = optuna.load_study(study_name="t", storage=config.storage.url)
+    (fresh,) = study.trials  # the three old trials are gone, not counted toward the new target
+    assert fresh.datetime_start >= replaced_at and fresh.number == 0 and fresh.state == TrialState.COMPLETE
+    assert fresh.user_attrs["default_config"]
+    assert fresh.params == {"train.head_lr": config.train.head_lr, "train.loss": config.train.loss}
+    assert study.user_attrs["test"]["trial"] == 0 and study.user_attrs["config"]["study"]["n_trials"] == 1
+    # the old study's checkpoint folders went with it; only the new trial 0 wrote one
+    assert sorted(p.name for p in folder.iterdir()) == ["trial_00000"]
+    assert not [p for p, mtime in old_weights.items() if p.exists() and p.stat().st_mtime_ns == mtime]
