@@ -41,7 +41,7 @@ def load_tokenizer(model_dir: str | Path) -> object:
 
     key = str(Path(model_dir).resolve())
     if key not in _TOKENIZERS:
-        _TOKENIZERS[key] = AutoTokenizer.from_pretrained(key)
+        _TOKENIZERS[key] = AutoTokenizer.from_pretrained(key, local_files_only=True)
     return _TOKENIZERS[key]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -42,8 +41,8 @@ def _pretrained(model_dir: Path) -> tuple[object, dict[str, torch.Tensor]]:
     if key not in _STATE_CACHE:
         from transformers import AutoModel
 
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        model = AutoModel.from_pretrained(str(model_dir), attn_implementation="sdpa")
+        # a local directory, never the hub (and no environment variable set for it: this is library code)
+        model = AutoModel.from_pretrained(str(model_dir), attn_implementation="sdpa", local_files_only=True)
         _STATE_CACHE[key] = (model.config, {k: v.detach().clone() for k, v in model.state_dict().items()})
         logger.debug("loaded encoder weights from %s", model_dir)
     return _STATE_CACHE[key]
@@ -57,7 +56,7 @@ def load_encoder(model_dir: Path, *, n_layers: int = 0) -> nn.Module:
     config = copy.deepcopy(config)
     total = int(config.num_hidden_layers)
     if n_layers < 0 or n_layers > total:
-        raise ValueError(f"n_layers must be between 0 (all) and {total} for {model_dir}, got {n_layers=}")
+        raise ValueError(f"n_layers must be between 0 (all) and {total} for {model_dir}, got {n_layers}")
     if n_layers:
         config.num_hidden_layers = n_layers
     config._attn_implementation = "sdpa"
@@ -127,7 +126,7 @@ def build_tiny_bert(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok_dir = resolve_encoder_dir(str(tokenizer_dir) if tokenizer_dir else DEFAULT_ENCODER)
-    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,

@@ -99,4 +99,5 @@ def _encoder_layers(config: Config) -> int:
 
     from study.models.encoder import resolve_encoder_dir
 
-    return int(AutoConfig.from_pretrained(str(resolve_encoder_dir(config.model.encoder))).num_hidden_layers)
+    return int(AutoConfig.from_pretrained(str(resolve_encoder_dir(config.model.encoder)),
+                                          local_files_only=True).num_hidden_layers)

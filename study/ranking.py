@@ -1,7 +1,9 @@
 """Ranking candidates with an exported model: ``Ranker.load(DIR).rank(df)`` and ``study rank``.
 
-Text columns the model reads are required (a ``UserInputError`` naming them); behaviour columns may be missing
-(cold start: a warning, then they are imputed with the training medians and flagged missing, as in training).
+A candidates file needs the query text and at least one of the model's text columns; a missing text column is
+scored as empty text and missing behaviour columns as cold start (training medians, flagged missing), each with a
+warning naming it. ``product_id`` and ``label`` are optional: without ``product_id`` the output gets a ``row``
+column (the candidate's 1-based position in the input), and a label is never read.
 The network it wraps is ``study.models.ranker.RankingNet``.
 """
 
@@ -22,6 +24,7 @@ from study.data.features import FeatureScaler
 from study.data.match import MatchFeaturizer
 from study.data.schema import JudgedPairs
 from study.export import FORMAT, FORMAT_VERSION
+from study.export_files import check_export_files
 from study.models import ranker as network_module
 from study.models.ranker import RankerConfig
 from study.workspace import assemble_inputs
@@ -47,7 +50,7 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
 
     key = str(encoder_dir.resolve())
     encoder_state = {k.removeprefix("encoder."): v for k, v in weights.items() if k.startswith("encoder.")}
-    encoder_module._STATE_CACHE[key] = (AutoConfig.from_pretrained(key), encoder_state)
+    encoder_module._STATE_CACHE[key] = (AutoConfig.from_pretrained(key, local_files_only=True), encoder_state)
     try:
         return network_module.RankingNet(config, n_features=n_features)
     finally:
@@ -81,7 +84,11 @@ class Ranker:
         if not spec_file.is_file():
             raise UserInputError(f"{path} is not an exported model (no ranker.json); make one with "
                                  "`study export --name NAME --out DIR`.")
-        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        try:
+            spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserInputError(f"{spec_file} is damaged ({exc}); copy the exported model again or export it "
+                                 "again with `study export --name NAME --out DIR`.") from None
         if spec.get("format") != FORMAT or int(spec.get("version", 0)) > FORMAT_VERSION:
             raise UserInputError(f"{spec_file} is format {spec.get('format')!r} version {spec.get('version')}; "
                                  f"this tool reads {FORMAT!r} up to version {FORMAT_VERSION}.")
@@ -91,6 +98,7 @@ class Ranker:
         encoder_dir = path / "encoder"
         config = RankerConfig(**{**{k: v for k, v in spec["model"].items() if k in known},
                                  "encoder": str(encoder_dir), "n_layers": 0})
+        check_export_files(path, spec, uses_encoder=config.uses_encoder)  # before anything is built from them
         weights = load_file(str(path / "model.safetensors"), device="cpu")
         network = _build_network(config, int(spec["n_features"]), weights, encoder_dir)
         network.load_state_dict(weights, strict=True)
@@ -105,20 +113,33 @@ class Ranker:
     def _pairs(self, frame: pd.DataFrame, source: str) -> JudgedPairs:
         from study.data.validate import validate_pairs
 
-        required = self.text_fields if self.network.config.uses_text else ()  # a features-only model reads none
-        missing_text = [f for f in required if f not in frame.columns]
-        if missing_text:
+        texts = tuple(f for f in self.text_fields if f in frame.columns)
+        reads_text = self.network.config.uses_text  # a features-only model reads no product text
+        needed = [*(["'query'"] if "query" not in frame.columns else []),
+                  *([f"one of the model's text columns ({', '.join(map(repr, self.text_fields))})"]
+                    if reads_text and not texts else [])]
+        if needed:
             raise UserInputError(
-                f"{source}: text column(s) {', '.join(map(repr, missing_text))} missing. The model reads the query "
-                f"against {', '.join(self.text_fields)}; add the column(s) (empty cells are fine). Columns found: "
-                f"{', '.join(map(str, frame.columns))}.")
+                f"{source}: missing {' and '.join(needed)}. `study rank` needs the query text and, for a model that "
+                "reads product text, at least one of its text columns (a missing one is scored as empty text); "
+                "product_id, behaviour columns and label are optional. Columns found: "
+                f"{', '.join(map(str, frame.columns))}; map differently named ones with --map, e.g. --map "
+                "query=search_term.")
+        empty = [f for f in self.text_fields if f not in texts]
+        if empty and reads_text:
+            logger.warning("%s: text column(s) %s missing: every candidate is scored with empty text there.",
+                           source, ", ".join(empty))
+        frame = frame.assign(**dict.fromkeys(empty, ""))
         absent = [f for f in self.feature_fields if f not in frame.columns]
         if absent:
             logger.warning("%s: behaviour column(s) %s missing: every candidate is scored as a cold-start product "
                            "for them (training median plus a missing flag).", source, ", ".join(absent))
         present = tuple(f for f in self.feature_fields if f in frame.columns)
-        texts = tuple(f for f in self.text_fields if f in frame.columns)
-        return validate_pairs(frame, source=source, text_fields=texts, feature_fields=present, require_label=False)
+        frame = frame.drop(columns=[c for c in ("label",) if c in frame.columns])  # never read: may hold anything
+        pairs = validate_pairs(frame, source=source, text_fields=self.text_fields, feature_fields=present,
+                               require_label=False)
+        _warn_unrankable(pairs.frame, source)
+        return pairs
 
     def score(self, frame: pd.DataFrame, *, source: str = "candidates") -> np.ndarray:
         """One score per row of ``frame``, in its row order (higher = rank first)."""
@@ -147,10 +168,13 @@ class Ranker:
         return scores, pairs.frame["query_id"].to_numpy()
 
     def rank(self, frame: pd.DataFrame, *, source: str = "candidates") -> pd.DataFrame:
-        """``frame`` plus ``score`` and ``rank`` (1 = best), rows ordered by score within each query; queries
-        keep their order of first appearance. ``query_id`` is added (from the query text) when absent."""
+        """``frame`` plus ``score`` and ``rank`` (1 = best), rows ordered by score within each query (equal scores
+        keep their input order); queries keep their order of first appearance. ``query_id`` is added (from the
+        query text) when absent, and ``row`` (1-based input position) when there is no ``product_id``."""
         out = frame.reset_index(drop=True).copy()
         scores, query_ids = self._score(out, source)
+        if "product_id" not in out.columns and "row" not in out.columns:
+            out.insert(0, "row", np.arange(1, len(out) + 1))
         if "query_id" not in out.columns:
             out.insert(0, "query_id", query_ids)
         out["score"] = scores
@@ -160,18 +184,46 @@ class Ranker:
         return out
 
 
-def read_candidates(path: str | Path) -> pd.DataFrame:
-    from study.data.loaders import read_raw
+def _warn_unrankable(frame: pd.DataFrame, source: str) -> None:
+    """Candidates that ranking cannot order: queries with one candidate, a product listed twice for a query."""
+    sizes = frame.groupby("query_id", sort=False)["query"].agg(["size", "first"])
+    single = sizes[sizes["size"] == 1]
+    if len(single):
+        shown = ", ".join(map(repr, single["first"].head(3))) + (" ..." if len(single) > 3 else "")
+        logger.warning("%s: %d of %d queries have a single candidate (%s): nothing to order, each is ranked 1.",
+                       source, len(single), len(sizes), shown)
+    twice = frame.duplicated(["query_id", "product_id"], keep=False)
+    if twice.any():
+        from study.data.errors import describe_rows
 
-    return read_raw(path, id_columns=("query_id", "product_id"))
+        logger.warning("%s: %d candidate rows repeat a (query, product_id) pair (%s); each is scored and ranked.",
+                       source, int(twice.sum()), describe_rows(frame.index[twice]))
 
 
-def write_ranked(frame: pd.DataFrame, path: str | Path) -> None:
+def read_candidates(path: str | Path, *, columns: dict[str, str] | None = None) -> pd.DataFrame:
+    """Candidates as ``study data check`` reads a file (encodings, separators, number formats; warnings logged),
+    with file columns renamed to canonical names by ``columns`` (canonical -> file column, as ``--map``)."""
+    from study.data.loaders import apply_column_map, read_raw
+
+    columns = dict(columns or {})
+    id_columns = tuple(columns.get(c, c) for c in ("query_id", "product_id"))
+    frame = read_raw(path, id_columns=id_columns, label_column=columns.get("label", "label"))
+    return apply_column_map(frame, columns, source=str(path)).reset_index(drop=True)
+
+
+def output_format(path: str | Path) -> str:
+    """``csv``, ``parquet`` or ``jsonl`` from the output file's name; checked before anything is scored."""
     path = Path(path)
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UserInputError(f"Cannot tell the output format of {path} from its name; use one of "
                              f"{', '.join(sorted(OUTPUT_FORMATS))}.")
+    return fmt
+
+
+def write_ranked(frame: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    fmt = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         frame.to_csv(path, index=False)

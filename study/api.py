@@ -1,0 +1,114 @@
+"""The Python API: what a notebook user needs, with keyword-only arguments and no global side effects (no
+stdout swapped, no signal handler unless asked, no environment variable set).
+
+    import study
+    cfg = study.load_config(data="pairs.csv", overrides=["train.epochs=3"])
+    s = study.run(cfg, n_trials=12)                # an optuna.Study
+    study.trials_dataframe("pairs")                # one row per trial
+    study.test_results("pairs")                    # tuned vs untuned default vs zero-shot vs baselines
+    study.export_model("pairs", out="models/pairs")
+    study.rank("models/pairs", candidates_df)      # candidates plus score and rank
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from study.config import Config
+from study.data.errors import UserInputError
+from study.export import export_best
+from study.liveness import Terminated
+from study.ranking import Ranker, read_candidates
+from study.session import RunRequest, resolve_config, run_study
+from study.show import stored_comparison, trial_rows
+from study.storage import DEFAULT_STORAGE
+from study.studies import load_existing
+
+__all__ = ["export_model", "load_config", "rank", "run", "test_results", "trials_dataframe"]
+
+
+def load_config(path: str | Path | None = None, *, data: str | Path | None = None, name: str | None = None,
+           overrides: Sequence[str] = (), columns: dict[str, str] | None = None, device: str | None = None,
+           storage: str | None = None) -> Config:
+    """The effective config, as ``study run`` would build it: a TOML file (``path``), a data file
+    (``data``, with ``columns`` mapping canonical names to the file's: ``{"query": "search_term"}``), the
+    ``--set``-style ``overrides``; an existing study of that name resumes with its stored config."""
+    request = RunRequest(config=str(path) if path is not None else None,
+                         data=str(data) if data is not None else None, name=name, device=device, storage=storage,
+                         map=tuple(f"{k}={v}" for k, v in (columns or {}).items()), overrides=tuple(overrides))
+    return resolve_config(request)[0]
+
+
+def run(config: Config | None = None, *, data: str | Path | None = None, name: str | None = None,
+        n_trials: int | None = None, storage: str | None = None, new: bool = False, quiet: bool = False,
+        handle_signals: bool = False) -> optuna.Study:
+    """Create or resume a study and run it to ``n_trials`` finished trials; returns the ``optuna.Study``.
+
+    Without ``config``, one is built from ``data`` (or the built-in catalogue). ``n_trials``, ``name`` and
+    ``storage`` replace the config's. ``handle_signals`` delivers SIGTERM like Ctrl-C for the duration (the
+    running trial is closed and resumes next time); off by default, as a library should leave signals alone.
+    A KeyboardInterrupt closes the running trial the same way and is re-raised."""
+    if config is None:
+        config = load_config(data=data, name=name, storage=storage)
+    changes = {"n_trials": n_trials, "name": name}
+    study_changes = {k: v for k, v in changes.items() if v is not None}
+    if study_changes:
+        config = dataclasses.replace(config, study=dataclasses.replace(config.study, **study_changes))
+    if storage is not None:
+        config = dataclasses.replace(config, storage=dataclasses.replace(config.storage, url=storage))
+    with _sigterm_as_interrupt() if handle_signals else contextlib.nullcontext():
+        return run_study(config, new=new, quiet=quiet)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _load(name: str, storage: str) -> optuna.Study:
+    return load_existing(name, storage)
+
+
+def trials_dataframe(name: str = "default", *, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
+    """One row per trial: number, state, values, duration, epochs run, fail/prune reason, params."""
+    return pd.DataFrame(trial_rows(_load(name, storage))).set_index("trial")
+
+
+def test_results(name: str = "default", *, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
+    """The held-out test comparison stored at the end of the run: one row per model (tuned best, untuned
+    default, zero-shot encoder, TF-IDF, random, behaviour only) with NDCG, MRR, and tuned minus the row
+    with its paired bootstrap interval."""
+    comparison = stored_comparison(_load(name, storage))
+    if comparison is None:
+        raise UserInputError(f"Study {name!r} has no test results yet: they are stored when a run finishes.")
+    rows = [{"model": r.label, "key": r.key, comparison.metric: r.ndcg, "mrr": r.mrr, "tuned_minus": r.delta,
+             "low": r.low, "high": r.high, **r.metrics} for r in comparison.rows]
+    return pd.DataFrame(rows).set_index("model")
+
+
+def export_model(name: str = "default", *, out: str | Path, storage: str = DEFAULT_STORAGE,
+                 retrain: bool = False, device: str = "cpu", force: bool = False) -> Path:
+    """Write the best trial as a self-contained model directory (``study export``); returns ``out``."""
+    export_best(_load(name, storage), out=Path(out), retrain=retrain, device=device, force=force)
+    return Path(out)
+
+
+def rank(model: str | Path, candidates: pd.DataFrame | str | Path, *, device: str = "cpu") -> pd.DataFrame:
+    """Score candidate rows with an exported model: the rows plus ``score`` and ``rank``, ordered by score
+    within each query. ``candidates`` is a DataFrame or a CSV / TSV / Parquet / JSON lines file."""
+    frame = candidates if isinstance(candidates, pd.DataFrame) else read_candidates(candidates)
+    return Ranker.load(model, device=device).rank(frame)
