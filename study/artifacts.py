@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from study.comparison import Comparison
 from study.storage import redact
 
 logger = logging.getLogger(__name__)
@@ -54,16 +55,6 @@ def _space_line(name: str, spec: dict[str, Any]) -> str:
     return f"| `{name}` | {_fmt(spec.get('low'))} … {_fmt(spec.get('high'))}{scale}{step} |"
 
 
-def _metrics_table(rows: dict[str, dict[str, float]], metric: str) -> list[str]:
-    k = metric.split("@")[-1] if "@" in metric else "10"
-    cols = [c for c in (metric, "mrr", "map", f"recall@{k}") if any(c in m for m in rows.values())]
-    out = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-    for name, m in rows.items():
-        out.append(f"| {name.replace('_', ' ')} | " + " | ".join(
-            f"{m[c]:.4f}" if isinstance(m.get(c), (int, float)) else "–" for c in cols) + " |")
-    return out
-
-
 def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, Any]) -> str:
     """The study's Markdown note, from the dataset summary, the resolved config and what the study stores."""
     s = config.get("study", {})
@@ -92,20 +83,10 @@ def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, A
     fixed = {k: v for k, v in fixed.items() if k not in search and v is not None}
     if fixed:
         lines += ["**Fixed**: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in fixed.items()), ""]
-    test, baselines = study.user_attrs.get("test"), study.user_attrs.get("baselines")
-    comparison = study.user_attrs.get("comparison")
-    if comparison:
-        from study.comparison import Comparison, format_markdown
-
-        intro = ("**Test split** (held-out queries): the tuned best trial against the untuned default and "
-                 "the baselines, on the same queries")
-        lines += [intro, "", format_markdown(Comparison.from_dict(comparison)), ""]
-    elif test or baselines:  # a study finished before the comparison existed
-        rows: dict[str, dict[str, float]] = {}
-        if test:
-            rows[f"tuned (trial {test['trial']})"] = test["metrics"]
-        rows.update(baselines or {})
-        lines += ["**Test split** (held-out queries)", ""] + _metrics_table(rows, metric) + [""]
+    comparison = Comparison.from_user_attrs(study.user_attrs)
+    if comparison is not None:
+        lines += [("**Test split** (held-out queries): the tuned best trial against the untuned default and the "
+                   "baselines, on the same queries"), "", comparison.to_markdown(), ""]
     else:
         lines += ["_The test-split comparison with the baselines appears here once a run has finished._", ""]
     lines.append(f"Storage `{redact(config.get('storage', {}).get('url', '?'))}`; every finished trial has an "

@@ -1,16 +1,19 @@
 """The test-split comparison: the tuned best trial against the untuned default config and the baselines, on
 the same test queries, with a paired bootstrap interval of the NDCG difference for each row.
 
-One home for the table: :func:`build_comparison` turns the models' test scores into a :class:`Comparison`
-(small, stored as the study's user attribute ``comparison``), and the renderers draw it as plain text
+One model of the table: :func:`build_comparison` turns the models' test scores into a :class:`Comparison`
+(small, stored as the study's user attribute ``comparison``; :meth:`Comparison.from_user_attrs` reads it back,
+or rebuilds a table without intervals from a study stored before it existed). It renders itself as plain text
 (``study run``, ``study status``, ``study best``), Markdown (the dashboard note, the model card) and HTML /
-plotly (the report). The first row is the reference: every other row gets ``tuned - row``.
+plotly (the report), from one list of columns. The first row is the reference: every other row gets
+``tuned - row``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,7 @@ from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR  # noqa: F401
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 REFERENCE_KEY = "zero_shot_encoder"  # the verdict line compares the tuned model with this row when present
+EXTRA_METRICS = ("map", "recall@k", "f1", "roc_auc")  # kept per row beside NDCG and MRR; k as in the metric
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class ComparisonRow:
     delta: float | None = None  # reference (tuned) minus this row, mean per-query NDCG; None on the reference
     low: float | None = None
     high: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # more test metrics (map, recall@k, f1, roc_auc)
 
     @property
     def excludes_zero(self) -> bool | None:
@@ -70,6 +75,108 @@ class Comparison:
     def row(self, key: str) -> ComparisonRow | None:
         return next((r for r in self.rows if r.key == key), None)
 
+    @property
+    def has_intervals(self) -> bool:
+        return any(r.delta is not None for r in self.rows)
+
+    @property
+    def extra_metrics(self) -> list[str]:
+        """The further test metrics some row carries, in :data:`EXTRA_METRICS` order."""
+        k = self.metric.split("@")[-1] if "@" in self.metric else "10"
+        names = [m.replace("@k", f"@{k}") for m in EXTRA_METRICS]
+        return [m for m in names if any(m in r.metrics for r in self.rows)]
+
+    def to_text(self) -> str:
+        """The plain-text table with the verdict line (``study run``, ``study status``, ``study best``)."""
+        columns = self._columns(all_metrics=False)
+        cells = [[_header_label(self), *(c.title.replace("−", "-") for c in columns)]]
+        cells += [[r.label, *(c.text(r) for c in columns)] for r in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+        lines = ["  ".join(cell.ljust(w) if i == 0 or columns[i - 1].left else cell.rjust(w)
+                           for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in cells]
+        return "\n".join(lines + self._sentences())
+
+    def to_markdown(self, *, all_metrics: bool = False) -> str:
+        """The table as Markdown (the dashboard note, the model card); a bold difference excludes 0."""
+        columns = self._columns(all_metrics=all_metrics)
+        lines = [f"| {_header_label(self)} | " + " | ".join(c.title for c in columns) + " |",
+                 "|---|" + "".join("---|" if c.left else "---:|" for c in columns)]
+        lines += [f"| {r.label} | " + " | ".join(c.text(r, bold="**") for c in columns) + " |" for r in self.rows]
+        said = verdict(self)
+        return "\n".join(lines + (["", said] if said else []) + [""] + [f"_{n}_" for n in _footnotes(self)])
+
+    def to_html(self, *, all_metrics: bool = False) -> str:
+        """The table as HTML (the report); a bold difference has an interval that excludes 0."""
+        e = html.escape
+        columns = self._columns(all_metrics=all_metrics)
+        head = f"<th>{e(_header_label(self))}</th>" + "".join(f"<th>{e(c.title)}</th>" for c in columns)
+        body = "".join(f"<tr><td>{e(r.label)}</td>" + "".join(
+            (f"<td>{c.text(r)}</td>" if c.left else f'<td class="num">{c.text(r, bold="<b>")}</td>')
+            for c in columns) + "</tr>" for r in self.rows)
+        said = verdict(self)
+        return (f"<table><tr>{head}</tr>{body}</table>" + (f"<p><b>{e(said)}</b></p>" if said else "")
+                + "".join(f'<p class="note">{e(n)}</p>' for n in _footnotes(self)))
+
+    def figure(self) -> Any:
+        """A plotly figure: ``tuned - row`` for every other row with its interval as error bars, 0 marked."""
+        import plotly.graph_objects as go
+
+        rows = [r for r in self.rows if r.delta is not None]
+        fig = go.Figure(go.Scatter(
+            x=[r.delta for r in rows], y=[r.label for r in rows], mode="markers",
+            marker={"size": 10, "color": ["#2ca02c" if r.excludes_zero and r.delta > 0 else
+                                          "#d62728" if r.excludes_zero else "#7f7f7f" for r in rows]},
+            error_x={"type": "data", "symmetric": False, "array": [r.high - r.delta for r in rows],
+                     "arrayminus": [r.delta - r.low for r in rows]},
+            hovertemplate="%{y}: %{x:+.4f}<extra></extra>"))
+        fig.add_vline(x=0.0, line_dash="dash", line_color="#555")
+        fig.update_layout(title=f"Tuned minus each model on the same test queries ({self.metric}, "
+                                f"{self.confidence:.0%} paired bootstrap interval)",
+                          xaxis_title=f"tuned − model, {self.metric}", yaxis={"autorange": "reversed"})
+        return fig
+
+    def _columns(self, *, all_metrics: bool) -> list[_Column]:
+        columns = [_Column(self.metric, lambda r: r.ndcg), _Column("mrr", lambda r: r.mrr)]
+        if all_metrics:
+            columns += [_Column(m, lambda r, m=m: r.metrics.get(m)) for m in self.extra_metrics]
+        if self.has_intervals:
+            columns += [_Column(f"{_plain(self.rows[0].label)} − model", lambda r: r.delta, signed=True),
+                        _Column(f"{self.confidence:.0%} interval", lambda r: r.low, interval=True, left=True)]
+        return columns
+
+    def _sentences(self) -> list[str]:
+        said = verdict(self)
+        return ([said] if said else []) + _footnotes(self)
+
+    @classmethod
+    def from_user_attrs(cls, attrs: dict[str, Any], *, best_trial: int | None = None) -> Comparison | None:
+        """The comparison a study stores (None if it has none, or if ``best_trial`` is given and it was made for
+        another trial), its rows completed with the further test metrics the study stores (``test``,
+        ``test_default``, ``baselines``). A study stored before comparisons existed gets one rebuilt from
+        those, without intervals."""
+        test, default = attrs.get("test") or {}, attrs.get("test_default") or {}
+        stored = attrs.get("comparison")
+        reference = stored["best_trial"] if stored else test.get("trial")
+        if reference is None or (best_trial is not None and reference != best_trial):
+            return None
+        metric = stored["metric"] if stored else attrs.get("config", {}).get("study", {}).get("metric", "ndcg@10")
+        models = {"tuned": (f"tuned (best trial {reference})", test.get("metrics", {}))}
+        if default and default.get("trial") != reference:
+            models["untuned_default"] = (f"untuned default (trial {default['trial']})", default["metrics"])
+        models.update({k: (k.replace("_", " "), m) for k, m in (attrs.get("baselines") or {}).items()})
+        if test.get("trial") != reference:
+            models["tuned"] = (models["tuned"][0], {})  # test metrics of an earlier best trial
+        if stored:
+            comparison = cls.from_dict(stored)
+            return dataclasses.replace(comparison, rows=tuple(
+                r if r.metrics else dataclasses.replace(r, metrics=_extra(models.get(r.key, ("", {}))[1], metric))
+                for r in comparison.rows))
+        n_queries = int(test["metrics"].get("n_queries", 0))
+        return cls(metric=metric, n_queries=n_queries,
+                   n_scored=n_queries - int(test["metrics"].get("n_queries_no_positive", 0)),
+                   rows=tuple(_row_of(key, label, m, metric) for key, (label, m) in models.items()),
+                   best_trial=reference, default_trial=default.get("trial"), notes=(_NO_INTERVALS,))
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         for row, stored in zip(self.rows, out["rows"]):
@@ -85,8 +192,22 @@ class Comparison:
         return cls(rows=rows, notes=tuple(d.get("notes", ())), **{k: v for k, v in d.items() if k in keep})
 
 
+_NO_INTERVALS = "Stored before the paired comparison existed: no intervals (`study run` of this study adds them)."
+
+
 def _round(value: float) -> float:
     return round(float(value), 6)
+
+
+def _extra(metrics: dict[str, float], metric: str) -> dict[str, float]:
+    k = metric.split("@")[-1] if "@" in metric else "10"
+    names = [m.replace("@k", f"@{k}") for m in EXTRA_METRICS]
+    return {m: _round(metrics[m]) for m in names if isinstance(metrics.get(m), (int, float))}
+
+
+def _row_of(key: str, label: str, metrics: dict[str, float], metric: str) -> ComparisonRow:
+    return ComparisonRow(key=key, label=label, ndcg=_round(metrics.get(metric, float("nan"))),
+                         mrr=_round(metrics.get("mrr", float("nan"))), metrics=_extra(metrics, metric))
 
 
 def _aligned(per_query: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> np.ndarray:
@@ -119,17 +240,35 @@ def build_comparison(
             delta, low, high = (_round(v) for v in paired_bootstrap_interval(
                 ndcg[0], ndcg[i], n_resamples=n_resamples, seed=seed, confidence=confidence))
         rows.append(ComparisonRow(key=s.key, label=s.label, ndcg=_round(np.nanmean(ndcg[i])),
-                                  mrr=_round(np.nanmean(rr[i])), delta=delta, low=low, high=high))
+                                  mrr=_round(np.nanmean(rr[i])), delta=delta, low=low, high=high,
+                                  metrics=_extra(s.metrics, f"ndcg@{k}")))
     return Comparison(metric=f"ndcg@{k}", n_queries=int(ids.size), n_scored=int(np.isfinite(ndcg[0]).sum()),
                       rows=tuple(rows), n_resamples=n_resamples, seed=seed, confidence=confidence,
                       best_trial=best_trial, default_trial=default_trial, notes=tuple(notes))
 
 
-# ------------------------------------------------------------------------------------------------ renderers
 
 
-def _interval(row: ComparisonRow) -> str:
-    return f"{row.delta:+.4f} [{row.low:+.4f}, {row.high:+.4f}]" if row.delta is not None else ""
+@dataclass(frozen=True)
+class _Column:
+    """One column of every rendering: its title and how a row's cell reads (blank where the row has none)."""
+
+    title: str
+    value: Callable[[ComparisonRow], float | None]
+    signed: bool = False  # a difference: +0.0123, bold when its interval excludes 0
+    interval: bool = False  # the row's [low, high]
+    left: bool = False
+
+    def text(self, row: ComparisonRow, *, bold: str = "") -> str:
+        if self.interval:
+            return "" if row.low is None or row.high is None else f"[{row.low:+.4f}, {row.high:+.4f}]"
+        value = self.value(row)
+        if value is None:
+            return "" if self.signed else "–"
+        if not self.signed:
+            return f"{value:.4f}"
+        close = bold.replace("<", "</") if bold.startswith("<") else bold
+        return f"{bold}{value:+.4f}{close}" if bold and row.excludes_zero else f"{value:+.4f}"
 
 
 def _plain(label: str) -> str:
@@ -143,6 +282,8 @@ def verdict(comparison: Comparison) -> str:
     if not others:
         return ""
     row = comparison.row(REFERENCE_KEY) or max(others, key=lambda r: r.ndcg)
+    if row.delta is None:
+        return ""
     level = f"{comparison.confidence:.0%}"
     numbers = (f"{row.delta:+.4f} {comparison.metric.replace('ndcg', 'NDCG')}, {level} interval "
                f"[{row.low:+.4f}, {row.high:+.4f}]")
@@ -156,7 +297,7 @@ def verdict(comparison: Comparison) -> str:
 
 
 def _header_label(comparison: Comparison) -> str:
-    return f"model (test, {comparison.n_queries} queries)"
+    return f"model (test, {comparison.n_queries} queries)" if comparison.n_queries else "model (test)"
 
 
 def _footnotes(comparison: Comparison) -> list[str]:
@@ -164,79 +305,7 @@ def _footnotes(comparison: Comparison) -> list[str]:
     if comparison.n_scored < comparison.n_queries:
         left_out = comparison.n_queries - comparison.n_scored
         out.append(f"{left_out} test queries without a positive gain are left out of NDCG and the intervals.")
-    out.append(f"Intervals: paired bootstrap over test queries, {comparison.n_resamples} resamples, seed "
-               f"{comparison.seed}; mean per-query {comparison.metric} of the tuned model minus the row's.")
+    if comparison.has_intervals:
+        out.append(f"Intervals: paired bootstrap over test queries, {comparison.n_resamples} resamples, seed "
+                   f"{comparison.seed}; mean per-query {comparison.metric} of the tuned model minus the row's.")
     return out + list(comparison.notes)
-
-
-def format_text(comparison: Comparison) -> str:
-    """The plain-text table with the verdict line (``study run``, ``study status``, ``study best``)."""
-    reference = comparison.rows[0]
-    width = max(32, *(len(r.label) + 2 for r in comparison.rows), len(_header_label(comparison)) + 2)
-    level = f"{comparison.confidence:.0%}"
-    lines = [(f"{_header_label(comparison):<{width}}{comparison.metric:>7}{'mrr':>8}   "
-              f"{_plain(reference.label)} - model [{level} CI]")]
-    for r in comparison.rows:
-        interval = f"   {_interval(r)}" if r.delta is not None else ""
-        lines.append(f"{r.label:<{width}}{r.ndcg:>7.4f}{r.mrr:>8.4f}{interval}")
-    said = verdict(comparison)
-    return "\n".join(lines + ([said] if said else []) + _footnotes(comparison))
-
-
-def format_markdown(comparison: Comparison) -> str:
-    """The table as Markdown (the dashboard note, the exported model card)."""
-    level = f"{comparison.confidence:.0%}"
-    header = f"| {_header_label(comparison)} | {comparison.metric} | mrr | tuned − model | {level} interval |"
-    lines = [header, "|---|---:|---:|---:|---|"]  # bold: the interval excludes 0
-    for r in comparison.rows:
-        if r.delta is None:
-            lines.append(f"| {r.label} | {r.ndcg:.4f} | {r.mrr:.4f} | | |")
-        else:
-            delta = f"**{r.delta:+.4f}**" if r.excludes_zero else f"{r.delta:+.4f}"
-            interval = f"[{r.low:+.4f}, {r.high:+.4f}]"
-            lines.append(f"| {r.label} | {r.ndcg:.4f} | {r.mrr:.4f} | {delta} | {interval} |")
-    said = verdict(comparison)
-    notes = [f"_{n}_" for n in _footnotes(comparison)]
-    return "\n".join(lines + ([""] + [said] if said else []) + [""] + notes)
-
-
-def format_html(comparison: Comparison) -> str:
-    """The table as HTML (the report); a bold difference has an interval that excludes 0."""
-    e = html.escape
-    level = f"{comparison.confidence:.0%}"
-    head = "".join(f"<th>{e(h)}</th>" for h in (_header_label(comparison), comparison.metric, "mrr",
-                                                 "tuned − model", f"{level} interval"))
-    body = []
-    for r in comparison.rows:
-        cells = [f"<td>{e(r.label)}</td>", f'<td class="num">{r.ndcg:.4f}</td>',
-                 f'<td class="num">{r.mrr:.4f}</td>']
-        if r.delta is None:
-            cells += ["<td></td>", "<td></td>"]
-        else:
-            delta = f"<b>{r.delta:+.4f}</b>" if r.excludes_zero else f"{r.delta:+.4f}"
-            cells += [f'<td class="num">{delta}</td>', f'<td class="num">[{r.low:+.4f}, {r.high:+.4f}]</td>']
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    said = verdict(comparison)
-    notes = "".join(f'<p class="note">{e(n)}</p>' for n in _footnotes(comparison))
-    return (f"<table><tr>{head}</tr>{''.join(body)}</table>" + (f"<p><b>{e(said)}</b></p>" if said else "")
-            + notes)
-
-
-def comparison_figure(comparison: Comparison) -> Any:
-    """A plotly figure: ``tuned - row`` for every other row, with its interval as error bars, and 0 marked."""
-    import plotly.graph_objects as go
-
-    rows = [r for r in comparison.rows if r.delta is not None]
-    level = f"{comparison.confidence:.0%}"
-    fig = go.Figure(go.Scatter(
-        x=[r.delta for r in rows], y=[r.label for r in rows], mode="markers",
-        marker={"size": 10, "color": ["#2ca02c" if r.excludes_zero and r.delta > 0 else
-                                      "#d62728" if r.excludes_zero else "#7f7f7f" for r in rows]},
-        error_x={"type": "data", "symmetric": False, "array": [r.high - r.delta for r in rows],
-                 "arrayminus": [r.delta - r.low for r in rows]},
-        hovertemplate="%{y}: %{x:+.4f}<extra></extra>"))
-    fig.add_vline(x=0.0, line_dash="dash", line_color="#555")
-    fig.update_layout(title=f"Tuned minus each model on the same test queries ({comparison.metric}, {level} "
-                            "paired bootstrap interval)", xaxis_title=f"tuned − model, {comparison.metric}",
-                      yaxis={"autorange": "reversed"})
-    return fig

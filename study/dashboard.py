@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from study.artifacts import artifact_store, refresh_study_notes
 from study.data.errors import UserInputError
-from study.storage import StorageConfig, build_storage, is_journal, redact
+from study.storage import StorageConfig, open_storage, redact
 
 logger = logging.getLogger(__name__)
 
@@ -44,20 +44,6 @@ class _QuietHandler(WSGIRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
 
-def _check_storage_exists(url: str) -> None:
-    """A mistyped path would otherwise create an empty database and show no studies."""
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path not in ("", ":memory:") and not path.startswith("file:") and not Path(path).is_file():
-            raise UserInputError(f"There is no SQLite database at {path} ({redact(url)}). Start a study there "
-                                 "with `study run`, or pass the storage of an existing one with --storage.")
-    elif is_journal(url):
-        path = url.removeprefix("journal:///").removeprefix("journal://")
-        if not Path(path).is_file():
-            raise UserInputError(f"There is no journal file at {path}. Start a study there with `study run "
-                                 f"--storage {url}`, or pass an existing one with --storage.")
-
-
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -69,8 +55,9 @@ def is_loopback(host: str) -> bool:
 
 def make_app(storage_url: str, *, artifacts: str | Path = DEFAULT_ARTIFACTS, refresh_notes: bool = True) -> Any:
     """The optuna-dashboard WSGI app on ``storage_url`` (SQLite, PostgreSQL or journal file)."""
-    _check_storage_exists(storage_url)
-    storage = build_storage(StorageConfig(url=storage_url))
+    # must_exist: a mistyped path would otherwise create an empty database and show no studies. The URL is
+    # read as every other command reads it (journal:///abs/path.log is absolute, as in the README).
+    storage = open_storage(StorageConfig(url=storage_url), must_exist=True)
     if refresh_notes:
         try:
             refresh_study_notes(storage)

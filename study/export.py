@@ -140,10 +140,10 @@ def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str
     params = "\n".join(f"- `{k}` = {v!r}" for k, v in metrics["params"].items())
     comparison = ""
     if metrics.get("comparison"):
-        from study.comparison import Comparison, format_markdown
+        from study.comparison import Comparison
 
         comparison = ("## Against the untuned default and the baselines (same test queries)\n\n"
-                      + format_markdown(Comparison.from_dict(metrics["comparison"])) + "\n\n")
+                      + Comparison.from_dict(metrics["comparison"]).to_markdown() + "\n\n")
     return f"""# {metrics['study']}: search ranker (trial {metrics['trial']})
 
 A `{m['variant']}` ranker, {_describe(m)}

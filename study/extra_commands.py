@@ -11,11 +11,11 @@ from study.storage import redact
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from study.report import build_report
+    from study.report import build_report, report_path
     from study.studies import load_existing
 
     study = load_existing(args.name, args.storage)
-    out = Path(args.out or Path("reports") / f"{args.name}.html")
+    out = report_path(args.out, args.name)
     build_report(study, out=out, storage_url=args.storage, device=args.device)
     print(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB; open it in a browser, it works offline)")
     return 0

@@ -1,7 +1,8 @@
 """The report's ranking section: the best trial against the untuned default and the baselines on the test
-split (differences with paired bootstrap intervals, from the stored comparison), its per-query NDCG
-distribution (recomputed from its checkpoint on the study's stored data) and example queries with their top
-products and grades. Anything that cannot be recomputed here (no checkpoint, other data) is said, not hidden.
+split (the stored :class:`~study.comparison.Comparison`, the same table ``study run`` prints: differences with
+paired bootstrap intervals), its per-query NDCG distribution (recomputed from its checkpoint on the study's
+stored data) and example queries with their top products and grades. Anything that cannot be recomputed here
+(no checkpoint, other data) is said, not hidden.
 """
 
 from __future__ import annotations
@@ -12,51 +13,16 @@ from typing import Any
 import numpy as np
 import optuna
 
+from study.comparison import Comparison
 from study.data.errors import UserInputError
 from study.data.schema import LABEL, product_text
-from study.report import N_EXAMPLES, TOP_PRODUCTS, Section, _e, _figure, _metric_name, _note, _table
+from study.report_html import Section, escape, figure, grade, metric_name, note, number, table
+from study.trials import best_trial
 
 logger = logging.getLogger(__name__)
 
-
-def _metrics_rows(study: optuna.Study, trial: optuna.trial.FrozenTrial, metric: str) -> tuple[list[str], list]:
-    k = metric.split("@")[-1] if "@" in metric else "10"
-    columns = [metric, "mrr", "map", f"recall@{k}", "f1", "roc_auc"]
-    test = study.user_attrs.get("test")
-    rows: list[tuple[str, dict[str, float]]] = []
-    if test and test.get("trial") == trial.number:
-        rows.append((f"tuned, best trial {trial.number} (test)", test["metrics"]))
-    default = study.user_attrs.get("test_default")
-    if default and default.get("trial") != trial.number:
-        rows.append((f"untuned default, trial {default['trial']} (test)", default["metrics"]))
-    for name, m in (study.user_attrs.get("baselines") or {}).items():
-        rows.append((name.replace("_", " ") + " (test)", m))
-    rows.append((f"tuned, best trial {trial.number} (validation)", trial.user_attrs.get("val_metrics", {})))
-    table = [[name, *[float(m[c]) if isinstance(m.get(c), (int, float)) else "–" for c in columns]]
-             for name, m in rows]
-    return ["model", *columns], table
-
-
-def _comparison(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Any:
-    """The stored test comparison (tuned minus each row, bootstrap intervals), if made for this trial."""
-    from study.evaluation import stored_comparison
-
-    comparison = stored_comparison(study)
-    return comparison if comparison is not None and comparison.best_trial == trial.number else None
-
-
-def _comparison_figure(header: list[str], rows: list, metric: str) -> Any:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for column in (metric, "mrr"):
-        j = header.index(column)
-        test_rows = [r for r in rows if r[0].endswith("(test)") and isinstance(r[j], float)]
-        fig.add_bar(name=column, x=[r[0].removesuffix(" (test)") for r in test_rows], y=[r[j] for r in test_rows],
-                    text=[f"{r[j]:.3f}" for r in test_rows], textposition="outside")
-    fig.update_layout(title="Test split: tuned model against the baselines", barmode="group",
-                      yaxis={"range": [0, 1.08], "title": "score"})
-    return fig
+N_EXAMPLES = 4
+TOP_PRODUCTS = 5
 
 
 def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str) -> dict[str, Any]:
@@ -101,13 +67,15 @@ def _distribution(result: dict[str, Any], seed: int) -> str:
     bins = {"start": 0.0, "end": 1.0001, "size": 0.05}
     fig.add_histogram(x=finite, xbins=bins, name="tuned model", opacity=0.75)
     fig.add_histogram(x=random_ndcg[np.isfinite(random_ndcg)], xbins=bins, name="random order", opacity=0.45)
+    peak = max(np.histogram(finite, bins=20, range=(0.0, 1.0001))[0].max(initial=0), 1)
+    counts_axis = {"tickmode": "linear", "tick0": 0, "dtick": 1} if peak <= 10 else {"tickformat": "d"}
     fig.update_layout(barmode="overlay", title=f"Per-query NDCG@{k} on the test split",
-                      xaxis_title=f"NDCG@{k} of one query", yaxis_title="queries")
+                      xaxis_title=f"NDCG@{k} of one query", yaxis={"title": "queries", **counts_axis})
     stats = [["queries", int(ndcg.size)], ["mean", float(finite.mean()) if finite.size else "–"],
              ["median", float(np.median(finite)) if finite.size else "–"],
              ["perfect (1.0)", int(np.sum(finite >= 1 - 1e-9))], ["below 0.5", int(np.sum(finite < 0.5))],
              ["without a relevant item (not scored)", int(ndcg.size - finite.size)]]
-    return f'<div class="grid"><div>{_figure(fig)}</div><div>{_table(["per-query NDCG", ""], stats)}</div></div>'
+    return f'<div class="grid"><div>{figure(fig)}</div><div>{table(["per-query NDCG", ""], stats)}</div></div>'
 
 
 def _examples(result: dict[str, Any]) -> str:
@@ -115,7 +83,7 @@ def _examples(result: dict[str, Any]) -> str:
     frame, scores = split.frame, result["scores"]
     scored = np.flatnonzero(np.isfinite(ndcg))
     if scored.size == 0:
-        return _note("No test query has a relevant item, so there is no example to show.")
+        return note("No test query has a relevant item, so there is no example to show.")
     order = scored[np.argsort(ndcg[scored], kind="stable")]
     picks = [order[round(q * (order.size - 1))] for q in np.linspace(1.0, 0.0, N_EXAMPLES)]
     names = ["best", "upper quartile", "lower quartile", "worst"] if N_EXAMPLES == 4 else [""] * N_EXAMPLES
@@ -131,44 +99,43 @@ def _examples(result: dict[str, Any]) -> str:
         sub = frame.iloc[ranked]
         texts = (sub[title_field].astype(str).tolist() if title_field else product_text(sub, fields))
         ideal = sorted(sub[LABEL].tolist(), reverse=True)[:TOP_PRODUCTS]
-        table = _table(["rank", "product", "grade", "score"], [
-            [i + 1, f"{pid}: {text[:90]}", f"{label:g}", float(score)] for i, (pid, text, label, score) in enumerate(
+        top = table(["rank", "product", "grade", "score"], [
+            [i + 1, f"{pid}: {text[:90]}", grade(label), float(score)] for i, (pid, text, label, score) in enumerate(
                 zip(sub["product_id"], texts, sub[LABEL], scores[ranked]))][:TOP_PRODUCTS])
-        parts.append(f'<div class="example"><h4>{_e(name)}: “{_e(sub["query"].iloc[0])}” — NDCG@{result["k"]} '
-                     f'{ndcg[pick]:.3f}, {len(rows)} judged products</h4>{table}'
-                     f'<p class="note">ideal grades at the top: {_e(", ".join(f"{g:g}" for g in ideal))}</p></div>')
+        parts.append(f'<div class="example"><h4>{escape(name)}: “{escape(sub["query"].iloc[0])}” — '
+                     f'NDCG@{result["k"]} {ndcg[pick]:.3f}, {len(rows)} judged products</h4>{top}'
+                     f'<p class="note">ideal grades at the top: {escape(", ".join(map(grade, ideal)))}</p></div>')
     return '<div class="grid">' + "".join(parts) + "</div>"
 
 
-def ranking_section(study: optuna.Study, *, device: str = "cpu", seed: int = 0) -> Section:
-    from study.trials import best_trial
+def _best_trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
+    val = trial.user_attrs.get("val_metrics") or {}
+    shown = f"validation {metric} {val[metric]:.4f}" if isinstance(val.get(metric), (int, float)) else ""
+    if trial.user_attrs.get("best_epoch") is not None:
+        shown += f" (epoch {trial.user_attrs['best_epoch']})"
+    params = ", ".join(f"<code>{escape(k)}</code> = {escape(number(v))}" for k, v in trial.params.items())
+    return f"<p>Best trial <b>{trial.number}</b>{': ' + escape(shown) if shown else ''}. {params}</p>"
 
+
+def ranking_section(study: optuna.Study, *, device: str = "cpu", seed: int = 0) -> Section:
     trial = best_trial(study)
     if trial is None:
-        return Section("ranking", "Ranking quality of the best trial", _note("No complete trial yet."))
-    metric = _metric_name(study)
-    header, rows = _metrics_rows(study, trial, metric)
-    body = f"<p>Best trial <b>{trial.number}</b>: " + ", ".join(
-        f"<code>{_e(k)}</code> = {_e(f'{v:.4g}' if isinstance(v, float) else v)}" for k, v in trial.params.items())
-    body += "</p>"
-    comparison = _comparison(study, trial)
+        return Section("ranking", "Ranking quality of the best trial", note("No complete trial yet."))
+    body = _best_trial_line(trial, metric_name(study))
+    comparison = Comparison.from_user_attrs(study.user_attrs, best_trial=trial.number)
     if comparison is not None:
-        from study.comparison import comparison_figure, format_html
-
         body += "<h3>Tuned against the untuned default and the baselines, same test queries</h3>"
-        body += format_html(comparison) + _figure(comparison_figure(comparison), height=340)
-        body += "<h3>All test metrics</h3>"
-    body += _table(header, rows)
-    if any(r[0].endswith("(test)") for r in rows):
-        body += _figure(_comparison_figure(header, rows, metric), height=380)
+        body += comparison.to_html(all_metrics=True)
+        if comparison.has_intervals:
+            body += figure(comparison.figure(), height=340)
     else:
-        body += _note("Not evaluated on the test split yet: `study run` does so once its trials are done.")
+        body += note("Not evaluated on the test split yet: `study run` does so once its trials are done.")
     try:
         result = _per_query(study, trial, device)
     except (FileNotFoundError, ValueError, KeyError, OSError, RuntimeError, UserInputError) as exc:
         logger.info("report: per-query NDCG skipped: %s", exc)
         return Section("ranking", "Ranking quality of the best trial",
-                       body + _note(f"Per-query NDCG and examples not recomputed: {exc}. Run the report where "
+                       body + note(f"Per-query NDCG and examples not recomputed: {exc}. Run the report where "
                                     "the study ran (its checkpoints and data)."))
     body += "<h3>Per-query NDCG on the test split</h3>" + _distribution(result, seed)
     body += "<h3>Example test queries: the model's top products</h3>" + _examples(result)

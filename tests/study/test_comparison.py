@@ -19,9 +19,6 @@ from study.comparison import (
     ComparisonRow,
     Scored,
     build_comparison,
-    format_html,
-    format_markdown,
-    format_text,
     verdict,
 )
 from study.config import load_config
@@ -105,19 +102,19 @@ def test_renderers_show_every_row_and_say_plainly_whether_tuning_beat_the_zero_s
                                                                                           says) -> None:
     comparison = fixed_comparison(delta, low, high)
     assert says in verdict(comparison)
-    text = format_text(comparison)
+    text = comparison.to_text()
     lines = text.splitlines()
     assert lines[0].split() == ["model", "(test,", "70", "queries)", "ndcg@10", "mrr", "tuned", "-", "model",
-                                "[95%", "CI]"]
+                                "95%", "interval"]
     assert lines[1].split() == ["tuned", "(best", "trial", "7)", "0.9357", "1.0000"]
     assert lines[2].split() == ["untuned", "default", "(trial", "0)", "0.9300", "1.0000", "+0.0057",
                                 "[+0.0010,", "+0.0102]"]
     assert len({line.index("0.9") for line in lines[1:3]}) == 1  # columns line up
     assert says in text and "random order" in text
-    markdown = format_markdown(comparison)
+    markdown = comparison.to_markdown()
     assert "| untuned default (trial 0) | 0.9300 | 1.0000 | **+0.0057** | [+0.0010, +0.0102] |" in markdown
     assert says in markdown
-    page = format_html(comparison)
+    page = comparison.to_html()
     assert "<td>zero-shot encoder</td>" in page and "<b>+0.2073</b>" in page
 
 
@@ -184,7 +181,7 @@ def test_a_run_prints_and_stores_the_comparison(study_toml, capsys) -> None:
     assert study.user_attrs["test_default"]["trial"] == 0 and "tfidf_cosine" in study.user_attrs["baselines"]
     assert len(json.dumps(stored)) < 4000  # rows and intervals, no per-query arrays
     for label in ("tuned (best trial", "untuned default (trial 0)", "zero-shot encoder", "tf-idf cosine",
-                  "random order", "behaviour only", "[95% CI]", "the zero-shot encoder on these"):
+                  "random order", "behaviour only", "95% interval", "the zero-shot encoder on these"):
         assert label in printed
     storage = ["--storage", config.storage.url]
     assert main(["best", "--name", "t", "--json", *storage]) == 0

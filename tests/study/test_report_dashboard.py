@@ -231,33 +231,3 @@ def test_dashboard_shows_the_trials_while_a_worker_writes(tiny_study, chrome) ->
         stdout, stderr = dashboard.communicate(timeout=30)
     assert dashboard.returncode == 0, stderr
     assert f"at http://127.0.0.1:{port}/" in stdout and "locked" not in stderr.lower()
-
-
-def test_dashboard_refuses_a_missing_database(tmp_path, capsys) -> None:
-    assert main(["dashboard", "--storage", f"sqlite:///{tmp_path / 'nope.db'}", "--port", "0"]) == 2
-    assert "no SQLite database" in capsys.readouterr().err
-    assert not (tmp_path / "nope.db").exists()
-
-
-
-def test_dashboard_serves_a_journal_file(tmp_path) -> None:
-    from study.dashboard import serve
-    from study.storage import StorageConfig, build_storage
-
-    url = f"journal:///{tmp_path / 'study.log'}"
-    study = optuna.create_study(study_name="j", storage=build_storage(StorageConfig(url=url)))
-    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    ready: list[str] = []
-    stop = threading.Event()
-    server = threading.Thread(target=serve, kwargs={"storage_url": url, "port": 0, "artifacts": tmp_path / "a",
-                                                    "on_ready": ready.append, "stop": stop}, daemon=True)
-    server.start()
-    try:
-        base = _wait(lambda: ready and ready[0], timeout=30, what="the server")
-        assert base.startswith("http://127.0.0.1:")
-        status, body = _get(base + "api/studies")
-        assert status == 200 and b'"study_name": "j"' in body.replace(b'":"', b'": "')
-    finally:
-        stop.set()
-        server.join(timeout=10)
-    assert not server.is_alive()
