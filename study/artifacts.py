@@ -191,6 +191,35 @@ def trial_svg(*, title: str, curve: list[tuple[int, float]], per_query: np.ndarr
     return "\n".join(out)
 
 
+SPEED_PARAMS = ("model.n_layers", "model.max_length", "model.architecture", "model.variant", "train.batch_size",
+                "model.pooling")  # what changes training speed, in the order the speed chart colours by
+
+
+def speed_figure(points: list[tuple[int, float, float, dict[str, Any]]], metric: str) -> Any:
+    """Validation metric against training pairs per second, one point per ``(trial number, value, pairs/s,
+    params)``, coloured by the first parameter of :data:`SPEED_PARAMS` that the study searches (one colour
+    when it searches none of them: a parameter the study keeps fixed explains nothing)."""
+    import plotly.graph_objects as go
+
+    by = next((n for n in SPEED_PARAMS if any(n in p[3] for p in points)), None)  # params: searched only
+    text = [f"trial {n}" + (f", {by} {params.get(by)}" if by else "") for n, _, _, params in points]
+    marker: dict[str, Any] = {"size": 9, "color": "#1f77b4"}
+    if by is not None:
+        values = [params.get(by) for *_, params in points]
+        levels = sorted({v for v in values if v is not None}, key=str)
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+        codes = [v if numeric else (levels.index(v) if v in levels else None) for v in values]
+        colorbar: dict[str, Any] = {"title": {"text": by.split(".")[-1]}}
+        if not numeric:
+            colorbar.update(tickvals=list(range(len(levels))), ticktext=[str(v) for v in levels])
+        marker.update(color=codes, colorscale="Viridis", showscale=True, colorbar=colorbar)
+    fig = go.Figure(go.Scatter(x=[p[2] for p in points], y=[p[1] for p in points], mode="markers", text=text,
+                               marker=marker, hovertemplate="%{text}<br>%{x:.0f} pairs/s, %{y:.4f}<extra></extra>"))
+    fig.update_layout(title="Quality vs training speed (complete trials)" + (f", colour: {by}" if by else ""),
+                      xaxis_title="training pairs per second", yaxis_title=f"validation {metric}")
+    return fig
+
+
 def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float, per_query: np.ndarray,
                    metric: str) -> None:
     import plotly.graph_objects as go
@@ -198,21 +227,11 @@ def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float,
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.values and t.number != trial.number][-MAX_CHART_TRIALS:]
-    rows = [(t.number, t.values[0], t.user_attrs.get("pairs_per_second", 0.0),
-             t.params.get("model.n_layers", t.user_attrs.get("config", {}).get("model", {}).get("n_layers")))
-            for t in done]
-    rows.append((trial.number, value, trial.user_attrs.get("pairs_per_second", 0.0),
-                 trial.params.get("model.n_layers", trial.user_attrs.get("config", {}).get("model", {})
-                                  .get("n_layers"))))
-    fig = go.Figure(go.Scatter(
-        x=[r[2] for r in rows], y=[r[1] for r in rows], mode="markers",
-        text=[f"trial {r[0]}, n_layers {r[3]}" for r in rows], hovertemplate="%{text}<br>%{x:.0f} pairs/s, %{y:.4f}",
-        marker={"color": [float(r[3] or 0) for r in rows], "colorscale": "Viridis", "showscale": True,
-                "colorbar": {"title": {"text": "n_layers"}}}))
-    fig.update_layout(title="Quality vs training speed (complete trials)", xaxis_title="training pairs per second",
-                      yaxis_title=f"validation {metric}")
+    points = [(t.number, t.values[0], t.user_attrs.get("pairs_per_second", 0.0), t.params) for t in done]
+    points.append((trial.number, value, trial.user_attrs.get("pairs_per_second", 0.0), trial.params))
+    fig = speed_figure(points, metric)
     save_plotly_graph_object(study, fig, graph_object_id=SPEED_CHART)
-    if all(value > r[1] for r in rows[:-1]):
+    if all(value > p[1] for p in points[:-1]):
         finite = per_query[np.isfinite(per_query)]
         fig = go.Figure(go.Histogram(x=finite, xbins={"start": 0.0, "end": 1.0001, "size": 0.05}))
         fig.update_layout(title=f"Best trial so far ({trial.number}): per-query {metric} on validation",
