@@ -31,19 +31,36 @@ def small_data(tiny_bert):
     return pairs, splits, scaler, tensors
 
 
-def test_batches_hold_whole_queries_with_dynamic_padding(small_data) -> None:
-    _, splits, _, tensors = small_data
-    train = tensors(splits.train)
+def test_batches_hold_whole_queries_with_dynamic_padding(small_data, tiny_bert) -> None:
+    _, splits, scaler, _ = small_data
+    # max_length 128: no pair is truncated (the longest has 68 tokens), so the real lengths differ
+    train = build_split_tensors(splits.train, scaler.transform(splits.train.frame), device=CPU,
+                                model_dir=str(tiny_bert), max_length=128)
+    assert int(train.lengths.max()) < 128
+    offsets = train.query_offsets
     batches = training_batches(train, batch_size=16, rng=np.random.default_rng(0))
     seen = np.sort(np.concatenate(batches))
     assert np.array_equal(seen, np.arange(train.n_queries))  # every query exactly once per epoch
-    batch = make_batch(train, batches[0])
-    assert batch.input_ids.shape[1] == int(batch.attention_mask.sum(1).max())  # padded to the longest real pair
-    sizes = np.diff(train.query_offsets)[batches[0]]
-    assert (batch.list_index >= 0).sum(1).tolist() == sizes.tolist()
-    # each list holds the rows of exactly one query
-    rows = batch.list_index[0][batch.list_index[0] >= 0]
-    assert len(set(batch.labels[rows].tolist())) >= 1 and rows.max() < batch.labels.shape[0]
+    widths = []
+    for positions in batches:
+        batch = make_batch(train, positions)
+        split_rows = np.concatenate([np.arange(offsets[q], offsets[q + 1]) for q in positions])
+        width = int(train.lengths[split_rows].max())
+        # padded to this batch's longest real pair, and the mask marks exactly each row's real tokens
+        assert batch.input_ids.shape == (len(split_rows), width)
+        assert torch.equal(batch.attention_mask.sum(1), torch.from_numpy(train.lengths[split_rows]).long())
+        widths.append(width)
+        # list j holds all the rows of query positions[j] and nothing else, with their labels and tokens
+        assert batch.list_index.shape[0] == len(positions)
+        in_lists = []
+        for j, q in enumerate(positions):
+            rows = batch.list_index[j][batch.list_index[j] >= 0]
+            assert torch.equal(batch.labels[rows], train.labels[offsets[q]:offsets[q + 1]])
+            assert torch.equal(batch.input_ids[rows], train.input_ids[offsets[q]:offsets[q + 1], :width])
+            in_lists += rows.tolist()
+        assert sorted(in_lists) == list(range(len(split_rows)))  # each batch row in exactly one list
+    assert len(set(widths)) > 1  # the width follows the batch, not the split's longest pair
+    assert max(widths) == int(train.lengths.max())
 
 
 @pytest.mark.parametrize("variant", ["fusion", "text", "features"])
@@ -154,7 +171,9 @@ def test_config_validation_names_the_value() -> None:
         TrainConfig(loss="hinge")
     with pytest.raises(ValueError, match="attention"):
         RankerConfig(pooling="attention")
-    assert dataclasses.replace(TrainConfig(), epochs=2).epochs == 2
+    # a trial's settings are a changed copy (Config.with_params): the copy is checked like a new config
+    with pytest.raises(ValueError, match="hinge"):
+        dataclasses.replace(TrainConfig(), loss="hinge")
 
 
 def test_pair_pooling_splits_query_and_product_by_token_type() -> None:
