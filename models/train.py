@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 from study.data.batching import SplitTensors, inference_batches, plan_epoch, rows_batch, training_batches
-from study.models.checkpoint import CheckpointWriter, cpu_state_dict, load_checkpoint
+from study.models.checkpoint import (
+    LAST_KEYS,
+    CheckpointWriter,
+    cpu_state_dict,
+    load_checkpoint,
+    pack_weights,
+    pretrained_reference,
+    require,
+    unpack_optimizer,
+    unpack_state,
+)
 from study.models.config import TrainConfig
 from study.models.device import autocast, peak_memory_mb, resolve_precision
 from study.models.losses import get_loss
@@ -115,6 +125,19 @@ def _rng_state(rng: np.random.Generator, device: torch.device) -> dict[str, Any]
     return state
 
 
+def _embeddings_without_decay(model: RankingNet, groups: list[dict]) -> list[dict]:
+    """Embedding tables get no weight decay (as in minGPT): the rows of tokens that training never sees then
+    stay exactly pretrained, and checkpoints need not store them (``models.checkpoint``)."""
+    tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    out: list[dict] = []
+    for group in groups:
+        moved = [p for p in group["params"] if id(p) in tables and group["weight_decay"]]
+        kept = [p for p in group["params"] if not (id(p) in tables and group["weight_decay"])]
+        out += [{**group, "params": kept}] if kept else []
+        out += [{**group, "params": moved, "weight_decay": 0.0}] if moved else []
+    return out
+
+
 def fit(
     model: RankingNet,
     train: SplitTensors,
@@ -124,9 +147,15 @@ def fit(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     checkpoint_path: Path | None = None,
-    resume_from: Path | None = None,
+    resume_from: Path | Mapping[str, Any] | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``train``, validate on ``val`` after every epoch; returns the best epoch's state."""
+    """Train ``model`` on ``train``, validate on ``val`` after every epoch; returns the best epoch's state.
+
+    ``model`` is freshly built (its encoder pretrained): checkpoints store the weights against those pretrained
+    ones. ``resume_from`` is a ``last.ckpt`` path or its loaded dict; ``on_checkpoint(path)`` runs after each
+    epoch checkpoint is safely on disk (in the writer's thread).
+    """
     started = time.perf_counter()
     device = train.labels.device
     dtype = resolve_precision(config.precision, device)
@@ -134,14 +163,15 @@ def fit(
     max_label = max(float(train.labels_np.max(initial=0.0)), 1.0)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    reference = pretrained_reference(model)  # before any update: what a rebuilt network starts from
     model.to(device)
-    groups = model.parameter_groups(
+    groups = _embeddings_without_decay(model, model.parameter_groups(
         encoder_lr=config.encoder_lr,
         head_lr=config.head_lr,
         weight_decay=config.weight_decay,
         layerwise_lr_decay=config.layerwise_lr_decay,
         freeze_layers=config.freeze_layers,
-    )
+    ))
     # Fused AdamW: one kernel over all parameters; on the CPU it is ~6x faster than the default for-each.
     optimizer = torch.optim.AdamW(groups, fused=device.type in ("cuda", "cpu"))
     steps_per_epoch = len(training_batches(train, batch_size=config.batch_size, rng=np.random.default_rng(0)))
@@ -155,10 +185,13 @@ def fit(
     best_value, best_epoch, best_metrics = -math.inf, 0, {}
     best_state = cpu_state_dict(model)
     start_epoch = 1
-    if resume_from is not None and Path(resume_from).is_file():
-        ckpt = load_checkpoint(resume_from)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+    ckpt = resume_from if isinstance(resume_from, Mapping) else (
+        load_checkpoint(resume_from) if resume_from is not None and Path(resume_from).is_file() else None)
+    if ckpt is not None:
+        source = None if isinstance(resume_from, Mapping) else Path(resume_from)
+        require(ckpt, LAST_KEYS, source)
+        model.load_state_dict(unpack_state(ckpt["model"], reference, path=source))
+        optimizer.load_state_dict(unpack_optimizer(ckpt["optimizer"]))
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         torch.set_rng_state(ckpt["rng"]["torch"])
@@ -167,9 +200,11 @@ def fit(
         rng.bit_generator.state = ckpt["rng"]["numpy"]
         history, best_value = list(ckpt["history"]), float(ckpt["best_value"])
         best_epoch, best_metrics = int(ckpt["best_epoch"]), dict(ckpt["best_metrics"])
-        best_state = ckpt["best_state"]
+        # None: the best epoch was the checkpoint's own (its model weights)
+        best_state = (cpu_state_dict(model) if ckpt["best_state"] is None
+                      else unpack_state(ckpt["best_state"], reference, path=source))
         start_epoch = int(ckpt["epoch"]) + 1
-        logger.info("resumed from %s at epoch %d", resume_from, start_epoch)
+        logger.info("resumed from %s at epoch %d", source or "a checkpoint", start_epoch)
     resumed_from_epoch = start_epoch - 1
     # Compiled once per shape family (dynamic shapes: batch and width vary); evaluation stays eager.
     forward = torch.compile(model, dynamic=True) if config.compile else model
@@ -238,14 +273,17 @@ def fit(
                     },
                     checkpoint_path,
                     keep={  # best_state is replaced, never updated in place: no copy needed
+                        "kind": "last",
                         "epoch": epoch,
                         "history": list(history),
                         "best_value": best_value,
                         "best_epoch": best_epoch,
                         "best_metrics": dict(best_metrics),
-                        "best_state": best_state,
+                        "best_state": best_state if best_epoch != epoch else None,  # else: "model" holds it
                         "train_config": asdict(config),
                     },
+                    encode=lambda state: pack_weights(state, reference),
+                    after=on_checkpoint,
                 )
             if on_epoch_end is not None:
                 on_epoch_end(epoch, metrics)

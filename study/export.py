@@ -12,12 +12,15 @@
     metrics.json          validation, test and baseline metrics, the test comparison with its intervals
     README.md             a short model card
 
+``ranker.json`` also lists the SHA-256 of every file the model is loaded from (``study.export_files``), which
+``Ranker.load`` checks.
 ``--retrain`` first fits the best configuration on train + validation for the best trial's number of epochs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -180,6 +183,16 @@ above.
 """
 
 
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+                 errno.EEXIST, errno.ENOENT)
+
+
+def _unwritable(out: Path, exc: OSError) -> UserInputError:
+    return UserInputError(f"Cannot write the exported model to {out}: {exc.strerror or exc} ({exc.filename or out}). "
+                          "Nothing was written there. Choose a folder you can write to (and with room for the "
+                          "weights) with --out.")
+
+
 def _prepare_out(out: Path, *, force: bool) -> Path:
     occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
     if occupied:
@@ -189,7 +202,10 @@ def _prepare_out(out: Path, *, force: bool) -> Path:
             raise UserInputError(f"{out} exists and is not an exported model (no ranker.json); not replacing it.")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:  # a read-only place, a file where a folder should be, no permission
+        raise _unwritable(out, exc) from None
     return tmp
 
 
@@ -198,9 +214,12 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
     """Write the best trial's model directory to ``out``; returns its metrics."""
     from safetensors.torch import save_file
 
+    from study.checkpoints import MissingCheckpointError, load_trial_model
+    from study.config import config_from_dict
     from study.data.match import MatchFeaturizer
     from study.data.tokenize import load_tokenizer
-    from study.evaluation import load_trial_model
+    from study.export_files import MANIFEST_KEY, file_manifest
+    from study.models.checkpoint import DamagedCheckpointError
     from study.models.device import resolve_device
     from study.models.encoder import resolve_encoder_dir
     from study.trials import best_trial
@@ -210,11 +229,16 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
         raise UserInputError(f"Study {study.study_name!r} has no complete trial to export yet.")
     try:
         model, config, ckpt = load_trial_model(trial)
-    except FileNotFoundError as exc:
-        raise UserInputError(f"Cannot export trial {trial.number} of {study.study_name!r}: {exc}. Checkpoints are "
-                             "kept for the best trials under the runs directory of the machine that ran them; "
-                             "run the export there, from the same working directory.") from None
-    scaler = FeatureScaler.from_dict(ckpt["scaler"])
+    except (MissingCheckpointError, DamagedCheckpointError) as exc:
+        if not (retrain and "config" in trial.user_attrs):  # --retrain needs only the trial's configuration
+            if isinstance(exc, DamagedCheckpointError):
+                raise
+            raise UserInputError(f"Cannot export trial {trial.number} of {study.study_name!r}: {exc}. Checkpoints "
+                                 "are kept for the best trials under the runs directory of the machine that ran "
+                                 "them; run the export there, from the same working directory.") from None
+        logger.warning("%s; --retrain fits its configuration again without it", exc)
+        model, config, ckpt = None, config_from_dict(trial.user_attrs["config"]), {}
+    scaler = FeatureScaler.from_dict(ckpt["scaler"]) if ckpt else None
     match = MatchFeaturizer.from_dict(ckpt["match"]) if ckpt.get("match") else None
     metrics = _metrics(study, trial)
     if retrain:
@@ -249,16 +273,21 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
             for f in source.iterdir():
                 if f.is_file() and f.name in PRIOR_FILES:
                     shutil.copy2(f, tmp / "prior_encoder" / f.name)
-        files = {"ranker.json": spec, "feature_scaler.json": scaler.to_dict(), "study_config.json": resolved,
-                 "metrics.json": metrics}
+        files = {"feature_scaler.json": scaler.to_dict(), "study_config.json": resolved, "metrics.json": metrics}
         if match is not None:
             files["match_features.json"] = match.to_dict()
         for name, value in files.items():
             (tmp / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_model_card(spec, metrics, summary), encoding="utf-8")
+        spec[MANIFEST_KEY] = file_manifest(tmp)  # last: the checksums of everything above
+        (tmp / "ranker.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         tmp.rename(out)
+    except OSError as exc:  # a full disk, a place that refuses the rename: one paragraph, nothing left behind
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        raise _unwritable(out, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     logger.debug("exported trial %d of %r to %s", trial.number, study.study_name, out)

@@ -2,8 +2,8 @@
 everything the dashboard should show, keep the best checkpoint.
 
 Failure handling: a NaN/inf loss prunes the trial with a reason; CUDA out-of-memory fails it with reason
-``out_of_memory`` after releasing memory (the study goes on); a retried trial resumes from the checkpoint of
-the trial it retries.
+``out_of_memory`` after releasing memory (the study goes on); a retried trial resumes from the newest intact
+checkpoint of the chain of trials it retries (``study.checkpoints``), or from epoch 1 when none is left.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
 
 from study.artifacts import log_trial_artifacts
+from study.checkpoints import BEST, LAST, drop_links, find_resume, retry_chain, save_best, trial_dir
 from study.config import Config
-from study.models.checkpoint import save_checkpoint
 from study.models.device import describe
 from study.models.ranker import RankingNet
 from study.models.train import NonFiniteLossError, fit, predict
@@ -30,29 +29,6 @@ from study.space import suggest
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-LAST = "last.ckpt"
-BEST = "best.ckpt"
-
-
-def trial_dir(config: Config, number: int) -> Path:
-    return Path(config.study.runs_dir) / config.study.name / f"trial_{number:05d}"
-
-
-def resume_checkpoint(trial: optuna.trial.Trial, config: Config) -> tuple[int, Path] | None:
-    """The newest epoch checkpoint of the chain of trials this one retries: the latest retry may have died
-    before its first epoch, so earlier links are tried too."""
-    history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history") or []
-    for number in reversed(history):
-        candidate = trial_dir(config, int(number)) / LAST
-        if candidate.is_file():
-            return int(number), candidate
-    return None
-
-
-def _checkpoint_epoch(path: Path) -> int:
-    """The epoch a checkpoint was written after, read without loading its tensors."""
-    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
 
 
 def _latency_ms_per_1000(model: RankingNet, workspace: Workspace, config: Config) -> float:
@@ -91,10 +67,7 @@ class Objective:
         trial.set_user_attr("config", config.to_dict())
         if self.on_trial_start is not None:
             self.on_trial_start(trial)
-        resume_from = source = None
-        found = resume_checkpoint(trial, config)
-        if found is not None:
-            source, resume_from = found
+        chain = retry_chain(trial)
         metric = config.study.metric
         curve: list[dict[str, float]] = []
 
@@ -117,12 +90,15 @@ class Objective:
             model = RankingNet(config.model, n_features=ws.scaler.n_outputs_)
             train = ws.tensors("train", config.model)
             val = ws.tensors("val", config.model)
-            if resume_from is not None:
-                trial.set_user_attr("resumed_from", {"trial": source, "epoch": _checkpoint_epoch(resume_from)})
+            resume = find_resume(trial, config, model) if chain else None
+            if resume is not None:
+                trial.set_user_attr("resumed_from", {"trial": resume.trial, "epoch": resume.epoch})
             result = fit(
                 model, train, val, config.train, on_epoch_end=on_epoch_end, on_step=self.on_step,
-                checkpoint_path=folder / LAST, resume_from=resume_from,
+                checkpoint_path=folder / LAST, resume_from=resume.state if resume is not None else None,
+                on_checkpoint=drop_links(config, chain) if chain else None,
             )
+            del resume
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checkpoint stays, the next run continues it
             trial.set_user_attr("fail_reason", "interrupted")
             raise
@@ -137,12 +113,7 @@ class Objective:
                 torch.cuda.empty_cache()
             raise
         model.load_state_dict(result.best_state)
-        save_checkpoint(
-            {"model": result.best_state, "config": config.to_dict(), "scaler": ws.scaler.to_dict(),
-             "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch, "metrics": result.best_metrics,
-             "match": ws.match_featurizer.to_dict() if config.model.uses_match else None},
-            folder / BEST,
-        )
+        save_best(folder / BEST, model=model, result=result, config=config, ws=ws)
         attrs: dict[str, Any] = {
             "val_metrics": {k: round(float(v), 6) for k, v in result.best_metrics.items()},
             "curve": [{"epoch": int(h["epoch"]), metric: round(h[metric], 6)} for h in result.history],

@@ -12,7 +12,6 @@ import contextlib
 import gc
 import logging
 import os
-import shutil
 import socket
 import time
 import warnings
@@ -38,7 +37,7 @@ from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
 from study.samplers import build_pruner, build_sampler
 from study.storage import HEARTBEAT_ATTR, StorageConfig, claim_lock, open_storage, redact, retrying
 from study.studies import public_config
-from study.trials import CLAIMED, FINISHED, RETRIED_REASONS, counts
+from study.trials import CLAIMED, counts
 
 logger = logging.getLogger(__name__)
 
@@ -166,19 +165,11 @@ def _release_memory() -> None:
 
 
 def _checkpoint_cleanup(config: Config) -> TrialCallback:
-    """After a trial closes: drop its resume file once it finished, and the folders of failed trials that no
-    retry will continue (a finished retry's predecessors, and failures that are not retried)."""
-
-    from study.objective import LAST, trial_dir
+    """After a trial closes, its checkpoints and its chain's are tidied (``study.checkpoints.trial_closed``)."""
+    from study.checkpoints import trial_closed
 
     def cleanup(study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.state in FINISHED:
-            (trial_dir(config, trial.number) / LAST).unlink(missing_ok=True)
-            dead = list(trial.system_attrs.get("retry_history", []))
-        else:
-            dead = [trial.number] if trial.user_attrs.get("fail_reason") not in RETRIED_REASONS else []
-        for number in dead:
-            shutil.rmtree(trial_dir(config, number), ignore_errors=True)
+        trial_closed(config, trial)
 
     return cleanup
 

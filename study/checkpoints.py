@@ -1,0 +1,187 @@
+"""A trial's checkpoints on disk, from the first epoch to their deletion.
+
+Each trial has a folder ``<runs_dir>/<study>/trial_NNNNN`` with ``last.ckpt`` (written by the training loop after
+every epoch: what a retry continues) and ``best.ckpt`` (the best epoch's weights, written when the trial completes:
+what the test evaluation, the report and ``study export`` read). Both are in the one file format of
+``study.models.checkpoint``, which the training loop uses without knowing of trials; everything about trial folders
+is here: where they are, which checkpoint a retry continues (back along its chain of retried trials, past damaged
+files), loading a trial's best weights, and deleting what nobody will read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from study.config import Config, config_from_dict
+from study.data.errors import UserInputError
+from study.trials import FINISHED, RETRIED_REASONS, default_trial
+
+if TYPE_CHECKING:
+    from study.models.ranker import RankingNet
+    from study.models.train import FitResult
+    from study.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+BEST = "best.ckpt"
+
+
+class MissingCheckpointError(UserInputError, FileNotFoundError):
+    """A trial's ``best.ckpt`` is not where the trial recorded it (deleted, or another machine's runs folder)."""
+
+
+def trial_dir(config: Config, number: int) -> Path:
+    return Path(config.study.runs_dir) / config.study.name / f"trial_{number:05d}"
+
+
+def retry_chain(trial: optuna.trial.Trial) -> list[int]:
+    """The trials this one retries, oldest first (empty for a first attempt)."""
+    history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history") or []
+    return [int(n) for n in history]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """The epoch checkpoint a retry continues: of chain link ``trial``, loaded and checked."""
+
+    trial: int
+    path: Path
+    state: dict[str, Any]
+
+    @property
+    def epoch(self) -> int:
+        return int(self.state["epoch"])
+
+
+def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) -> Resume | None:
+    """The newest intact ``last.ckpt`` of the chain this trial retries (the latest link may have died before its
+    first epoch, or left a damaged file: earlier links are tried too); None to start from epoch 1.
+
+    A damaged file is a warning, never the end of the chain: its trial's parameters are still trained."""
+    from study.models.checkpoint import (
+        LAST_KEYS,
+        DamagedCheckpointError,
+        load_checkpoint,
+        pretrained_reference,
+        require,
+        verify_reference,
+    )
+
+    reference = pretrained_reference(model)
+    damaged: list[str] = []
+    found = None
+    for number in reversed(retry_chain(trial)):
+        path = trial_dir(config, number) / LAST
+        if not path.is_file():
+            continue
+        try:
+            state = load_checkpoint(path)
+            require(state, LAST_KEYS, path)
+            verify_reference(state["model"], reference, path=path)
+        except DamagedCheckpointError as exc:
+            damaged.append(str(path))
+            logger.warning("trial %d: the epoch checkpoint %s of the trial it retries is damaged (%s); looking for "
+                           "an earlier checkpoint of the chain", trial.number, path, exc.reason)
+            continue
+        found = Resume(number, path, state)
+        break
+    if damaged:
+        trial.set_user_attr("damaged_checkpoints", damaged)
+        logger.warning("trial %d %s", trial.number, f"continues from {found.path} (epoch {found.epoch})" if found
+                       else "starts again from epoch 1: no intact checkpoint is left in its chain")
+    return found
+
+
+def drop_links(config: Config, numbers: list[int]) -> Callable[[Path], None]:
+    """A callback for after a retry's own epoch checkpoint is on disk: the chain links it continued are no longer
+    needed (their folders hold only resume files), so they are deleted at once, not when the retry ends."""
+
+    def drop(_: Path) -> None:
+        for number in numbers:
+            shutil.rmtree(trial_dir(config, number), ignore_errors=True)
+
+    return drop
+
+
+def save_best(path: Path, *, model: RankingNet, result: FitResult, config: Config, ws: Workspace) -> None:
+    """``best.ckpt``: the best epoch's weights and everything needed to rebuild and feed the network."""
+    from study.models.checkpoint import pack_weights, pretrained_reference, save_checkpoint
+
+    state = {"kind": "best", "model": result.best_state, "config": config.to_dict(), "scaler": ws.scaler.to_dict(),
+             "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch, "metrics": result.best_metrics,
+             "match": ws.match_featurizer.to_dict() if config.model.uses_match else None}
+    save_checkpoint(pack_weights(state, pretrained_reference(model)), path)
+
+
+def load_trial_model(trial: FrozenTrial) -> tuple[RankingNet, Config, dict[str, Any]]:
+    """The trial's best network (on the CPU), its config and the checkpoint's other contents.
+
+    :class:`MissingCheckpointError` (also a ``FileNotFoundError``) when the file is gone; a damaged file is a
+    ``UserInputError`` naming it and saying what to do."""
+    from study.models.checkpoint import (
+        BEST_KEYS,
+        DamagedCheckpointError,
+        load_checkpoint,
+        pretrained_reference,
+        require,
+        unpack_state,
+    )
+    from study.models.ranker import RankingNet
+
+    path = Path(trial.user_attrs.get("checkpoint", ""))
+    if not path.is_file():
+        raise MissingCheckpointError(f"trial {trial.number} has no checkpoint at {path}")
+    try:
+        ckpt = load_checkpoint(path)
+        require(ckpt, BEST_KEYS, path)
+        config = config_from_dict(ckpt["config"])
+        model = RankingNet(config.model, n_features=int(ckpt["n_features"]))
+        model.load_state_dict(unpack_state(ckpt["model"], pretrained_reference(model), path=path))
+    except DamagedCheckpointError as exc:
+        raise DamagedCheckpointError(path, exc.reason, advice=(
+            f"These are the weights of trial {trial.number}; its validation results in the study are intact, the "
+            "weights are lost unless you restore the file from a backup. `study export --retrain` fits the "
+            "trial's configuration again without this file; or delete its folder and run more trials "
+            "(`study run --name NAME --n-trials N`).")) from exc
+    return model, config, ckpt
+
+
+def prune_checkpoints(study: optuna.Study, config: Config) -> None:
+    """Keep the weights of the ``keep_checkpoints`` best finished trials and of the untuned default trial;
+    drop the rest and finished trials' resume files."""
+    trials = study.get_trials(deepcopy=False)
+    ranked = sorted((t for t in trials if t.state == TrialState.COMPLETE and t.values),
+                    key=lambda t: t.values[0], reverse=True)
+    keep = {t.number for t in ranked[: config.study.keep_checkpoints]}
+    default = default_trial(study)
+    if default is not None:  # the untuned default is evaluated on test at the end, whatever its rank
+        keep.add(default.number)
+    for t in trials:
+        folder = trial_dir(config, t.number)
+        if not folder.exists() or t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL):
+            continue
+        if t.number in keep:
+            (folder / LAST).unlink(missing_ok=True)
+        elif (folder / BEST).exists() or (folder / LAST).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def trial_closed(config: Config, trial: FrozenTrial) -> None:
+    """After a trial closes: drop its resume file once it finished, and the folders of failed trials that no
+    retry will continue (a finished retry's predecessors, and failures that are not retried)."""
+    if trial.state in FINISHED:
+        (trial_dir(config, trial.number) / LAST).unlink(missing_ok=True)
+        dead = list(trial.system_attrs.get("retry_history", []))
+    else:
+        dead = [trial.number] if trial.user_attrs.get("fail_reason") not in RETRIED_REASONS else []
+    for number in dead:
+        shutil.rmtree(trial_dir(config, number), ignore_errors=True)
