@@ -289,4 +289,4 @@ def drop_single_item_queries(frame: pd.DataFrame, *, source: str) -> pd.DataFram
     if not keep.all():
         logger.info("%s: dropped %d queries with a single judged product (%d of %d pairs)", source,
                     frame.loc[~keep, "query_id"].nunique(), int((~keep).sum()), len(frame))
-    return frame.loc[keep].reset_index(drop=True)
+    return frame.loc[keep]  # the index stays the file's rows, for messages

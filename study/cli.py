@@ -43,7 +43,8 @@ EXAMPLES = {
     "export": "study export --name shoes-v3 --out models/shoes-v3\n"
               "  study export --name shoes-v3 --out models/shoes-v3-full --retrain   # refit on train + validation",
     "rank": "study rank --model models/shoes-v3 --input candidates.csv --output ranked.csv\n"
-            "  study rank --model models/shoes-v3 --input candidates.parquet --output ranked.jsonl",
+            "  study rank --model models/shoes-v3 --input candidates.parquet --output ranked.jsonl\n"
+            "  study rank --model models/shoes-v3 --input export.csv --map query=search_term --output ranked.csv",
 }
 
 
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--input", required=True, help="candidates: CSV, TSV, Parquet or JSON lines")
     rank.add_argument("--output", required=True, help="ranked rows: .csv, .parquet or .jsonl")
     rank.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
+    rank.add_argument("--map", action="append", default=[], metavar="CANONICAL=COLUMN",
+                      help="column mapping, e.g. query=search_term (repeatable)")
     return parser
 
 

@@ -57,10 +57,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from study.ranking import Ranker, read_candidates, write_ranked
+    from study.ranking import Ranker, output_format, read_candidates, write_ranked
+    from study.session import parse_column_maps
 
+    columns = parse_column_maps(args.map)
+    output_format(args.output)  # a bad output name is refused before the model is loaded or anything scored
     ranker = Ranker.load(args.model, device=args.device)
-    ranked = ranker.rank(read_candidates(args.input), source=str(args.input))
+    ranked = ranker.rank(read_candidates(args.input, columns=columns), source=str(args.input))
     write_ranked(ranked, args.output)
     print(f"ranked {len(ranked):,} candidates of {ranked['query_id'].nunique():,} queries into {args.output}")
     return 0
