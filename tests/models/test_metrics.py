@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from sklearn.metrics import (
@@ -151,18 +149,6 @@ def test_single_class_gives_nan_auc_and_nan_means() -> None:
     metrics = evaluate_ranking([0.5, 0.1, 0.3], [0.0, 0.0, 0.0], [1, 1, 2])
     assert np.isnan(metrics["roc_auc"]) and np.isnan(metrics["ndcg@10"]) and np.isnan(metrics["mrr"])
     assert metrics["n_queries"] == 2 and metrics["n_queries_no_positive"] == 2
-
-
-def test_evaluate_ranking_is_fast_on_twenty_thousand_queries() -> None:
-    rng = np.random.default_rng(0)
-    query_ids = rng.permutation(np.repeat(np.arange(20_000), 10))
-    labels = rng.integers(0, 4, size=query_ids.size).astype(float)
-    scores = rng.normal(size=query_ids.size)
-    started = time.perf_counter()
-    metrics = evaluate_ranking(scores, labels, query_ids)
-    elapsed = time.perf_counter() - started
-    assert metrics["n_queries"] == 20_000
-    assert elapsed < 2.0, f"evaluate_ranking took {elapsed:.2f}s for 200k items"
 
 
 @pytest.mark.parametrize(

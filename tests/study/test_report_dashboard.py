@@ -136,9 +136,7 @@ def test_report_of_a_3000_trial_study_stays_small() -> None:
         t.datetime_start, t.datetime_complete = start + dt.timedelta(minutes=i), start + dt.timedelta(minutes=i + 1)
         trials.append(t)
     study.add_trials(trials)
-    started = time.perf_counter()
-    out = build_report(study, out=Path(os.environ["STUDY_CACHE_DIR"]) / "big.html")
-    assert time.perf_counter() - started < 60
+    out = build_report(study, out=Path(os.environ["STUDY_CACHE_DIR"]) / "big.html")  # its time: bench/timings.py
     page = out.read_text()
     assert out.stat().st_size < 10e6
     assert "Not drawn" not in page.split('id="ranking"')[0]
