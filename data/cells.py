@@ -30,6 +30,7 @@ _EU = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$")  # 1.299,00
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")  # 3,5
 _SPACED = re.compile(r"^[+-]?\d{1,3}([ \u00a0\u202f']\d{3})+([.,]\d+)?$")  # 1 299,00 / 1'299.00
 _GROUP_MARKS = re.compile(r"[ \u00a0\u202f']")
+_NUMBER_LIKE = re.compile(r"[\d\s.,'+\-$€£¥₹%\u00a0\u202f]+")  # what a number in any of the forms above is made of
 # UTF-8 text decoded as Windows-1252 somewhere upstream: 'é' -> 'Ã©', '’' -> 'â€™', a no-break space -> 'Â '.
 _MOJIBAKE = re.compile("Ã[^\x00-\x7f]|â€|Â[^\x00-\x7f]")
 
@@ -135,6 +136,8 @@ def type_column(name: str, column: pd.Series, *, prefer_decimal_comma: bool = Fa
         out = pd.Series(np.nan, index=column.index, dtype="float64")
         out[present.index] = plain.astype("float64")
         return out, None
+    if not present[plain.isna()].str.fullmatch(_NUMBER_LIKE).all():
+        return text, None  # letters or other signs: text (a label or feature of text is reported by validation)
     parsed = _local_numbers(present, prefer_decimal_comma=prefer_decimal_comma, allow_percent=allow_percent)
     if parsed is None:
         return text, None
