@@ -10,6 +10,8 @@ from typing import Any
 
 import optuna
 
+# .grid has fixed columns (not auto-fit): plotly sizes a figure once, on its box's width when it is drawn, and an
+# auto-fit grid only gains its second column after the figure in the first one has been drawn full width.
 CSS = """
 *,*::before,*::after{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:0 24px 48px;
@@ -18,8 +20,8 @@ table{border-collapse:collapse;margin:8px 0 16px;display:block;max-width:100%;ov
 td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px}
 th{background:#f5f5f5;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#666;font-style:italic}.caveat{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:16px}
-.grid>div{min-width:0}.plotly-graph-div{max-width:100%}
+.grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:16px}
+@media (max-width:900px){.grid{grid-template-columns:minmax(0,1fr)}}.plotly-graph-div{max-width:100%}
 nav a{margin-right:12px;white-space:nowrap}.example{border:1px solid #eee;border-radius:6px;padding:8px 12px}
 details pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
 """
