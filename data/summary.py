@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 from study.data.schema import LABEL, JudgedPairs
 
@@ -15,7 +17,7 @@ def _label_counts(labels: pd.Series, limit: int = 8) -> str:
 
 def check_file_report(pairs: JudgedPairs) -> str:
     """A short human summary of a validated table for ``study data check``: ``NAME: OK`` (or ``OK with N
-    warnings``), its numbers, then one ``warning:`` paragraph per warning."""
+    warnings``), its numbers, then one ``warning:`` paragraph per warning (wrapped at 100 columns)."""
     frame = pairs.frame
     sizes = frame.groupby("query_id").size()
     n = len(pairs.warnings)
@@ -34,5 +36,6 @@ def check_file_report(pairs: JudgedPairs) -> str:
         share = float(frame[field].isna().mean())
         if share > 0:
             lines.append(f"  missing {field}: {share:.1%} (imputed with the training median plus a flag)")
-    lines += [f"warning: {warning}" for warning in pairs.warnings]
+    lines += [textwrap.fill(f"warning: {warning}", width=100, subsequent_indent="  ", break_long_words=False,
+                            break_on_hyphens=False) for warning in pairs.warnings]
     return "\n".join(lines)
