@@ -10,6 +10,7 @@ files), loading a trial's best weights, and deleting what nobody will read again
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
-from study.trials import FINISHED, RETRIED_REASONS, default_trial
+from study.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
 
 if TYPE_CHECKING:
     from study.models.ranker import RankingNet
@@ -40,7 +41,8 @@ class MissingCheckpointError(UserInputError, FileNotFoundError):
 
 
 def trial_dir(config: Config, number: int) -> Path:
-    return Path(config.study.runs_dir) / config.study.name / f"trial_{number:05d}"
+    """Always inside ``runs_dir``, whatever the study's name (``study_folder`` maps unsafe names)."""
+    return study_folder(config.study.runs_dir, config.study.name) / f"trial_{number:05d}"
 
 
 def retry_chain(trial: optuna.trial.Trial) -> list[int]:
@@ -179,7 +181,10 @@ def trial_closed(config: Config, trial: FrozenTrial) -> None:
     """After a trial closes: drop its resume file once it finished, and the folders of failed trials that no
     retry will continue (a finished retry's predecessors, and failures that are not retried)."""
     if trial.state in FINISHED:
-        (trial_dir(config, trial.number) / LAST).unlink(missing_ok=True)
+        folder = trial_dir(config, trial.number)
+        (folder / LAST).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a pruned trial keeps no best weights: no empty folder left behind
+            folder.rmdir()
         dead = list(trial.system_attrs.get("retry_history", []))
     else:
         dead = [trial.number] if trial.user_attrs.get("fail_reason") not in RETRIED_REASONS else []

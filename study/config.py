@@ -42,6 +42,10 @@ class StudyConfig:
     baselines: bool = True  # evaluate behaviour-only and zero-shot encoder on the test split
 
     def __post_init__(self) -> None:
+        if not str(self.name).strip():
+            raise ValueError("study.name must not be empty")
+        if len(self.name) > 200:
+            raise ValueError(f"study.name must be at most 200 characters, got {len(self.name)}")
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
         if self.workers < 1:

@@ -35,6 +35,23 @@ def check_space(space: dict[str, dict[str, Any]], *, valid_fields: set[str]) -> 
             raise ValueError(f"search space entry {name!r} needs low and high, or choices")
         elif spec["low"] > spec["high"]:
             raise ValueError(f"search space entry {name!r} has low > high: {spec!r}")
+        elif spec.get("log") and spec["low"] <= 0:
+            raise ValueError(f"search space entry {name!r} has log = true, which needs low > 0, got low = "
+                             f"{spec['low']}")
+        else:
+            try:  # what Optuna itself would refuse at the first trial (a log range with a step, ...)
+                _distribution(spec)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"search space entry {name!r} is not a valid range: {exc}") from None
+
+
+def _distribution(spec: dict[str, Any]) -> optuna.distributions.BaseDistribution:
+    log = bool(spec.get("log", False))
+    if _is_int(spec):
+        return optuna.distributions.IntDistribution(spec["low"], spec["high"], log=log,
+                                                    step=int(spec.get("step", 1)))
+    return optuna.distributions.FloatDistribution(float(spec["low"]), float(spec["high"]), log=log,
+                                                  step=spec.get("step"))
 
 
 def _is_int(spec: dict[str, Any]) -> bool:

@@ -55,14 +55,14 @@ class StorageConfig:
 
     def __post_init__(self) -> None:
         if self.heartbeat_interval < 1:
-            raise ValueError(f"heartbeat_interval must be >= 1 second, got {self.heartbeat_interval=}")
+            raise ValueError(f"heartbeat_interval must be >= 1 second, got {self.heartbeat_interval}")
         if self.grace_period and self.grace_period <= self.heartbeat_interval:
-            raise ValueError(f"grace_period must exceed heartbeat_interval, got {self.grace_period=} "
-                             f"with {self.heartbeat_interval=}")
+            raise ValueError(f"grace_period must exceed heartbeat_interval, got {self.grace_period} "
+                             f"with {self.heartbeat_interval}")
         if self.max_retry < 0:
-            raise ValueError(f"max_retry must be >= 0, got {self.max_retry=}")
+            raise ValueError(f"max_retry must be >= 0, got {self.max_retry}")
         if self.connect_attempts < 1:
-            raise ValueError(f"connect_attempts must be >= 1, got {self.connect_attempts=}")
+            raise ValueError(f"connect_attempts must be >= 1, got {self.connect_attempts}")
 
     @property
     def grace(self) -> int:
@@ -109,8 +109,42 @@ def engine_url(url: str) -> str:
     return url
 
 
+def check_sqlite_file(path: str, timeout: float = 5.0) -> None:
+    """A file that is not a usable SQLite database (random bytes, a text file, a database cut short) is
+    refused before anything writes to it: read-only checks, the file left byte for byte as it was."""
+    file = Path(path)
+    if not file.is_file() or file.stat().st_size == 0:
+        return  # none yet (or an empty file): SQLite creates the database
+    with file.open("rb") as fh:
+        header = fh.read(16)
+    problem = None if header == b"SQLite format 3\x00" else "it is not a SQLite database (wrong file header)"
+    if problem is None:
+        try:
+            con = sqlite3.connect(f"file:{file.resolve()}?mode=ro", uri=True, timeout=timeout)
+            try:
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                result = con.execute("PRAGMA quick_check").fetchone()
+                if result is None or result[0] != "ok":
+                    problem = f"SQLite's integrity check failed ({result[0] if result else 'no answer'})"
+            finally:
+                con.close()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                return  # busy, not broken: the retries that follow handle a lock
+            problem = f"SQLite cannot read it ({exc})"
+        except sqlite3.DatabaseError as exc:
+            problem = f"SQLite cannot read it ({exc})"
+    if problem:
+        raise UserInputError(
+            f"{file} is not a usable study database: {problem}. It was left exactly as it is. If you have a "
+            "copy, restore it; otherwise move this file away and start again with `study run` (or point "
+            "--storage at another database, e.g. sqlite:///other.db)."
+        )
+
+
 def _prepare_sqlite(path: str, timeout: float) -> None:
     """WAL mode lets readers (the dashboard, ``study status``) read while a worker writes."""
+    check_sqlite_file(path, timeout)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path, timeout=timeout)
     try:
@@ -170,6 +204,11 @@ def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5)
                 "For PostgreSQL install the extra: pip install 'study[postgres]'."
             ) from None
         except Exception as exc:
+            if _refused(exc, url):  # a wrong password or a missing database: at once, no retries
+                raise StorageUnavailableError(
+                    f"The database server {redact(url)} refused the connection: {_first_line(exc)}. Check the user, "
+                    "password and database name in the storage URL (retrying would not help); nothing was written."
+                ) from None
             if not _is_transient(exc):
                 raise
             err = exc
@@ -191,6 +230,15 @@ def _first_line(exc: BaseException | None) -> str:
         exc = exc.__cause__ or exc.__context__
     text = str(exc).strip().splitlines()
     return redact(text[0] if text else type(exc).__name__)
+
+
+# a server that answered "no": retrying cannot help (the password, the database name, the user's rights)
+_PERMANENT = ("password authentication failed", "does not exist", "permission denied", "no password supplied",
+              "no pg_hba.conf entry", "role \"", "authentication failed")
+
+
+def _refused(exc: BaseException, url: str) -> bool:
+    return not url.startswith("sqlite") and any(p in _first_line(exc).lower() for p in _PERMANENT)
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from study.artifacts import artifact_dir
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
 from study.samplers import build_pruner, build_sampler
-from study.storage import StorageConfig, open_storage, redact, retrying
+from study.storage import StorageConfig, claim_lock, open_storage, redact, retrying
 from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
 
 logger = logging.getLogger(__name__)
@@ -248,7 +248,13 @@ def create_or_resume(
         study.set_user_attr("config", public_config(config).to_dict())
         return study
 
-    study = retrying(create, url=config.storage.url, what=f"create or open study {name!r}",
+    def create_locked() -> optuna.Study:
+        # several `study run` of one new study started at once: one creates it (and queues the untuned
+        # default once), the others find it complete
+        with claim_lock(storage, config.storage.url, name):
+            return create()
+
+    study = retrying(create_locked, url=config.storage.url, what=f"create or open study {name!r}",
                      attempts=config.storage.connect_attempts)
     check_compatible(study, config, fingerprint)
     retrying(lambda: store_run_settings(study, config), url=config.storage.url, what="store the run settings",

@@ -45,7 +45,7 @@ def study_folder(runs_dir: str | Path, name: str) -> Path:
     ``..``, an empty or very long name, other characters) becomes a slug plus a hash of the name, so that no
     study name can put checkpoints, or a later cleanup, outside ``runs_dir``."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:80]
-    if slug != name or not slug:
+    if slug != name or not slug or slug == "artifacts":  # runs/artifacts is the artifact store
         slug = f"{slug or 'study'}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
     return Path(runs_dir) / slug
 
