@@ -108,3 +108,13 @@ def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_c
     stored = json.dumps([study.user_attrs, study._storage.get_study_system_attrs(study._study_id)]
                         + [[t.user_attrs, t.system_attrs] for t in study.trials], default=str)
     assert PASSWORD not in stored and "study:***@" in stored
+
+
+@pytest.mark.parametrize("wrong", ["password", "database"])
+def test_a_refused_login_or_a_missing_database_is_said_at_once(postgres_url, capsys, wrong) -> None:
+    url = (postgres_url.replace(PASSWORD, "not-the-password") if wrong == "password"
+           else postgres_url.rsplit("/", 1)[0] + "/no_such_db")
+    assert main(["status", "--storage", url]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "refused the connection" in err and "retrying would not help" in err
+    assert "attempt" not in err and "not-the-password" not in err  # no retries, and no password shown
