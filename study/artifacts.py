@@ -47,6 +47,15 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _grade(label: Any) -> str:
+    """A grade as stored in the data summary ("3.0") as a reader writes it: 3; 2.33 stays 2.33."""
+    try:
+        value = float(label)
+    except (TypeError, ValueError):
+        return str(label)  # an unmapped letter grade
+    return str(int(value)) if value.is_integer() else f"{value:.3g}"
+
+
 def _space_line(name: str, spec: dict[str, Any]) -> str:
     if "choices" in spec:
         return f"| `{name}` | {', '.join(map(_fmt, spec['choices']))} |"
@@ -68,7 +77,8 @@ def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, A
                    f"fingerprint `{summary.get('fingerprint', '?')}`."), "",
                   f"- text fields: {', '.join(summary.get('text_fields', [])) or '(none)'}",
                   f"- behaviour features: {', '.join(summary.get('feature_fields', [])) or '(none)'}",
-                  "- labels: " + ", ".join(f"{k}: {v:,}" for k, v in summary.get("label_counts", {}).items()), ""]
+                  "- labels: " + ", ".join(f"{_grade(k)}: {v:,}" for k, v in summary.get("label_counts", {}).items()),
+                  ""]
         splits = summary.get("splits", {})
         if splits:
             lines += ["| split | queries | pairs |", "|---|---:|---:|"]
@@ -220,9 +230,21 @@ def speed_figure(points: list[tuple[int, float, float, dict[str, Any]]], metric:
     return fig
 
 
+def best_histogram(per_query: np.ndarray, number: int, metric: str) -> Any:
+    """Per-query validation NDCG of the best trial so far; query counts on whole-number ticks."""
+    import plotly.graph_objects as go
+
+    finite = per_query[np.isfinite(per_query)]
+    peak = int(np.histogram(finite, bins=20, range=(0.0, 1.0001))[0].max(initial=0))
+    ticks = {"tickmode": "linear", "tick0": 0, "dtick": 1} if peak <= 10 else {"tickformat": "d"}
+    fig = go.Figure(go.Histogram(x=finite, xbins={"start": 0.0, "end": 1.0001, "size": 0.05}))
+    fig.update_layout(title=f"Best trial so far ({number}): per-query {metric} on validation", xaxis_title=metric,
+                      yaxis={"title": "queries", **ticks}, bargap=0.05)
+    return fig
+
+
 def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float, per_query: np.ndarray,
                    metric: str) -> None:
-    import plotly.graph_objects as go
     from optuna_dashboard import save_plotly_graph_object
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -232,15 +254,11 @@ def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float,
     fig = speed_figure(points, metric)
     save_plotly_graph_object(study, fig, graph_object_id=SPEED_CHART)
     if all(value > p[1] for p in points[:-1]):
-        finite = per_query[np.isfinite(per_query)]
-        fig = go.Figure(go.Histogram(x=finite, xbins={"start": 0.0, "end": 1.0001, "size": 0.05}))
-        fig.update_layout(title=f"Best trial so far ({trial.number}): per-query {metric} on validation",
-                          xaxis_title=metric, yaxis_title="queries", bargap=0.05)
-        save_plotly_graph_object(study, fig, graph_object_id=BEST_CHART)
+        save_plotly_graph_object(study, best_histogram(per_query, trial.number, metric), graph_object_id=BEST_CHART)
 
 
 def log_trial_artifacts(trial: optuna.trial.BaseTrial, *, model: Any, workspace: Any, config: Any,
-                        history: list[dict[str, float]]) -> str | None:
+                        history: list[dict[str, float]], val_scores: np.ndarray | None = None) -> str | None:
     """Upload the trial's SVG (validation curve + per-query NDCG histogram) and refresh the study's custom
     charts. Returns the artifact id, or None (a ``FixedTrial``, or a failure logged as a warning): an
     artifact never fails a trial."""
@@ -255,8 +273,9 @@ def log_trial_artifacts(trial: optuna.trial.BaseTrial, *, model: Any, workspace:
         metric = config.study.metric
         k = config.train.ndcg_k
         split = workspace.tensors("val", config.model)
-        scores = predict(model, split, batch_size=config.train.eval_batch_size,
-                         dtype=resolve_precision(config.train.precision, workspace.device))
+        scores = val_scores if val_scores is not None else predict(  # scored already unless resumed past it
+            model, split, batch_size=config.train.eval_batch_size,
+            dtype=resolve_precision(config.train.precision, workspace.device))
         _, per_query = per_query_ndcg(scores, split.labels_np, split.row_query, k=k)
         curve = [(int(h["epoch"]), float(h[metric])) for h in history if metric in h]
         best = max((v for _, v in curve), default=float("nan"))

@@ -14,7 +14,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from study.artifacts import speed_figure
+from study.artifacts import best_histogram, speed_figure, study_note
 from study.cli import main
 from study.report import build_report, report_path
 from study.report_html import grade, number
@@ -114,6 +114,19 @@ def test_the_speed_chart_colours_by_a_searched_parameter_only() -> None:
     by_choice = [(0, 0.8, 900.0, {"model.architecture": "two_tower"}), (1, 0.8, 300.0, {"model.architecture": "cross"})]
     marker = speed_figure(by_choice, "ndcg@10").data[0].marker
     assert list(marker.color) == [1, 0] and list(marker.colorbar.ticktext) == ["cross", "two_tower"]
+
+
+def test_the_dashboard_histogram_counts_queries_in_whole_numbers() -> None:
+    few = best_histogram(np.array([0.5, 0.9, 0.95, np.nan]), 3, "ndcg@10")
+    assert few.layout.yaxis.dtick == 1 and few.layout.yaxis.tickmode == "linear"
+    many = best_histogram(np.full(50, 0.9), 3, "ndcg@10")
+    assert many.layout.yaxis.tickformat == "d" and many.layout.yaxis.dtick is None
+
+
+def test_the_dashboard_note_prints_integer_grades_as_integers() -> None:
+    summary = {"name": "hd", "label_counts": {"1.0": 3, "2.3333333": 1, "3.0": 4}}
+    note = study_note(make_study(1), summary, {"study": {"metric": "ndcg@10"}})
+    assert "- labels: 1: 3, 2.33: 1, 3: 4" in note
 
 
 @pytest.mark.parametrize("n_complete", [0, 1])
