@@ -188,9 +188,8 @@ _WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EP
 
 
 def _unwritable(out: Path, exc: OSError) -> UserInputError:
-    return UserInputError(f"Cannot write the exported model to {out}: {exc.strerror or exc} ({exc.filename or out}). "
-                          "Nothing was written there. Choose a folder you can write to (and with room for the "
-                          "weights) with --out.")
+    return UserInputError(f"Cannot write the exported model to {out}: {exc.strerror or exc}. Nothing was written "
+                          "there. Choose a folder you can write to (and with room for the weights) with --out.")
 
 
 def _prepare_out(out: Path, *, force: bool) -> Path:
