@@ -69,8 +69,8 @@ def _distribution(result: dict[str, Any], seed: int) -> str:
     fig.add_histogram(x=random_ndcg[np.isfinite(random_ndcg)], xbins=bins, name="random order", opacity=0.45)
     peak = max(np.histogram(finite, bins=20, range=(0.0, 1.0001))[0].max(initial=0), 1)
     counts_axis = {"tickmode": "linear", "tick0": 0, "dtick": 1} if peak <= 10 else {"tickformat": "d"}
-    fig.update_layout(barmode="overlay", title=f"Per-query NDCG@{k} on the test split",
-                      xaxis_title=f"NDCG@{k} of one query", yaxis={"title": "queries", **counts_axis})
+    fig.update_layout(barmode="overlay", xaxis_title=f"NDCG@{k} of one query",  # the heading is its title
+                      yaxis={"title": "queries", **counts_axis}, legend={"orientation": "h", "y": 1.12})
     stats = [["queries", int(ndcg.size)], ["mean", float(finite.mean()) if finite.size else "–"],
              ["median", float(np.median(finite)) if finite.size else "–"],
              ["perfect (1.0)", int(np.sum(finite >= 1 - 1e-9))], ["below 0.5", int(np.sum(finite < 0.5))],
