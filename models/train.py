@@ -58,6 +58,9 @@ class FitResult:
     peak_memory_mb: float
     best_state: dict[str, torch.Tensor] = field(repr=False)
     resumed_from_epoch: int = 0
+    # the validation scores of the best epoch, as computed for its metrics (None when the best epoch was
+    # before a resume): the per-query chart reuses them instead of scoring the split again
+    best_val_scores: np.ndarray | None = field(default=None, repr=False)
 
 
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -183,6 +186,7 @@ def fit(
     key = config.selection_metric
     history: list[dict[str, float]] = []
     best_value, best_epoch, best_metrics = -math.inf, 0, {}
+    best_val_scores: np.ndarray | None = None
     best_state = cpu_state_dict(model)
     start_epoch = 1
     ckpt = resume_from if isinstance(resume_from, Mapping) else (
@@ -215,9 +219,9 @@ def fit(
     if start_epoch == 1 and config.eval_at_start:
         # Epoch 0: the model before any update. Models that start at the pretrained encoder's zero-shot
         # quality (two-tower, prior) keep it as their best unless training beats it.
-        metrics, _ = evaluate(model, val, config=config, dtype=dtype)
+        metrics, scores = evaluate(model, val, config=config, dtype=dtype)
         history.append({"epoch": 0.0, **metrics})
-        best_value, best_epoch, best_metrics = metrics[key], 0, dict(metrics)
+        best_value, best_epoch, best_metrics, best_val_scores = metrics[key], 0, dict(metrics), scores
         logger.info("epoch 0 (before training): val %s %.4f", key, metrics[key])
         if on_epoch_end is not None:
             on_epoch_end(0, metrics)
@@ -254,11 +258,11 @@ def fit(
             train_loss = float(loss_sum) / max(len(batches), 1)
             if not math.isfinite(train_loss):
                 raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
-            metrics, _ = evaluate(model, val, config=config, dtype=dtype)
+            metrics, scores = evaluate(model, val, config=config, dtype=dtype)
             record = {"epoch": float(epoch), "train_loss": train_loss, **metrics}
             history.append(record)
             if metrics[key] > best_value:
-                best_value, best_epoch, best_metrics = metrics[key], epoch, dict(metrics)
+                best_value, best_epoch, best_metrics, best_val_scores = metrics[key], epoch, dict(metrics), scores
                 best_state = cpu_state_dict(model)
             logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, key, metrics[key],
                         best_value, best_epoch)
@@ -310,4 +314,5 @@ def fit(
         peak_memory_mb=peak_memory_mb(device),
         best_state=best_state,
         resumed_from_epoch=resumed_from_epoch if epochs_run >= 0 else 0,
+        best_val_scores=best_val_scores,
     )

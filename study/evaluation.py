@@ -4,6 +4,7 @@ the same test queries (:func:`compare_on_test`, stored as the study's user attri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -103,8 +104,10 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
         notes.append(_default_missing_note(study))
     else:
         try:
-            scored.append(trial_test_scores(default, ws, key="untuned_default",
-                                            label=f"untuned default (trial {default.number})"))
+            label = f"untuned default (trial {default.number})"
+            scored.append(dataclasses.replace(scored[0], key="untuned_default", label=label)
+                          if default.number == best.number  # the default won: scored once, shown twice
+                          else trial_test_scores(default, ws, key="untuned_default", label=label))
             _store_test(study, "test_default", default, scored[-1])
             sampled = default.user_attrs.get(DEFAULT_SAMPLED_ATTR)
             if sampled:

@@ -126,7 +126,8 @@ class Objective:
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        log_trial_artifacts(trial, model=model, workspace=ws, config=config, history=result.history)
+        log_trial_artifacts(trial, model=model, workspace=ws, config=config, history=result.history,
+                            val_scores=result.best_val_scores)
         value = float(result.best_metrics[metric])
         if config.study.second_objective == "latency":
             latency = _latency_ms_per_1000(model, ws, config)
