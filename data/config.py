@@ -56,12 +56,12 @@ class DataConfig:
                 "file, esci, wands or homedepot; or remove data.path to use the built-in catalogue."
             )
         if self.n_queries < 2:
-            raise UserInputError(f"data.n_queries must be at least 2, got {self.n_queries=}.")
+            raise UserInputError(f"data.n_queries must be at least 2, got {self.n_queries}.")
         if self.items_per_query < 3:
-            raise UserInputError(f"data.items_per_query must be at least 3, got {self.items_per_query=}.")
+            raise UserInputError(f"data.items_per_query must be at least 3, got {self.items_per_query}.")
         if not 0.0 <= self.cold_start_fraction <= 1.0:
             raise UserInputError(
-                f"data.cold_start_fraction must be in [0, 1], got {self.cold_start_fraction=}."
+                f"data.cold_start_fraction must be in [0, 1], got {self.cold_start_fraction}."
             )
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
@@ -70,14 +70,14 @@ class DataConfig:
         if self.n_folds == 0 and self.val_fraction + self.test_fraction >= 1.0:
             raise UserInputError(
                 "data.val_fraction + data.test_fraction must be below 1 to leave training queries, got "
-                f"{self.val_fraction=} and {self.test_fraction=}."
+                f"{self.val_fraction} and {self.test_fraction}."
             )
         if self.n_folds == 1 or self.n_folds < 0:
             raise UserInputError(
-                f"data.n_folds must be 0 (no cross-validation) or >= 2, got {self.n_folds=}."
+                f"data.n_folds must be 0 (no cross-validation) or >= 2, got {self.n_folds}."
             )
         if self.n_folds and not 0 <= self.fold < self.n_folds:
-            raise UserInputError(f"data.fold must be in [0, {self.n_folds - 1}], got {self.fold=}.")
+            raise UserInputError(f"data.fold must be in [0, {self.n_folds - 1}], got {self.fold}.")
         # Frozen dataclass: normalise sequences to tuples through object.__setattr__.
         for name in ("text_fields", "feature_fields"):
             value = getattr(self, name)
