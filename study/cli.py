@@ -24,7 +24,8 @@ EXAMPLES = {
            "  study run --data pairs.csv --print-config > my.toml\n"
            "  study run --config my.toml --name shoes-v3 --n-trials 200 --workers 4\n"
            "  study run --name shoes-v3            # same name again = resume\n"
-           "  study run --set train.epochs=2 --set model.n_layers=1",
+           "  study run --set train.epochs=2 --set model.n_layers=1\n"
+           "  study run --name shoes-v4 --warm-start-from shoes-v3 --enqueue '{\"train.head_lr\": 0.01}'",
     "worker": "study worker --name shoes-v3 --storage postgresql://user:pass@db-host/studies",
     "status": "study status --name shoes-v3\n  study status                      # every study in the storage",
     "best": "study best --name shoes-v3 --json",
@@ -110,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config field, e.g. train.epochs=3 (a fixed field is no longer searched)")
     run.add_argument("--new", action="store_true", help="delete an existing study of this name first")
+    run.add_argument("--enqueue", action="append", default=[], metavar="JSON",
+                     help="run these searched values first, e.g. '{\"train.head_lr\": 0.01}' (repeatable; "
+                          "[[enqueue]] tables in the config do the same)")
+    run.add_argument("--warm-start-from", metavar="STUDY",
+                     help="run the best finished configs of another study in the same storage first "
+                          "(study.warm_start_trials of them, default 5)")
     run.add_argument("--print-config", action="store_true",
                      help="print the effective config as TOML (for --config) and exit without running")
     run.add_argument("--storage", default=None,

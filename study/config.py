@@ -21,7 +21,7 @@ from study.data.config import DataConfig, is_builtin_catalogue
 from study.data.errors import UserInputError
 from study.models.config import RankerConfig, TrainConfig, check_metric
 from study.samplers import PrunerConfig, SamplerConfig
-from study.space import check_space
+from study.space import check_space, in_spec
 from study.storage import StorageConfig, redact
 
 SECOND_OBJECTIVES = ("", "latency", "model_size")
@@ -40,6 +40,8 @@ class StudyConfig:
     runs_dir: str = "runs"  # checkpoints: runs/<study>/trial_<n>/
     keep_checkpoints: int = 3  # best trials whose checkpoints are kept
     baselines: bool = True  # evaluate behaviour-only and zero-shot encoder on the test split
+    warm_start_from: str = ""  # another study (same storage) whose best finished configs are run first
+    warm_start_trials: int = 5  # how many of them
 
     def __post_init__(self) -> None:
         if not str(self.name).strip():
@@ -75,6 +77,8 @@ class Config:
     model: RankerConfig = field(default_factory=RankerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     search: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # known-good settings run first, before the sampler's own ([[enqueue]] tables, --enqueue JSON)
+    enqueue: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         # the metric Optuna maximises is the one that picks each trial's best epoch and stops it early
@@ -88,6 +92,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
         out["search"] = copy.deepcopy(self.search)
+        out["enqueue"] = [dict(e) for e in self.enqueue]
         return json.loads(json.dumps(out, default=list))
 
     def space_hash(self) -> str:
@@ -273,10 +278,10 @@ def build_config(
         else:
             merged.setdefault(section, {})[name] = value
             merged.get("search", {}).pop(key, None)  # a fixed field is no longer searched
-    unknown = set(merged) - set(SECTIONS) - {"search"}
+    unknown = set(merged) - set(SECTIONS) - {"search", "enqueue"}
     if unknown:
         raise UserInputError(f"{source}: unknown section(s) {sorted(unknown)}; valid sections: "
-                             f"{sorted([*SECTIONS, 'search'])}.")
+                             f"{sorted([*SECTIONS, 'search', 'enqueue'])}.")
     sections: dict[str, Any] = {}
     try:
         for name, cls in SECTIONS.items():
@@ -296,7 +301,7 @@ def build_config(
             sections[name] = cls(**values)
         search = merged.get("search", {})
         check_space(search, valid_fields=valid_fields())
-        return Config(**sections, search=search)
+        return Config(**sections, search=search, enqueue=check_enqueue(merged.get("enqueue", []), search))
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"{source}: {exc}.") from None
 
@@ -342,6 +347,7 @@ def load_config(path: Path | None, *, overrides: Sequence[str] = (), profile: st
 def config_from_dict(d: dict[str, Any]) -> Config:
     """Rebuild a resolved config (as stored with a study) without re-applying profile defaults."""
     search = d.get("search", {})
+    enqueue = tuple(dict(e) for e in d.get("enqueue", []))
     sections = {}
     for name, cls in SECTIONS.items():
         values = dict(d.get(name, {}))
@@ -354,7 +360,29 @@ def config_from_dict(d: dict[str, Any]) -> Config:
             if f.name in values and isinstance(values[f.name], list):
                 values[f.name] = tuple(values[f.name])
         sections[name] = cls(**values)
-    return Config(**sections, search=search)
+    return Config(**sections, search=search, enqueue=enqueue)
+
+
+def check_enqueue(entries: Any, search: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Each ``[[enqueue]]`` table (or ``--enqueue`` JSON) names searched fields only, with values their range
+    or choices allow; the sampler fills the searched fields an entry leaves out."""
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, (list, tuple)):
+        raise TypeError(f"enqueue must be a list of tables like {{\"train.head_lr\" = 0.01}}, got {entries!r}")
+    out = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not entry:
+            raise ValueError(f"enqueue entry {i} must be a non-empty table of searched fields, got {entry!r}")
+        for key, value in entry.items():
+            if key not in search:
+                raise ValueError(f"enqueue entry {i} sets {key!r}, which is not searched (searched: "
+                                 f"{', '.join(sorted(search)) or 'nothing'}); fix a field with --set instead")
+            if not in_spec(value, search[key]):
+                raise ValueError(f"enqueue entry {i}: {key} = {value!r} lies outside its search range "
+                                 f"{search[key]}")
+        out.append(dict(entry))
+    return tuple(out)
 
 
 # --- the resolved config as TOML (``study run --print-config``), read back by ``--config`` ---------------
@@ -398,4 +426,6 @@ def config_to_toml(config: Config) -> str:
         lines.append(f"[{section}]")
         lines += [f"{_toml_key(k)} = {toml_value(v)}" for k, v in d[section].items() if v is not None]
         lines.append("")
+    for entry in d["enqueue"]:
+        lines += ["[[enqueue]]", *(f"{_toml_key(k)} = {toml_value(v)}" for k, v in entry.items()), ""]
     return "\n".join(lines)

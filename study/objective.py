@@ -70,14 +70,18 @@ class Objective:
         chain = retry_chain(trial)
         metric = config.study.metric
         curve: list[dict[str, float]] = []
+        # Optuna reports and prunes single-objective trials only: with a second objective the curve attribute
+        # carries the per-epoch values and every trial runs to its end
+        single = len(trial.study.directions) == 1
 
         def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
             curve.append({"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}})
-            trial.report(float(metrics[metric]), epoch)
+            if single:
+                trial.report(float(metrics[metric]), epoch)
             trial.set_user_attr("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, metrics)
-            if epoch > 0 and trial.should_prune():  # epoch 0 is the untrained start: reported, never pruned
+            if single and epoch > 0 and trial.should_prune():  # epoch 0 is the untrained start: reported, never pruned
                 best = max(curve, key=lambda c: c[metric])
                 trial.set_user_attr("val_metrics", best)
                 trial.set_user_attr("epochs_run", epoch)

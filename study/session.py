@@ -4,6 +4,7 @@ checks, creation or resumption, the trials, and the comparison on the test split
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from study.config import (
     PROFILE_NOTES,
     Config,
     build_config,
+    check_enqueue,
     parse_override,
     profile_cuts,
     read_toml,
@@ -57,12 +59,15 @@ class RunRequest:
     storage: str | None = None
     overrides: Sequence[str] = field(default_factory=tuple)  # KEY=VALUE
     new: bool = False
+    enqueue: Sequence[str] = ()  # JSON objects of searched fields, run first
+    warm_start_from: str | None = None
 
 
 def _flag_overrides(args: RunRequest) -> list[str]:
     out = []
     for flag, key in (("name", "study.name"), ("n_trials", "study.n_trials"), ("workers", "study.workers"),
-                      ("timeout", "study.timeout"), ("device", "study.device")):
+                      ("timeout", "study.timeout"), ("device", "study.device"),
+                      ("warm_start_from", "study.warm_start_from")):
         value = getattr(args, flag, None)
         if value is not None:
             out.append(f"{key}={json.dumps(value)}")
@@ -131,7 +136,7 @@ def _refuse_other_data(args: RunRequest, stored: dict[str, Any], name: str) -> N
         )
 
 
-def resolve_config(args: RunRequest) -> tuple[Config, list[tuple[str, Any, Any]]]:
+def _resolve(args: RunRequest) -> tuple[Config, list[tuple[str, Any, Any]]]:
     """--config given: that file. Else an existing study of this name resumes with its stored config.
     Else the built-in default for this machine's device and the data (demo or file profile).
     Also returns what a file profile cuts below the defaults (empty when nothing is cut)."""
@@ -159,6 +164,26 @@ def resolve_config(args: RunRequest) -> tuple[Config, list[tuple[str, Any, Any]]
     source = args.config or "built-in config"
     return (build_config(raw, source=source, overrides=overrides, profile=profile),
             profile_cuts(raw, overrides=overrides, profile=profile))
+
+
+def resolve_config(args: RunRequest) -> tuple[Config, list[tuple[str, Any, Any]]]:
+    """--config given: that file. Else an existing study of this name resumes with its stored config. Else
+    the built-in default for this machine's device and the data (demo or file profile). ``--enqueue``
+    entries are added to the config's. Also returns what a file profile cuts below the defaults."""
+    config, cuts = _resolve(args)
+    if args.enqueue:
+        extra = []
+        for item in args.enqueue:
+            try:
+                extra.append(json.loads(item))
+            except json.JSONDecodeError as exc:
+                raise UserInputError(f"--enqueue expects a JSON object such as '{{\"train.head_lr\": 0.01}}', "
+                                     f"got {item!r} ({exc.msg}).") from None
+        try:
+            config = dataclasses.replace(config, enqueue=config.enqueue + check_enqueue(extra, config.search))
+        except (ValueError, TypeError) as exc:
+            raise UserInputError(f"--enqueue: {exc}.") from None
+    return config, cuts
 
 
 def _objective_factory(ws: Workspace, progress: Progress):

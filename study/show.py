@@ -23,8 +23,9 @@ from study.trials import best_trial, counts
 
 
 def stored_comparison(study: optuna.Study) -> Comparison | None:
-    raw = study.user_attrs.get("comparison")
-    return Comparison.from_dict(raw) if raw else None
+    """The test comparison stored at the end of a run, its rows completed with the other stored test metrics
+    (one rebuilt without intervals for a study stored before comparisons existed)."""
+    return Comparison.from_user_attrs(study.user_attrs)
 
 
 def _age(start: dt.datetime | None, end: dt.datetime | None = None) -> str:

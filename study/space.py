@@ -53,6 +53,21 @@ def _distribution(spec: dict[str, Any]) -> optuna.distributions.BaseDistribution
     return optuna.distributions.FloatDistribution(float(spec["low"]), float(spec["high"]), log=log,
                                                   step=spec.get("step"))
 
+def in_spec(value: Any, spec: dict[str, Any]) -> bool:
+    """Whether ``value`` is one the search-space entry ``spec`` can give (``study.space`` conventions)."""
+    if "choices" in spec:
+        return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in spec["choices"])
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    low, high = spec["low"], spec["high"]
+    if not low <= value <= high:
+        return False
+    is_int = isinstance(low, int) and isinstance(high, int) and not isinstance(spec.get("step", 1), float)
+    if is_int and value != int(value):
+        return False
+    step = spec.get("step")
+    return not step or abs((value - low) / step - round((value - low) / step)) < 1e-9
+
 
 def _is_int(spec: dict[str, Any]) -> bool:
     return isinstance(spec["low"], int) and isinstance(spec["high"], int) and not isinstance(

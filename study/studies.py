@@ -13,11 +13,13 @@ from importlib import metadata
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from study.artifacts import artifact_dir
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
 from study.samplers import build_pruner, build_sampler
+from study.space import in_spec
 from study.storage import StorageConfig, claim_lock, open_storage, redact, retrying
 from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
 
@@ -138,21 +140,6 @@ def store_run_settings(study: optuna.Study, config: Config) -> None:
     study.set_user_attr("config", stored)
 
 
-def _in_spec(value: Any, spec: dict[str, Any]) -> bool:
-    """Whether ``value`` is one the search-space entry ``spec`` can give (``study.space`` conventions)."""
-    if "choices" in spec:
-        return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in spec["choices"])
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    low, high = spec["low"], spec["high"]
-    if not low <= value <= high:
-        return False
-    is_int = isinstance(low, int) and isinstance(high, int) and not isinstance(spec.get("step", 1), float)
-    if is_int and value != int(value):
-        return False
-    step = spec.get("step")
-    return not step or abs((value - low) / step - round((value - low) / step)) < 1e-9
-
 
 def default_params(config: Config) -> tuple[dict[str, Any], list[str]]:
     """The config's own value of every searched field (``getattr(config.section, field)``), and the fields
@@ -162,7 +149,7 @@ def default_params(config: Config) -> tuple[dict[str, Any], list[str]]:
     for name, spec in config.search.items():
         section, _, field_name = name.partition(".")
         value = getattr(getattr(config, section), field_name)
-        if not _in_spec(value, spec):
+        if not in_spec(value, spec):
             outside.append(name)
         elif "choices" in spec:
             params[name] = value
@@ -259,4 +246,40 @@ def create_or_resume(
     check_compatible(study, config, fingerprint)
     retrying(lambda: store_run_settings(study, config), url=config.storage.url, what="store the run settings",
              attempts=config.storage.connect_attempts)
+    with claim_lock(storage, config.storage.url, name):
+        enqueue_known(study, config, storage)
     return study
+
+
+def enqueue_known(study: optuna.Study, config: Config, storage: optuna.storages.BaseStorage) -> None:
+    """Queue the config's ``[[enqueue]]`` entries, then the best finished configs of
+    ``study.warm_start_from``, each once (an entry whose params any trial already has is skipped). The
+    warm-start configs are run again here, on this study's data: another study's values are not this one's."""
+    for entry in config.enqueue:
+        study.enqueue_trial(entry, user_attrs={"enqueued": True}, skip_if_exists=True)
+    source = config.study.warm_start_from
+    if not source:
+        return
+    if source == study.study_name:
+        raise UserInputError(f"study.warm_start_from names the study itself ({source!r}).")
+    try:
+        other = optuna.load_study(study_name=source, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        raise UserInputError(f"--warm-start-from {source!r}: there is no such study in "
+                             f"{redact(config.storage.url)} (studies there: {', '.join(names) or 'none'}).") from None
+    ranked = sorted((t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values),
+                    key=lambda t: t.values[0], reverse=True)
+    taken = 0
+    for t in ranked:
+        params = {k: v for k, v in t.params.items() if k in config.search and in_spec(v, config.search[k])}
+        if not params:
+            continue
+        study.enqueue_trial(params, user_attrs={"warm_start_from": f"{source}#{t.number}"}, skip_if_exists=True)
+        taken += 1
+        if taken >= config.study.warm_start_trials:
+            break
+    if ranked and not taken:
+        raise UserInputError(f"--warm-start-from {source!r}: none of its trials' parameters fit this study's search "
+                             "space, so there is nothing to start from.")
+    logger.info("warm start: %d best configs of study %r queued first", taken, source)
