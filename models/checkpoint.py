@@ -204,10 +204,8 @@ def _unpack_tensor(stored: torch.Tensor | tuple, base: torch.Tensor | None) -> t
         return stored
     n_rows, index, rows = stored
     if base is None:
-        base = torch.zeros((n_rows, *rows.shape[1:]), dtype=rows.dtype)
-    elif index.numel() == 0:
-        return base  # unchanged: the reference itself (the caller copies it into its module)
-    return base.clone().index_copy_(0, index, rows.to(base.dtype))
+        return torch.zeros((n_rows, *rows.shape[1:]), dtype=rows.dtype).index_copy_(0, index, rows)
+    return base.clone().index_copy_(0, index, rows.to(base.dtype))  # a copy: the reference is shared, read-only
 
 
 def pack_state(state: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> dict[str, Any]:

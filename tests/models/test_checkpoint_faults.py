@@ -100,7 +100,8 @@ def test_weights_are_stored_as_the_rows_that_differ_from_the_reference(tmp_path:
     assert (tmp_path / "packed.ckpt").stat().st_size < (tmp_path / "dense.ckpt").stat().st_size / 10
     back = unpack_state(load_checkpoint(tmp_path / "packed.ckpt")["model"], reference)
     assert set(back) == set(state) and all(torch.equal(back[k], state[k]) for k in state)
-    assert back["frozen"] is reference["frozen"]  # unchanged: rebuilt from the reference, not stored
+    assert back["frozen"] is not reference["frozen"]  # unchanged: rebuilt from the reference (a copy), not stored
+    assert packed["tensors"]["frozen"][1].numel() == 0 and torch.equal(back["frozen"], reference["frozen"])
     # the reference changed since (another encoder directory under the same name): refused, not mixed
     other = {**reference, "emb": reference["emb"] + 1e-3}
     with pytest.raises(DamagedCheckpointError, match="other pretrained encoder weights"):
