@@ -4,6 +4,7 @@ naming it for ``study export``, ``study run``'s test evaluation and (as a note) 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 import study.objective as objective_module
+from study.attrs import set_study_attr, trial_attr
 from study.cli import main
 
 ONE_TRIAL = ["--n-trials", "1", "--set", "study.baselines=false", "--set", "train.epochs=1", "--quiet"]
@@ -54,8 +56,8 @@ def test_a_garbage_resume_file_restarts_the_retry_from_epoch_1(tmp_path, write_s
     first, retry = trials_of(path)
     assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"] == "interrupted"
     assert retry.state == TrialState.COMPLETE and retry.params == first.params  # the chain's parameters are kept
-    assert retry.user_attrs["damaged_checkpoints"] == [str(last)] and "resumed_from" not in retry.user_attrs
-    assert [c["epoch"] for c in retry.user_attrs["curve"]] == [0, 1, 2, 3]  # trained again from the start
+    assert trial_attr(retry, "damaged_checkpoints") == [str(last)] and trial_attr(retry, "resumed_from") is None
+    assert [c["epoch"] for c in trial_attr(retry, "curve")] == [0, 1, 2, 3]  # trained again from the start
     assert not (tmp_path / "runs" / "t" / "trial_00000").exists()
 
 
@@ -73,7 +75,7 @@ def test_a_truncated_resume_file_falls_back_to_the_previous_link_of_the_chain(tm
         assert main(["run", "--config", str(path), "--quiet"]) == 130
     # the retry continued trial 0 and, once its own epoch checkpoint was on disk, dropped trial 0's folder
     assert sorted(p.name for p in runs.iterdir()) == ["trial_00001"]
-    assert trials_of(path)[1].user_attrs["resumed_from"] == {"trial": 0, "epoch": 1}
+    assert trial_attr(trials_of(path)[1], "resumed_from") == {"trial": 0, "epoch": 1}
     # a second link whose file is damaged, and the first link's file back (say, from a backup)
     (runs / "trial_00000").mkdir()
     shutil.copy2(kept, runs / "trial_00000" / "last.ckpt")
@@ -86,9 +88,29 @@ def test_a_truncated_resume_file_falls_back_to_the_previous_link_of_the_chain(tm
     trials = trials_of(path)
     retry = trials[2]
     assert retry.state == TrialState.COMPLETE and retry.system_attrs["retry_history"] == [0, 1]
-    assert retry.user_attrs["resumed_from"] == {"trial": 0, "epoch": 1}
-    assert retry.user_attrs["damaged_checkpoints"] == [str(damaged)]
+    assert trial_attr(retry, "resumed_from") == {"trial": 0, "epoch": 1}
+    assert trial_attr(retry, "damaged_checkpoints") == [str(damaged)]
     assert retry.user_attrs["epochs_run"] == 3 and retry.params == trials[0].params
+
+
+def test_a_full_disk_during_the_background_write_stops_the_run_and_queues_the_trial(
+        tmp_path, write_study_config, trials_of, capsys) -> None:
+    """The kernel's own ENOSPC: the trial's checkpoint writer finds its temporary file linked to /dev/full."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    path = write_study_config(n_trials=1, epochs=3)
+    folder = tmp_path / "runs" / "t" / "trial_00000"
+    folder.mkdir(parents=True)
+    (folder / f".last.ckpt.{os.getpid()}.tmp").symlink_to("/dev/full")
+    capsys.readouterr()
+    assert main(["run", "--config", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "error: The disk is full" in err and "queued again" in err and "Traceback" not in err
+    first, queued = trials_of(path)
+    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"] == "disk_full"
+    assert queued.state == TrialState.WAITING and list(folder.iterdir()) == []  # nothing half-written is left
+    assert main(["run", "--config", str(path), "--quiet"]) == 0  # space again: the queued trial runs
+    assert trials_of(path)[1].state == TrialState.COMPLETE
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +119,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> dict:
     path = study_toml_in(tmp)
     assert main(["run", "--config", str(path), *ONE_TRIAL]) == 0
     storage = f"sqlite:///{tmp / 'studies.db'}"
-    best = Path(optuna.load_study(study_name="t", storage=storage).best_trial.user_attrs["checkpoint"])
+    best = Path(trial_attr(optuna.load_study(study_name="t", storage=storage).best_trial, "checkpoint"))
     return {"tmp": tmp, "config": path, "storage": storage, "best": best, "intact": best.read_bytes()}
 
 
@@ -113,7 +135,7 @@ def test_a_damaged_best_checkpoint_is_one_paragraph_for_export_run_and_report(fi
         assert err.startswith("error: ") and str(best) in err.replace("\n", "") and "--retrain" in err
         assert "Traceback" not in err and not out.exists()
         # the end-of-run evaluation on the test split (as after a run stopped before it)
-        optuna.load_study(study_name="t", storage=storage).set_user_attr("comparison", None)
+        set_study_attr(optuna.load_study(study_name="t", storage=storage), "comparison", None)
         assert main(["run", "--config", str(finished["config"]), *ONE_TRIAL]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and str(best) in err.replace("\n", "") and "Traceback" not in err
