@@ -33,6 +33,8 @@ from study.models.losses import get_loss
 from study.models.ranker import RankerConfig, RankingNet
 from study.models.train import TrainConfig, evaluate
 
+from study.attrs import set_trial_attr
+
 TRIAL_SECONDS = 60.0
 
 
@@ -71,7 +73,7 @@ def _storage_calls(epochs: int) -> float:
                 trial.set_user_attr(key, {"value": i})
             for epoch in range(1, epochs + 1):
                 trial.report(0.5 + 0.01 * epoch, epoch)
-                trial.set_user_attr("curve", [{"epoch": e} for e in range(epoch)])
+                set_trial_attr(trial, "curve", [{"epoch": e} for e in range(epoch)])
                 trial.should_prune()
             for key in ("val_metrics", "curve", "best_epoch", "epochs_run", "wall_time_s", "pairs_per_second",
                         "tokens_per_second", "peak_gpu_memory_mb"):

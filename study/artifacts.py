@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from study.attrs import set_trial_attr, study_attr, study_attrs, trial_attr
 from study.comparison import Comparison
 from study.storage import redact
 
@@ -93,7 +94,7 @@ def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, A
     fixed = {k: v for k, v in fixed.items() if k not in search and v is not None}
     if fixed:
         lines += ["**Fixed**: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in fixed.items()), ""]
-    comparison = Comparison.from_user_attrs(study.user_attrs)
+    comparison = Comparison.from_user_attrs(study_attrs(study))
     if comparison is not None:
         lines += [("**Test split** (held-out queries): the tuned best trial against the untuned default and the "
                    "baselines, on the same queries"), "", comparison.to_markdown(), ""]
@@ -131,9 +132,10 @@ def refresh_study_notes(storage: optuna.storages.BaseStorage) -> int:
     """Rewrite stale notes of this tool's studies (baselines appear once a run finished); returns how many."""
     written = 0
     for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        if "config" in s.user_attrs:
-            study = optuna.load_study(study_name=s.study_name, storage=storage)
-            written += write_study_note(study, study.user_attrs.get("data_summary", {}), study.user_attrs["config"])
+        study = optuna.load_study(study_name=s.study_name, storage=storage)
+        config = study_attr(study, "config")
+        if config is not None:
+            written += write_study_note(study, study_attr(study, "data_summary", {}), config)
     return written
 
 
@@ -249,8 +251,8 @@ def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float,
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.values and t.number != trial.number][-MAX_CHART_TRIALS:]
-    points = [(t.number, t.values[0], t.user_attrs.get("pairs_per_second", 0.0), t.params) for t in done]
-    points.append((trial.number, value, trial.user_attrs.get("pairs_per_second", 0.0), trial.params))
+    points = [(t.number, t.values[0], trial_attr(t, "pairs_per_second", 0.0), t.params) for t in done]
+    points.append((trial.number, value, trial_attr(trial, "pairs_per_second", 0.0), trial.params))
     fig = speed_figure(points, metric)
     save_plotly_graph_object(study, fig, graph_object_id=SPEED_CHART)
     if all(value > p[1] for p in points[:-1]):
@@ -290,7 +292,7 @@ def log_trial_artifacts(trial: optuna.trial.BaseTrial, *, model: Any, workspace:
         summary = {"mean": round(float(np.nanmean(per_query)), 6) if np.isfinite(per_query).any() else None,
                    "share_below_0.5": round(float(np.mean(per_query[np.isfinite(per_query)] < 0.5)), 4)
                    if np.isfinite(per_query).any() else None}
-        trial.set_user_attr("val_per_query_ndcg", json.loads(json.dumps(summary)))
+        set_trial_attr(trial, "val_per_query_ndcg", json.loads(json.dumps(summary)))
         _custom_charts(study, trial, best, per_query, metric)
         return artifact_id
     except Exception as exc:  # noqa: BLE001 - an artifact is a nicety: never fail (or prune) the trial because of it

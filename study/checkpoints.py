@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from study.attrs import set_trial_attr, trial_attr
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
 from study.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
@@ -97,7 +98,7 @@ def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) ->
         found = Resume(number, path, state)
         break
     if damaged:
-        trial.set_user_attr("damaged_checkpoints", damaged)
+        set_trial_attr(trial, "damaged_checkpoints", damaged)
         logger.warning("trial %d %s", trial.number, f"continues from {found.path} (epoch {found.epoch})" if found
                        else "starts again from epoch 1: no intact checkpoint is left in its chain")
     return found
@@ -139,7 +140,7 @@ def load_trial_model(trial: FrozenTrial) -> tuple[RankingNet, Config, dict[str, 
     )
     from study.models.ranker import RankingNet
 
-    path = Path(trial.user_attrs.get("checkpoint", ""))
+    path = Path(trial_attr(trial, "checkpoint", ""))
     if not path.is_file():
         raise MissingCheckpointError(f"trial {trial.number} has no checkpoint at {path}")
     try:
@@ -150,10 +151,9 @@ def load_trial_model(trial: FrozenTrial) -> tuple[RankingNet, Config, dict[str, 
         model.load_state_dict(unpack_state(ckpt["model"], pretrained_reference(model), path=path))
     except DamagedCheckpointError as exc:
         raise DamagedCheckpointError(path, exc.reason, advice=(
-            f"These are the weights of trial {trial.number}; its validation results in the study are intact, the "
-            "weights are lost unless you restore the file from a backup. `study export --retrain` fits the "
-            "trial's configuration again without this file; or delete its folder and run more trials "
-            "(`study run --name NAME --n-trials N`).")) from exc
+            f"These are the weights of trial {trial.number}: the study's trials and validation results are intact, "
+            "but these weights are lost unless you restore the file from a backup. `study export --retrain` fits "
+            "the trial's configuration again without this file.")) from exc
     return model, config, ckpt
 
 

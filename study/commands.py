@@ -10,6 +10,7 @@ import shlex
 import sys
 from typing import Any
 
+from study.attrs import study_attr
 from study.config import config_to_toml, toml_value
 from study.data.errors import UserInputError
 from study.models.device import enable_fast_math
@@ -55,10 +56,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
     ws = prepare_workspace(config, device)
     fingerprint = ws.pairs.fingerprint()
-    if study.user_attrs.get("dataset_fingerprint") not in (None, fingerprint):
+    if study_attr(study, "dataset_fingerprint") not in (None, fingerprint):
         raise UserInputError(
             f"This machine's copy of the data for study {args.name!r} differs from the one the study was created "
-            f"with (fingerprint {fingerprint} vs {study.user_attrs['dataset_fingerprint']}); not joining."
+            f"with (fingerprint {fingerprint} vs {study_attr(study, 'dataset_fingerprint')}); not joining."
         )
     work(config, ws, worker_index=args.worker_index or worker_index_for_this_process(), quiet=args.quiet)
     return 0

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from study.attrs import set_study_attr, study_attr, trial_attr
 from study.checkpoints import load_trial_model, prune_checkpoints
 from study.comparison import (
     DEFAULT_CONFIG_ATTR,
@@ -43,7 +44,8 @@ def trial_test_scores(trial: optuna.trial.FrozenTrial, ws: Workspace, *, key: st
     threshold fitted on validation (none stored: refit on test)."""
     model, config, _ = load_trial_model(trial)
     model.to(ws.device)
-    threshold = trial.user_attrs.get("val_metrics", {}).get("score_threshold")
+    threshold = (trial_attr(trial, "val_metrics_all") or trial.user_attrs.get("val_metrics") or {}).get(
+        "score_threshold")
     split = ws.tensors("test", config.model)
     metrics, scores = evaluate(model, split, config=config.train,
                                dtype=resolve_precision(config.train.precision, ws.device),
@@ -56,8 +58,8 @@ def trial_test_scores(trial: optuna.trial.FrozenTrial, ws: Workspace, *, key: st
 def _store_test(study: optuna.Study, attr: str, trial: optuna.trial.FrozenTrial,
                 scored: Scored) -> dict[str, Any]:
     result = {"trial": trial.number, "metrics": scored.metrics}
-    if study.user_attrs.get(attr) != result:
-        study.set_user_attr(attr, result)
+    if study_attr(study, attr) != result:
+        set_study_attr(study, attr, result)
     return result
 
 
@@ -72,7 +74,7 @@ def evaluate_best_on_test(study: optuna.Study, ws: Workspace) -> dict[str, Any] 
 
 
 def stored_comparison(study: optuna.Study) -> Comparison | None:
-    raw = study.user_attrs.get("comparison")
+    raw = study_attr(study, "comparison")
     return Comparison.from_dict(raw) if raw else None
 
 
@@ -97,7 +99,7 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
     ids, per_query = per_query_ndcg(scored[0].scores, scored[0].labels, np.asarray(scored[0].query_ids).astype(str),
                                     k=ws.config.train.ndcg_k)
     # per test query, so that `study compare` can give paired intervals between studies on the same queries
-    study.set_user_attr("test_per_query", {str(q): round(float(v), 6) for q, v in zip(ids, per_query, strict=True)
+    set_study_attr(study, "test_per_query", {str(q): round(float(v), 6) for q, v in zip(ids, per_query, strict=True)
                                            if not np.isnan(v)})
     notes: list[str] = []
     if default is None:
@@ -123,13 +125,13 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
         from study.baselines import baseline_scores
 
         others = baseline_scores(ws)
-        study.set_user_attr("baselines", {s.key: s.metrics for s in others})
+        set_study_attr(study, "baselines", {s.key: s.metrics for s in others})
         scored += others
     train = ws.config.train
     comparison = build_comparison(scored, k=train.ndcg_k, relevance_threshold=train.relevance_threshold,
                                   n_resamples=n_resamples, seed=seed, best_trial=best.number,
                                   default_trial=default.number if default else None, notes=tuple(notes))
-    study.set_user_attr("comparison", comparison.to_dict())
+    set_study_attr(study, "comparison", comparison.to_dict())
     return comparison
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import optuna
 
+from study.attrs import study_attr, trial_attr
 from study.data.errors import UserInputError
 from study.data.features import FeatureScaler
 from study.storage import redact
@@ -60,9 +61,9 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     from study.workspace import assemble_inputs, prepare_workspace
 
     ws = prepare_workspace(stored_config(study), device)
-    if study.user_attrs.get("dataset_fingerprint") not in (None, ws.pairs.fingerprint()):
+    if study_attr(study, "dataset_fingerprint") not in (None, ws.pairs.fingerprint()):
         raise UserInputError(f"The data found here differs from study {study.study_name!r}'s (fingerprint "
-                             f"{ws.pairs.fingerprint()} vs {study.user_attrs['dataset_fingerprint']}); not retraining.")
+                             f"{ws.pairs.fingerprint()} vs {study_attr(study, 'dataset_fingerprint')}); not retraining.")
     p = ws.pairs
     both = JudgedPairs(pd.concat([ws.splits.train.frame, ws.splits.val.frame], ignore_index=True),
                        p.text_fields, p.feature_fields, p.name)
@@ -94,16 +95,16 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
 
 def _metrics(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     test = study.user_attrs.get("test")
-    comparison = study.user_attrs.get("comparison")  # rows and bootstrap intervals, no per-query arrays
+    comparison = study_attr(study, "comparison")  # rows and bootstrap intervals, no per-query arrays
     return {
         "study": study.study_name,
         "trial": trial.number,
         "objective": study.metric_names[0] if study.metric_names else "objective",
         "params": trial.params,
-        "validation": trial.user_attrs.get("val_metrics"),
+        "validation": trial_attr(trial, "val_metrics_all") or trial.user_attrs.get("val_metrics"),
         "best_epoch": trial.user_attrs.get("best_epoch"),
         "test": test["metrics"] if test and test.get("trial") == trial.number else None,
-        "baselines": study.user_attrs.get("baselines"),
+        "baselines": study_attr(study, "baselines"),
         "comparison": comparison if comparison and comparison.get("best_trial") == trial.number else None,
     }
 
@@ -229,21 +230,21 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
     try:
         model, config, ckpt = load_trial_model(trial)
     except (MissingCheckpointError, DamagedCheckpointError) as exc:
-        if not (retrain and "config" in trial.user_attrs):  # --retrain needs only the trial's configuration
+        if not (retrain and trial_attr(trial, "config") is not None):  # --retrain needs only the trial's configuration
             if isinstance(exc, DamagedCheckpointError):
                 raise
             raise UserInputError(f"Cannot export trial {trial.number} of {study.study_name!r}: {exc}. Checkpoints "
                                  "are kept for the best trials under the runs directory of the machine that ran "
                                  "them; run the export there, from the same working directory.") from None
         logger.warning("%s; --retrain fits its configuration again without it", exc)
-        model, config, ckpt = None, config_from_dict(trial.user_attrs["config"]), {}
+        model, config, ckpt = None, config_from_dict(trial_attr(trial, "config")), {}
     scaler = FeatureScaler.from_dict(ckpt["scaler"]) if ckpt else None
     match = MatchFeaturizer.from_dict(ckpt["match"]) if ckpt.get("match") else None
     metrics = _metrics(study, trial)
     if retrain:
         model, scaler, match, metrics["retrained"] = _retrain(study, trial, config, resolve_device(device))
     out = Path(out)
-    summary = study.user_attrs.get("data_summary", {})
+    summary = study_attr(study, "data_summary", {})
     spec = {"format": FORMAT, "version": FORMAT_VERSION,
             "model": {**dataclasses.asdict(config.model), "encoder": "encoder", "n_layers": 0,
                       "variant": model.variant},  # auto resolved: the data's features decided it

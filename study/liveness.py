@@ -20,6 +20,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from study import optuna_private as private
+from study.attrs import set_trial_attr_by_id, trial_attr
 from study.storage import HEARTBEAT_ATTR, RetryStaleTrial, StorageConfig, claim_lock, retrying
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,8 @@ def process_identity() -> dict[str, Any]:
 
 
 def is_local(trial: FrozenTrial) -> bool:
-    attrs = trial.user_attrs
-    return (attrs.get("host") == socket.gethostname() and attrs.get("pid") is not None
-            and attrs.get("pid_namespace", _pid_namespace()) == _pid_namespace())
+    return (trial_attr(trial, "host") == socket.gethostname() and trial_attr(trial, "pid") is not None
+            and trial_attr(trial, "pid_namespace", _pid_namespace()) == _pid_namespace())
 
 
 def _process_alive(pid: int, start: str | None) -> bool:
@@ -89,9 +89,9 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str, max_retry: 
 
 def process_gone(trial: FrozenTrial) -> bool:
     """A RUNNING trial started on this host whose process no longer exists (pid and start time checked)."""
-    pid = trial.user_attrs.get("pid")
+    pid = trial_attr(trial, "pid")
     return (is_local(trial) and pid != os.getpid()
-            and not _process_alive(int(pid), trial.user_attrs.get("process_start")))
+            and not _process_alive(int(pid), trial_attr(trial, "process_start")))
 
 
 def fail_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]:
@@ -116,8 +116,8 @@ def fail_stale_trials(study: optuna.Study, *, max_retry: int = 3, grace: float =
     else:  # the journal file: the heartbeat is a user attribute, compared with this host's clock
         now = time.time()
         stale = [private.trial_id(t) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                 if isinstance(t.user_attrs.get(HEARTBEAT_ATTR), (int, float))
-                 and now - t.user_attrs[HEARTBEAT_ATTR] > grace]
+                 if isinstance(trial_attr(t, HEARTBEAT_ATTR), (int, float))
+                 and now - trial_attr(t, HEARTBEAT_ATTR) > grace]
     failed = []
     for trial_id in stale:
         if _fail_and_retry(study, trial_id, "heartbeat_stale", max_retry):
@@ -149,7 +149,7 @@ class _AttrHeartbeat:
     def _beat(self, study: optuna.Study, trial_id: int, interval: float) -> None:
         while not self._stop.wait(interval):
             try:
-                private.set_trial_attr(study, trial_id, HEARTBEAT_ATTR, time.time())
+                set_trial_attr_by_id(study, trial_id, HEARTBEAT_ATTR, time.time())
             except UpdateFinishedTrialError:
                 return
 

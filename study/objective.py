@@ -20,15 +20,27 @@ import optuna
 import torch
 
 from study.artifacts import log_trial_artifacts
+from study.attrs import set_trial_attr
 from study.checkpoints import BEST, LAST, drop_links, find_resume, retry_chain, save_best, trial_dir
 from study.config import Config
+from study.models.config import selectable_metrics
 from study.models.device import describe
 from study.models.ranker import RankingNet
 from study.models.train import NonFiniteLossError, fit, predict
 from study.space import suggest
+from study.storage import retrying
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
+
+
+def _val_metrics(metrics: dict[str, float], config: Config) -> dict[str, Any]:
+    """The best epoch's validation metrics: the main ones as a user attribute (what the dashboard shows), all
+    of them (the classification threshold, counts) as a system attribute."""
+    rounded = {k: round(float(v), 6) for k, v in metrics.items() if isinstance(v, (int, float))}
+    main = [config.study.metric, *selectable_metrics(config.train.ndcg_k)]
+    return {"val_metrics": {k: rounded[k] for k in dict.fromkeys(main) if k in rounded},
+            "val_metrics_all": rounded}
 
 
 def _latency_ms_per_1000(model: RankingNet, workspace: Workspace, config: Config) -> float:
@@ -60,11 +72,11 @@ class Objective:
         config = self.config.with_params(params)
         ws = self.workspace
         folder = trial_dir(config, trial.number)
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
+        set_trial_attr(trial, "host", socket.gethostname())
+        set_trial_attr(trial, "pid", os.getpid())
         trial.set_user_attr("device", describe(ws.device))
-        trial.set_user_attr("checkpoint", str(folder / BEST))
-        trial.set_user_attr("config", config.to_dict())
+        set_trial_attr(trial, "checkpoint", str(folder / BEST))
+        set_trial_attr(trial, "config", config.to_dict())
         if self.on_trial_start is not None:
             self.on_trial_start(trial)
         chain = retry_chain(trial)
@@ -74,17 +86,26 @@ class Objective:
         # carries the per-epoch values and every trial runs to its end
         single = len(trial.study.directions) == 1
 
+        def stored(action: Callable[[], Any], what: str) -> Any:
+            # per-epoch writes get the bounded retries of every other storage call: a full or locked database
+            # ends the run with one paragraph (exit 2), and the trial is recovered on the next start
+            return retrying(action, url=config.storage.url, what=f"{what} (trial {trial.number})",
+                            attempts=config.storage.connect_attempts)
+
+        def record(key: str, value: Any) -> None:
+            stored(lambda: set_trial_attr(trial, key, value), f"record {key}")
+
         def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
             curve.append({"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}})
             if single:
-                trial.report(float(metrics[metric]), epoch)
-            trial.set_user_attr("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
+                stored(lambda: trial.report(float(metrics[metric]), epoch), "report the epoch's value")
+            record("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, metrics)
-            if single and epoch > 0 and trial.should_prune():  # epoch 0 is the untrained start: reported, never pruned
-                best = max(curve, key=lambda c: c[metric])
-                trial.set_user_attr("val_metrics", best)
-                trial.set_user_attr("epochs_run", epoch)
+            if single and epoch > 0 and stored(trial.should_prune, "ask the pruner"):  # epoch 0 is the untrained start: reported, never pruned
+                for key, value in _val_metrics(max(curve, key=lambda c: c[metric]), config).items():
+                    record(key, value)
+                record("epochs_run", epoch)
                 raise optuna.TrialPruned(f"{metric} {metrics[metric]:.4f} at epoch {epoch} below the median")
 
         started = time.perf_counter()
@@ -96,7 +117,7 @@ class Objective:
             val = ws.tensors("val", config.model)
             resume = find_resume(trial, config, model) if chain else None
             if resume is not None:
-                trial.set_user_attr("resumed_from", {"trial": resume.trial, "epoch": resume.epoch})
+                set_trial_attr(trial, "resumed_from", {"trial": resume.trial, "epoch": resume.epoch})
             result = fit(
                 model, train, val, config.train, on_epoch_end=on_epoch_end, on_step=self.on_step,
                 checkpoint_path=folder / LAST, resume_from=resume.state if resume is not None else None,
@@ -119,7 +140,7 @@ class Objective:
         model.load_state_dict(result.best_state)
         save_best(folder / BEST, model=model, result=result, config=config, ws=ws)
         attrs: dict[str, Any] = {
-            "val_metrics": {k: round(float(v), 6) for k, v in result.best_metrics.items()},
+            **_val_metrics(result.best_metrics, config),
             "curve": [{"epoch": int(h["epoch"]), metric: round(h[metric], 6)} for h in result.history],
             "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run,
@@ -129,7 +150,7 @@ class Objective:
             "peak_gpu_memory_mb": round(result.peak_memory_mb, 1),
         }
         for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+            record(key, value)
         log_trial_artifacts(trial, model=model, workspace=ws, config=config, history=result.history,
                             val_scores=result.best_val_scores)
         value = float(result.best_metrics[metric])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import optuna
 
+from study.attrs import study_attrs, trial_attr
 from study.report_html import CSS, Section, duration, escape, metric_names, note, number, table
 from study.report_ranking import ranking_section
 from study.report_search import best_first, complete_trials, search_sections
@@ -41,7 +42,7 @@ def _objective(study: optuna.Study) -> str:
 
 def overview(study: optuna.Study, storage_url: str | None) -> Section:
     names = metric_names(study)
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     data = attrs.get("data_summary", {})
     by_state = counts(study)
     rows = [["trials", ", ".join(f"{s.lower()} {by_state[s]:,}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING",
@@ -64,7 +65,7 @@ def overview(study: optuna.Study, storage_url: str | None) -> Section:
         body += "<h3>Best trials</h3>" + table(
             ["trial", *names, "epochs", "time", *params],
             [[t.number, *(float(v) for v in t.values),
-              int(t.user_attrs.get("epochs_run", max(len(t.user_attrs.get("curve") or []) - 1, 0))),
+              int(t.user_attrs.get("epochs_run", max(len(trial_attr(t, "curve") or []) - 1, 0))),
               duration(t.duration.total_seconds()) if t.duration else "–",
               *[number(t.params[n]) if n in t.params else "–" for n in params]]
              for t in ranked])

@@ -10,6 +10,8 @@ from typing import Any
 
 import optuna
 
+from study.attrs import study_attr
+
 # .grid has fixed columns (not auto-fit): plotly sizes a figure once, on its box's width when it is drawn, and an
 # auto-fit grid only gains its second column after the figure in the first one has been drawn full width.
 CSS = """
@@ -98,7 +100,7 @@ def metric_names(study: optuna.Study) -> list[str]:
     """One name per objective: the study's metric names, else the config's metric (and "objective 2")."""
     names = list(study.metric_names or [])
     if not names:
-        names = [study.user_attrs.get("config", {}).get("study", {}).get("metric", "objective")]
+        names = [study_attr(study, "config", {}).get("study", {}).get("metric", "objective")]
     return names + [f"objective {i + 1}" for i in range(len(names), len(study.directions))]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from study.attrs import study_attr, study_attrs
 from study.comparison import Comparison
 from study.data.errors import UserInputError
 from study.data.schema import LABEL, product_text
@@ -39,7 +40,7 @@ def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str
     model, config, _ = load_trial_model(trial)
     dev = resolve_device(device)
     ws = prepare_workspace(stored_config(study), dev)
-    stored = study.user_attrs.get("dataset_fingerprint")
+    stored = study_attr(study, "dataset_fingerprint")
     if stored not in (None, ws.pairs.fingerprint()):
         raise ValueError(f"the data found here (fingerprint {ws.pairs.fingerprint()}) is not the study's "
                          f"({stored})")
@@ -122,7 +123,7 @@ def ranking_section(study: optuna.Study, *, device: str = "cpu", seed: int = 0) 
     if trial is None:
         return Section("ranking", "Ranking quality of the best trial", note("No complete trial yet."))
     body = _best_trial_line(trial, metric_name(study))
-    comparison = Comparison.from_user_attrs(study.user_attrs, best_trial=trial.number)
+    comparison = Comparison.from_user_attrs(study_attrs(study), best_trial=trial.number)
     if comparison is not None:
         body += "<h3>Tuned against the untuned default and the baselines, same test queries</h3>"
         body += comparison.to_html(all_metrics=True)

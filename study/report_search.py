@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from study.attrs import trial_attr
 from study.report_html import Section, caveat, figure, metric_names, note
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def curve_of(trial: FrozenTrial, metric: str) -> dict[int, float]:
     trial with two objectives cannot report intermediate values to Optuna)."""
     if trial.intermediate_values:
         return {int(step): float(v) for step, v in sorted(trial.intermediate_values.items())}
-    return {int(c["epoch"]): float(c[metric]) for c in trial.user_attrs.get("curve") or []
+    return {int(c["epoch"]): float(c[metric]) for c in trial_attr(trial, "curve") or []
             if isinstance(c, dict) and "epoch" in c and isinstance(c.get(metric), (int, float))}
 
 

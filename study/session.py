@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from study.artifacts import write_study_note
+from study.attrs import study_attr
 from study.config import (
     PROFILE_NOTES,
     Config,
@@ -155,10 +156,10 @@ def _resolve(args: RunRequest) -> tuple[Config, list[tuple[str, Any, Any]]]:
             raise
         except UserInputError:
             study = None
-        if study is not None and "config" in study.user_attrs:
-            _refuse_other_data(args, study.user_attrs["config"], name)
+        if study is not None and study_attr(study, "config") is not None:
+            _refuse_other_data(args, study_attr(study, "config"), name)
             # the stored config shows the URL without its password: connect with the one given here
-            return build_config(study.user_attrs["config"], source=f"study {name!r}",
+            return build_config(study_attr(study, "config"), source=f"study {name!r}",
                                 overrides=overrides + [f"storage.url={json.dumps(url)}"], profile=profile), []
     raw = read_toml(Path(args.config)) if args.config else {}
     source = args.config or "built-in config"
@@ -217,7 +218,7 @@ def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -
     from study.evaluation import compare_on_test
 
     compare_on_test(study, ws, baselines=config.study.baselines, seed=config.study.seed)
-    write_study_note(study, study.user_attrs.get("data_summary") or ws.summary(), config)
+    write_study_note(study, study_attr(study, "data_summary") or ws.summary(), config)
     if not quiet:
         print(summary_table(study, config.study.metric))
 

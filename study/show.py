@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from study.attrs import study_attr, study_attrs, trial_attr
 from study.comparison import Comparison
 from study.data.errors import UserInputError
 from study.liveness import process_gone
@@ -25,7 +26,7 @@ from study.trials import best_trial, counts
 def stored_comparison(study: optuna.Study) -> Comparison | None:
     """The test comparison stored at the end of a run, its rows completed with the other stored test metrics
     (one rebuilt without intervals for a study stored before comparisons existed)."""
-    return Comparison.from_user_attrs(study.user_attrs)
+    return Comparison.from_user_attrs(study_attrs(study))
 
 
 def _age(start: dt.datetime | None, end: dt.datetime | None = None) -> str:
@@ -81,7 +82,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for key, value in best.params.items():
             print(f"  {key} = {value!r}")
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        host, pid = t.user_attrs.get("host", "?"), t.user_attrs.get("pid", "?")
+        host, pid = trial_attr(t, "host", "?"), trial_attr(t, "pid", "?")
         gone = ("; its process is gone: the next run or worker marks it FAIL and retries it"
                 if process_gone(t) else "")
         print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
@@ -111,10 +112,10 @@ def cmd_best(args: argparse.Namespace) -> int:
         "params": trial.params,
         "val_metrics": trial.user_attrs.get("val_metrics"),
         "test_metrics": test["metrics"] if test and test.get("trial") == trial.number else None,
-        "baselines": study.user_attrs.get("baselines"),
+        "baselines": study_attr(study, "baselines"),
         "comparison": comparison.to_dict() if comparison else None,
-        "checkpoint": trial.user_attrs.get("checkpoint"),
-        "config": trial.user_attrs.get("config"),
+        "checkpoint": trial_attr(trial, "checkpoint"),
+        "config": trial_attr(trial, "config"),
     }
     if len(names) > 1:  # a Pareto front: the best by the main metric, and the front it is on
         out["pareto_front"] = [{"trial": t.number, "values": t.values} for t in study.best_trials]
@@ -151,7 +152,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         trials = study.get_trials(deepcopy=False)
         c = counts(study)
         best = best_trial(study)
-        data = (study.user_attrs.get("data_summary") or {}).get("name", "?")
+        data = (study_attr(study, "data_summary") or {}).get("name", "?")
         times = [t for tr in trials for t in (tr.datetime_complete, tr.datetime_start) if t is not None]
         last = f"{max(times):%Y-%m-%d %H:%M}" if times else "-"
         print(f"{summary.study_name:<24} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} {c['RUNNING']:>7}  "
@@ -237,7 +238,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         metric = comparison.metric
         for row in comparison.rows:  # keys, not labels: "tuned (best trial 7)" differs between studies
             table.setdefault(row.key.replace("_", " "), {})[study.study_name] = row.ndcg
-        scores = study.user_attrs.get("test_per_query")
+        scores = study_attr(study, "test_per_query")
         if scores:
             per_query[study.study_name] = scores
     names = [s.study_name for s in studies]

@@ -40,7 +40,8 @@ HEARTBEAT_ATTR = "heartbeat_at"  # where the storage has no heartbeat table (jou
 RUN_ATTRS = frozenset({
     "fail_reason", "prune_reason", "pid", "host", HEARTBEAT_ATTR, "pid_namespace", "process_start", "sampler_seed",
     "resumed_from", "device", "checkpoint", "curve", "val_metrics", "best_epoch", "epochs_run", "wall_time_s",
-    "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb",
+    "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb", "val_metrics_all", "val_per_query_ndcg",
+    "damaged_checkpoints", "latency_ms_per_1000_pairs", "model_size_m",
 })
 
 
@@ -182,7 +183,8 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
             logger.warning("trial %d failed and was already retried %d times: not retrying it again",
                            trial.number, self._max_retry)
             return
-        system_attrs = {"failed_trial": history[0], **trial.system_attrs, "retry_history": history}
+        system_attrs = {"failed_trial": history[0], **{k: v for k, v in trial.system_attrs.items() if k not in RUN_ATTRS},
+                        "retry_history": history}
         study.add_trial(optuna.create_trial(
             state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
             user_attrs={k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS},

@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from study.artifacts import artifact_dir
+from study.attrs import set_study_attr, study_attr, study_attrs
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
 from study.samplers import build_pruner, build_sampler
@@ -66,7 +67,7 @@ def load_existing(name: str, storage_url: str, *, config: Config | None = None) 
 
 
 def stored_config(study: optuna.Study) -> Config:
-    raw = study.user_attrs.get("config")
+    raw = study_attr(study, "config")
     if raw is None:
         raise UserInputError(f"Study {study.study_name!r} was not created by this tool (it has no stored config).")
     return config_from_dict(raw)
@@ -108,7 +109,7 @@ def _shown(value: Any) -> str:
 
 
 def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> None:
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     problems = []
     if attrs.get("dataset_fingerprint") not in (None, fingerprint):
         problems.append(f"the dataset differs (stored fingerprint {attrs['dataset_fingerprint']}, now {fingerprint})")
@@ -129,7 +130,7 @@ def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> N
 def store_run_settings(study: optuna.Study, config: Config) -> None:
     """Settings a resume may change (``n_trials``, ``timeout``) are stored, so that ``status`` and a worker
     that joins later see the new target."""
-    stored = dict(study.user_attrs.get("config") or {})
+    stored = dict(study_attr(study, "config") or {})
     now = public_config(config).to_dict()["study"]
     changed = {k: now[k] for k in ("n_trials", "timeout") if stored.get("study", {}).get(k) != now[k]}
     if not stored or not changed:
@@ -137,7 +138,7 @@ def store_run_settings(study: optuna.Study, config: Config) -> None:
     for key, value in changed.items():
         logger.info("study %r: %s %s -> %s (stored)", study.study_name, key, stored["study"].get(key), value)
     stored["study"] = {**stored["study"], **changed}
-    study.set_user_attr("config", stored)
+    set_study_attr(study, "config", stored)
 
 
 
@@ -183,7 +184,7 @@ def remove_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return False
-    runs_dir = (study.user_attrs.get("config") or {}).get("study", {}).get("runs_dir")
+    runs_dir = (study_attr(study, "config") or {}).get("study", {}).get("runs_dir")
     if runs_dir:
         store_dir = artifact_dir(runs_dir)
         if store_dir.is_dir():
@@ -218,21 +219,23 @@ def create_or_resume(
             sampler=build_sampler(config.sampler, seed=config.study.seed, search_space=config.search),
             pruner=build_pruner(config.pruner, max_epochs=config.train.epochs),
         )
-        if "config" in study.user_attrs:
+        if study_attr(study, "config") is not None:
             return study
         metric = config.study.metric
         names = [metric] + ({"latency": ["latency_ms_per_1000_pairs"], "model_size": ["model_size_m"]}
                             .get(config.study.second_objective, []))
         study.set_metric_names(names)
-        study.set_user_attr("dataset_fingerprint", fingerprint)
-        study.set_user_attr("space_hash", config.space_hash())
-        study.set_user_attr("training_hash", config.training_hash())
-        study.set_user_attr("search_space", config.search)
-        study.set_user_attr("data_summary", summary)
-        study.set_user_attr("versions", package_versions())
+        set_study_attr(study, "dataset_fingerprint", fingerprint)
+        set_study_attr(study, "space_hash", config.space_hash())
+        set_study_attr(study, "training_hash", config.training_hash())
+        set_study_attr(study, "search_space", config.search)
+        set_study_attr(study, "data_summary", summary)
+        study.set_user_attr("data", f"{summary.get('name', '?')}: {summary.get('pairs', '?')} pairs, "
+                                    f"{summary.get('queries', '?')} queries")
+        set_study_attr(study, "versions", package_versions())
         study.set_user_attr("created_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         enqueue_default(study, config)
-        study.set_user_attr("config", public_config(config).to_dict())
+        set_study_attr(study, "config", public_config(config).to_dict())
         return study
 
     def create_locked() -> optuna.Study:

@@ -24,6 +24,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from study import optuna_private as private
+from study.attrs import set_trial_attr, trial_attr
 from study.config import Config
 from study.liveness import (
     close_interrupted,
@@ -35,7 +36,15 @@ from study.liveness import (
 )
 from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
 from study.samplers import build_pruner, build_sampler
-from study.storage import HEARTBEAT_ATTR, StorageConfig, claim_lock, open_storage, redact, retrying
+from study.storage import (
+    HEARTBEAT_ATTR,
+    StorageConfig,
+    StorageUnavailableError,
+    claim_lock,
+    open_storage,
+    redact,
+    retrying,
+)
 from study.studies import public_config
 from study.trials import CLAIMED, counts
 
@@ -92,7 +101,7 @@ def _mark_claimed(study: optuna.Study, trial: optuna.trial.Trial, sampler_seed: 
     else:
         attrs[HEARTBEAT_ATTR] = time.time()
     for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+        set_trial_attr(trial, key, value)
 
 
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, state: TrialState, values: Any,
@@ -143,6 +152,10 @@ def run_trial(
     except DiskFullError:  # queued again for when there is space; the run stops with the message, exit 2
         close_interrupted(study, trial, DISK_FULL_REASON)
         raise
+    except StorageUnavailableError:  # the database itself is full or gone: close and queue it if it can be
+        with contextlib.suppress(Exception):  # written, else the next start finds its process gone
+            close_interrupted(study, trial, "storage_unavailable")
+        raise
     except BaseException as exc:  # a bug or a storage failure: close the trial, then let it surface
         with contextlib.suppress(Exception), signals_deferred():
             if private.frozen(study, private.trial_id(trial)).state == TrialState.RUNNING:
@@ -180,7 +193,7 @@ def _can_wait(study: optuna.Study) -> bool:
     if private.heartbeat_enabled(study):
         return True
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return all(is_local(t) or HEARTBEAT_ATTR in t.user_attrs for t in running)
+    return all(is_local(t) or trial_attr(t, HEARTBEAT_ATTR) is not None for t in running)
 
 
 def _n_trials_so_far(storage: optuna.storages.BaseStorage, config: Config) -> int:

@@ -13,6 +13,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from study.models.metrics import evaluate_ranking, paired_bootstrap_interval, per_query_ndcg
 
+from study.attrs import study_attr, trial_attr
 from study.cli import main
 from study.comparison import (
     Comparison,
@@ -174,11 +175,11 @@ def test_a_run_prints_and_stores_the_comparison(study_toml, capsys) -> None:
     zero = study.trials[0]
     assert zero.user_attrs["default_config"] and zero.state == TrialState.COMPLETE
     assert zero.params == {"train.head_lr": config.train.head_lr, "train.loss": config.train.loss}
-    assert Path(zero.user_attrs["checkpoint"]).is_file()  # kept whatever its rank, for the test evaluation
-    stored = study.user_attrs["comparison"]
+    assert Path(trial_attr(zero, "checkpoint")).is_file()  # kept whatever its rank, for the test evaluation
+    stored = study_attr(study, "comparison")
     assert [r["key"] for r in stored["rows"]] == ["tuned", "untuned_default", "zero_shot_encoder",
                                                   "tfidf_cosine", "random", "behaviour_only"]
-    assert study.user_attrs["test_default"]["trial"] == 0 and "tfidf_cosine" in study.user_attrs["baselines"]
+    assert study_attr(study, "test_default")["trial"] == 0 and "tfidf_cosine" in study_attr(study, "baselines")
     assert len(json.dumps(stored)) < 4000  # rows and intervals, no per-query arrays
     for label in ("tuned (best trial", "untuned default (trial 0)", "zero-shot encoder", "tf-idf cosine",
                   "random order", "behaviour only", "95% interval", "the zero-shot encoder on these"):

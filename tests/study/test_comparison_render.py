@@ -7,6 +7,7 @@ from __future__ import annotations
 import optuna
 
 from study.artifacts import study_note
+from study.attrs import set_study_attr, study_attrs
 from study.comparison import Comparison, ComparisonRow
 
 METRICS = {"ndcg@10": 0.91, "mrr": 0.95, "map": 0.88, "recall@10": 1.0, "f1": 0.8, "roc_auc": 0.75,
@@ -69,7 +70,7 @@ def test_the_dashboard_note_shows_the_same_table() -> None:
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     note = study_note(study, {}, {"study": {"metric": "ndcg@10"}})
-    assert Comparison.from_user_attrs(study.user_attrs).to_markdown() in note
-    study.set_user_attr("comparison", None)  # no comparison stored: the metrics-only table
+    assert Comparison.from_user_attrs(study_attrs(study)).to_markdown() in note
+    set_study_attr(study, "comparison", None)  # no comparison stored: the metrics-only table
     note = study_note(study, {}, {"study": {"metric": "ndcg@10"}})
     assert "| zero shot encoder | 0.8700 | 0.9000 |" in note and "no intervals" in note

@@ -130,3 +130,30 @@ def test_search_ranges_optuna_would_refuse_are_refused_before_the_study_exists(s
 def test_an_empty_study_name_is_refused(study_toml, capsys) -> None:
     assert main(["run", "--config", str(study_toml()), "--name", "", "--quiet"]) == 2
     assert "study.name must not be empty" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_a_database_that_fills_up_mid_trial_stops_the_run_and_loses_no_trial(write_study_config, capsys,
+                                                                            monkeypatch) -> None:
+    """SQLite says "database or disk is full" when the first epoch's value is recorded: the per-epoch write is
+    retried (bounded), then the run stops with one paragraph and exit 2; the trial is queued again, and once
+    there is space the same command finishes the study."""
+    path = write_study_config(n_trials=2, epochs=2, storage="connect_attempts = 1")
+    real = optuna.storages.RDBStorage.set_trial_intermediate_value
+
+    def full(self, trial_id, step, value):
+        if step >= 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, trial_id, step, value)
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_intermediate_value", full)
+    assert main(["run", "--config", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "database or disk is full" in err and "Traceback" not in err
+    trials = optuna.load_study(study_name="t", storage=load_config(path).storage.url).trials
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["fail_reason"] == "storage_unavailable"
+    assert trials[1].state == TrialState.WAITING and trials[1].params == trials[0].params  # queued again
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_intermediate_value", real)  # space is back
+    assert main(["run", "--config", str(path), "--quiet"]) == 0
+    done = optuna.load_study(study_name="t", storage=load_config(path).storage.url).trials
+    assert sum(t.state == TrialState.COMPLETE for t in done) == 2 and done[1].params == trials[0].params

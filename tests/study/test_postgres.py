@@ -18,6 +18,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from study.attrs import trial_attr
 from study.cli import main
 from study.storage import StorageConfig, build_storage
 
@@ -86,7 +87,7 @@ def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_c
     states = [t.state for t in study.trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 4
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states and len(states) == 4
-    assert len({t.user_attrs["sampler_seed"] for t in study.trials}) == len({t.user_attrs["pid"] for t in study.trials})
+    assert len({trial_attr(t, "sampler_seed") for t in study.trials}) == len({trial_attr(t, "pid") for t in study.trials})
     assert not Path("unused.db").exists()
 
     assert main(["status", "--name", "pg", "--storage", postgres_url]) == 0

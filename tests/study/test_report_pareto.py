@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from study.attrs import set_trial_attr
 from study.config import load_config
 from study.report import build_report
 from study.space import suggest
@@ -25,7 +26,7 @@ def two_objective_study(study_toml, second: str, n_trials: int = 12) -> optuna.S
         trial = study.ask()
         suggest(trial, config.search)
         curve = [{"epoch": e, "ndcg@10": round(0.7 + 0.05 * e + float(rng.normal(0, 0.01)), 6)} for e in range(3)]
-        trial.set_user_attr("curve", curve)  # a trial with two objectives cannot report intermediate values
+        set_trial_attr(trial, "curve", curve)  # a trial with two objectives cannot report intermediate values
         trial.set_user_attr("epochs_run", 2)
         if number == 5:
             study.tell(trial, state=TrialState.PRUNED)

@@ -21,6 +21,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from study.attrs import set_trial_attr, trial_attr
 from study.cli import main
 from study.config import load_config
 from study.liveness import recover_trials
@@ -57,7 +58,7 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(
     assert proc.wait(timeout=30) == -signal.SIGKILL
     killed = int(checkpoint.parent.name.removeprefix("trial_"))
     running = [t for t in trials_of(path) if t.state == TrialState.RUNNING]
-    assert [t.number for t in running] == [killed] and running[0].user_attrs["pid"] == proc.pid
+    assert [t.number for t in running] == [killed] and trial_attr(running[0], "pid") == proc.pid
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", f"sqlite:///{tmp_path / 'studies.db'}"]) == 0
     assert f"running: trial {killed}" in (out := capsys.readouterr().out) and "its process is gone" in out
@@ -70,10 +71,10 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(
     assert dead.state == TrialState.FAIL and dead.user_attrs["fail_reason"] == "process_died"
     retry = next(t for t in trials if t.system_attrs.get("retry_history") == [killed])
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params
-    assert retry.user_attrs["resumed_from"]["trial"] == killed and retry.user_attrs["resumed_from"]["epoch"] > 0
-    assert "fail_reason" not in retry.user_attrs and retry.user_attrs["pid"] == os.getpid()
+    assert trial_attr(retry, "resumed_from")["trial"] == killed and trial_attr(retry, "resumed_from")["epoch"] > 0
+    assert "fail_reason" not in retry.user_attrs and trial_attr(retry, "pid") == os.getpid()
     assert len(retry.intermediate_values) < 4  # the epochs before the checkpoint were not run again
-    assert retry.user_attrs["epochs_run"] == 4 and len(retry.user_attrs["curve"]) == 5  # epochs 0 (untrained)..4
+    assert retry.user_attrs["epochs_run"] == 4 and len(trial_attr(retry, "curve")) == 5  # epochs 0 (untrained)..4
     # the best finished trial and the untuned default (trial 0's chain: the killed trial was the default, queued
     # first, and its retry keeps the mark) keep their weights; no resume file and no other trial folder is left
     assert dead.user_attrs["default_config"] and retry.user_attrs["default_config"]
@@ -104,16 +105,16 @@ def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(
     assert "terminated" in err.read_text()
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING]
-    assert trials[1].user_attrs["resumed_from"]["trial"] == 0 and second.is_file()
-    assert trials[1].user_attrs["resumed_from"]["epoch"] >= 1
+    assert trial_attr(trials[1], "resumed_from")["trial"] == 0 and second.is_file()
+    assert trial_attr(trials[1], "resumed_from")["epoch"] >= 1
 
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
     last = trials[2]
     assert last.system_attrs["retry_history"] == [0, 1] and last.params == trials[0].params
-    assert last.user_attrs["resumed_from"]["trial"] == 1
-    assert last.user_attrs["resumed_from"]["epoch"] >= trials[1].user_attrs["resumed_from"]["epoch"] + 1
+    assert trial_attr(last, "resumed_from")["trial"] == 1
+    assert trial_attr(last, "resumed_from")["epoch"] >= trial_attr(trials[1], "resumed_from")["epoch"] + 1
     assert not first.parent.exists() and not second.parent.exists()  # the finished retry's chain is cleaned
 
 
@@ -180,8 +181,8 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(
     study = create_or_resume(config, fingerprint=ws.pairs.fingerprint(), summary=ws.summary())
     ghost = study.ask()  # a trial that a worker on another machine started, then lost power
     suggest(ghost, config.search)
-    ghost.set_user_attr("host", "gpu-box-7")
-    ghost.set_user_attr("pid", 4242)
+    set_trial_attr(ghost, "host", "gpu-box-7")
+    set_trial_attr(ghost, "pid", 4242)
     if backend == "journal":
         ghost.set_user_attr(HEARTBEAT_ATTR, time.time())
     else:
@@ -193,7 +194,7 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(
     assert (trials[0].datetime_complete - trials[0].datetime_start).total_seconds() >= 3  # not before the grace
     retry = next(t for t in trials if t.system_attrs.get("retry_history") == [0])
     assert retry.state == TrialState.COMPLETE and retry.params == trials[0].params
-    assert retry.user_attrs["host"] == socket.gethostname()
+    assert trial_attr(retry, "host") == socket.gethostname()
     assert n_finished(trials) == 2
 
 

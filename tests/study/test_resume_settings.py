@@ -7,6 +7,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from study.attrs import study_attr, trial_attr
 from study.cli import main
 from study.config import load_config
 
@@ -20,7 +21,7 @@ def test_raising_n_trials_on_resume_is_stored_and_a_late_worker_says_why_it_does
     assert main(["run", "--config", str(path), "--n-trials", "1", *FAST]) == 0
     assert main(["run", "--config", str(path), "--n-trials", "2", *FAST]) == 0
     study = optuna.load_study(study_name="t", storage=url)
-    assert study.user_attrs["config"]["study"]["n_trials"] == 2
+    assert study_attr(study, "config")["study"]["n_trials"] == 2
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", url]) == 0
     assert "finished 2/2" in capsys.readouterr().out
@@ -47,7 +48,7 @@ def test_the_optimised_metric_also_selects_the_best_epoch(study_toml) -> None:
     study = optuna.load_study(study_name="t", storage=load_config(path).storage.url)
     assert study.metric_names == ["mrr"]
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
-        curve = [c["mrr"] for c in t.user_attrs["curve"]]
+        curve = [c["mrr"] for c in trial_attr(t, "curve")]
         assert t.value == pytest.approx(max(curve))  # the epoch kept is the best by MRR, not by NDCG
         assert t.user_attrs["val_metrics"]["mrr"] == pytest.approx(t.value)
     assert study.user_attrs["test"]["metrics"]["mrr"] > 0

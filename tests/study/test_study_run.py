@@ -16,6 +16,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from study.attrs import study_attr, trial_attr
 from study.cli import main
 from study.config import load_config
 from study.objective import Objective
@@ -60,17 +61,21 @@ def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
     assert pruned and "non_finite_loss" in pruned[0].user_attrs["prune_reason"]
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     for t in done:
-        attrs = t.user_attrs
-        assert set(attrs) >= {"val_metrics", "curve", "epochs_run", "wall_time_s", "pairs_per_second",
-                              "peak_gpu_memory_mb", "device", "config", "checkpoint", "host", "pid"}
+        attrs = t.user_attrs  # what the dashboard shows: few, readable; the rest are system attributes
+        assert set(attrs) - {"default_config", "note"} == {"val_metrics", "best_epoch", "epochs_run", "wall_time_s",
+                                                           "device"}
+        assert set(attrs["val_metrics"]) == {"ndcg@10", "mrr", "map", "recall@10", "roc_auc"}
+        assert set(t.system_attrs) >= {"curve", "pairs_per_second", "peak_gpu_memory_mb", "config", "checkpoint",
+                                       "host", "pid", "val_metrics_all"}
         assert len(t.intermediate_values) == attrs["epochs_run"] + 1 == 3  # epoch 0: before training
         assert attrs["val_metrics"]["ndcg@10"] == pytest.approx(t.value)
-    assert study.user_attrs["dataset_fingerprint"] == ws.pairs.fingerprint()
-    assert "versions" in study.user_attrs and study.metric_names == ["ndcg@10"]
+    assert study_attr(study, "dataset_fingerprint") == ws.pairs.fingerprint()
+    assert set(study.user_attrs) == {"data", "created_at", "test"}  # the dashboard's study list stays readable
+    assert study_attr(study, "versions") is not None and study.metric_names == ["ndcg@10"]
     test = study.user_attrs["test"]
     assert test["trial"] == max(done, key=lambda t: t.value).number and 0 < test["metrics"]["ndcg@10"] <= 1
-    assert set(study.user_attrs["baselines"]) >= {"random", "behaviour_only", "zero_shot_encoder"}
-    assert Path(max(done, key=lambda t: t.value).user_attrs["checkpoint"]).is_file()
+    assert set(study_attr(study, "baselines")) >= {"random", "behaviour_only", "zero_shot_encoder"}
+    assert Path(trial_attr(max(done, key=lambda t: t.value), "checkpoint")).is_file()
 
     capsys.readouterr()
     storage = ["--storage", config.storage.url]
@@ -226,7 +231,7 @@ def test_a_timeout_starts_no_trial_after_it_and_the_study_resumes_to_its_target(
         assert main(["run", "--config", str(path), "--timeout", str(timeout), *fast]) == 0
     study = optuna.load_study(study_name="t", storage=url)
     assert [(t.number, t.state) for t in study.trials] == [(0, TrialState.COMPLETE)]  # nothing started after
-    assert study.user_attrs["config"]["study"]["timeout"] == timeout
+    assert study_attr(study, "config")["study"]["timeout"] == timeout
     assert study.user_attrs["test"]["trial"] == 0  # the run still finished properly: the best so far is tested
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", url]) == 0
@@ -235,7 +240,7 @@ def test_a_timeout_starts_no_trial_after_it_and_the_study_resumes_to_its_target(
     assert main(["run", "--config", str(path), *fast]) == 0  # the file sets no timeout: on to n_trials
     study = optuna.load_study(study_name="t", storage=url)
     assert [(t.number, t.state) for t in study.trials] == [(n, TrialState.COMPLETE) for n in range(3)]
-    assert study.user_attrs["config"]["study"]["timeout"] == 0
+    assert study_attr(study, "config")["study"]["timeout"] == 0
 
 
 def test_new_replaces_the_study_its_trials_and_its_checkpoints(tmp_path, study_toml) -> None:
@@ -257,7 +262,7 @@ def test_new_replaces_the_study_its_trials_and_its_checkpoints(tmp_path, study_t
     assert fresh.datetime_start >= replaced_at and fresh.number == 0 and fresh.state == TrialState.COMPLETE
     assert fresh.user_attrs["default_config"]
     assert fresh.params == {"train.head_lr": config.train.head_lr, "train.loss": config.train.loss}
-    assert study.user_attrs["test"]["trial"] == 0 and study.user_attrs["config"]["study"]["n_trials"] == 1
+    assert study.user_attrs["test"]["trial"] == 0 and study_attr(study, "config")["study"]["n_trials"] == 1
     # the old study's checkpoint folders went with it; only the new trial 0 wrote one
     assert sorted(p.name for p in folder.iterdir()) == ["trial_00000"]
     assert not [p for p, mtime in old_weights.items() if p.exists() and p.stat().st_mtime_ns == mtime]

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from study.data.sources import load_dataset
 from study.data.validate import validate_pairs
 
+from study.attrs import study_attr
 from study.cli import main
 from study.config import build_config, load_config
 from study.preflight import describe_variant
@@ -48,13 +49,13 @@ def test_a_three_column_file_runs_a_study_and_the_same_command_resumes_it(tmp_pa
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.load_study(study_name="x", storage=url)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]
-    stored = study.user_attrs["config"]["data"]
+    stored = study_attr(study, "config")["data"]
     assert stored["path"] == str(path) and stored["source"] == "auto" and stored["val_fraction"] == 0.2
-    assert study.user_attrs["data_summary"]["queries"] == 24
-    fingerprint = study.user_attrs["dataset_fingerprint"]
+    assert study_attr(study, "data_summary")["queries"] == 24
+    fingerprint = study_attr(study, "dataset_fingerprint")
     assert main(command) == 0  # the same command again resumes: the study is finished, nothing more runs
     again = optuna.load_study(study_name="x", storage=url)
-    assert len(again.trials) == 1 and again.user_attrs["dataset_fingerprint"] == fingerprint
+    assert len(again.trials) == 1 and study_attr(again, "dataset_fingerprint") == fingerprint
 
 
 def test_auto_variant_is_text_without_features_and_fusion_with_them(tmp_path, tiny_bert, capsys) -> None:

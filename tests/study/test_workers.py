@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
+from study.attrs import trial_attr
+
 
 def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_config, start_study, trials_of) -> None:
     # short heartbeats: more concurrent writes to the one file than a real study makes
@@ -17,7 +19,7 @@ def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_conf
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 6
     assert states.count(TrialState.FAIL) == 0, [t.user_attrs.get("fail_reason") for t in trials]
     assert len(trials) == 6  # no trial was asked for beyond the target
-    seeds = {t.user_attrs["pid"]: t.user_attrs["sampler_seed"] for t in trials}
+    seeds = {trial_attr(t, "pid"): trial_attr(t, "sampler_seed") for t in trials}
     assert len(seeds) >= 2 and len(set(seeds.values())) == len(seeds)  # one seed per worker process
     assert len({t.params["train.head_lr"] for t in trials}) == 6  # the workers did not repeat each other
     assert "4 worker(s)" in err.read_text() and "6 complete" in out.read_text()
