@@ -109,7 +109,7 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
         raise
     except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, KeyError, IndexError, TypeError,
             AttributeError, OSError) as exc:  # what torch.load raises for a file that is not (all) there
-        first = str(exc).strip().split("\n")[0][:120]
+        first = str(exc).strip().split("\n")[0].split(". ")[0][:120]  # torch's first sentence
         raise DamagedCheckpointError(path, f"it is truncated or not a checkpoint ({size:,} bytes; "
                                            f"{type(exc).__name__}: {first})") from exc
     if not isinstance(state, dict):
