@@ -7,12 +7,15 @@ asks for leaves a study anything to measure.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from study.data.config import DataConfig
 from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,12 @@ def _rankable(pairs: JudgedPairs) -> int:
     return int((pairs.frame.groupby("query_id")["label"].nunique() > 1).sum())
 
 
+FEW_QUERIES = 20  # rankable validation or test queries below which a study's differences are noise
+
+
 def check_splits(pairs: JudgedPairs, cfg: DataConfig, *, source: str) -> list[str]:
-    """Warnings about the split ``cfg`` asks for; a ``UserInputError`` when a study on it would be meaningless:
-    too few queries to split, or no validation query that two orders could score differently."""
+    """Warnings about the split ``cfg`` asks for; a ``UserInputError`` when a study on it would be
+    meaningless: too few queries to split, or no validation query that two orders could score differently."""
     n = pairs.n_queries
     if n < 3:
         first = pairs.frame.drop_duplicates("query_id")["query"].head(2).tolist()
@@ -111,4 +117,11 @@ def check_splits(pairs: JudgedPairs, cfg: DataConfig, *, source: str) -> list[st
     if test == 0:
         notes.append(f"none of the {splits.test.n_queries} test queries has products judged at two different "
                      "levels: the best trial's test score will mean nothing. Add judged queries.")
+    elif min(val, test) < FEW_QUERIES:
+        # logged, not one of the data's warnings: a toy file is fine for trying the tool
+        logger.warning("warning: %s: only %d validation and %d test queries can be ranked (products judged "
+                       "at two levels or more): trials will score nearly alike and the test comparison "
+                       "will be noise; a study needs at least %d of each, realistically hundreds of judged "
+                       "queries.",
+                       source, val, test, FEW_QUERIES)
     return notes

@@ -94,3 +94,22 @@ def test_make_splits_follows_the_config(pairs: JudgedPairs) -> None:
     folded = make_splits(pairs, DataConfig(seed=2, n_folds=5, fold=1))
     assert _queries(folded.val) == _queries(kfold_by_query(pairs, n_folds=5, fold=1, test_fraction=0.2,
                                                            seed=2).val)
+
+
+def test_a_split_too_small_to_compare_trials_is_pointed_out(tmp_path, caplog) -> None:
+    import logging
+
+    from study.data.config import DataConfig
+    from study.data.sources import load_dataset
+
+    rows = ["query,title,label"] + [f"q{q},item {q} {i},{i % 3}" for q in range(10) for i in range(4)]
+    (tmp_path / "toy.csv").write_text("\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING, logger="study.data.splits"):
+        load_dataset(DataConfig.from_dict({"source": "auto", "path": str(tmp_path / "toy.csv")}))
+    assert "only 2 validation and 2 test queries can be ranked" in caplog.text
+    caplog.clear()
+    rows = ["query,title,label"] + [f"q{q},item {q} {i},{i % 3}" for q in range(120) for i in range(4)]
+    (tmp_path / "big.csv").write_text("\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING, logger="study.data.splits"):
+        load_dataset(DataConfig.from_dict({"source": "auto", "path": str(tmp_path / "big.csv")}))
+    assert "can be ranked" not in caplog.text
