@@ -1,4 +1,5 @@
-"""Which text architecture pays: each trained once with default hyperparameters, against the zero-shot encoder.
+"""Which text architecture pays: each trained once with default hyperparameters, against the zero-shot
+encoder.
 
 For every architecture (``cross``, ``prior``, ``frozen``, ``two_tower``), with and without the lexical match
 features, the model is trained on the training queries and scored on the same held-out test queries as the
@@ -38,7 +39,8 @@ def per_query_ndcg(scores: np.ndarray, frame: pd.DataFrame, k: int = 10) -> pd.S
     return d.groupby("q").apply(lambda g: ndcg_at_k(g["s"].to_numpy(), g["l"].to_numpy(), k)).dropna()
 
 
-def paired_interval(a: pd.Series, b: pd.Series, *, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def paired_interval(a: pd.Series, b: pd.Series, *, n: int = 2000,
+                    seed: int = 0) -> tuple[float, float, float]:
     diff = (a - b.reindex(a.index)).dropna().to_numpy()
     rng = np.random.default_rng(seed)
     means = diff[rng.integers(0, len(diff), size=(n, len(diff)))].mean(1)
@@ -98,8 +100,8 @@ def main() -> None:
             mean, lo, hi = paired_interval(scores, zero)
             rows[label] = {"ndcg@10": round(float(scores.mean()), 4), "minus_zero_shot": round(mean, 4),
                            "interval": [round(lo, 4), round(hi, 4)], **extra}
-            print(f"  {label:<34} NDCG@10 {scores.mean():.4f}  - zero-shot {mean:+.4f} [{lo:+.4f}, {hi:+.4f}]  "
-                  f"val {extra['val_curve']}  {extra['seconds']} s", flush=True)
+            print(f"  {label:<34} NDCG@10 {scores.mean():.4f}  - zero-shot {mean:+.4f} [{lo:+.4f}, "
+                  f"{hi:+.4f}]  val {extra['val_curve']}  {extra['seconds']} s", flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"machine": info, "command": "python bench/architectures.py " + " ".join(sys.argv[1:]),

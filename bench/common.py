@@ -56,7 +56,8 @@ def load_average() -> str:
 
 
 def machine(device: torch.device | None = None) -> dict[str, str]:
-    """CPU model and cores, load average, GPU name, library versions and the date: stored with every number."""
+    """CPU model and cores, load average, GPU name, library versions and the date: stored with every
+    number."""
     import transformers
 
     info = {

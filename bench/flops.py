@@ -38,7 +38,8 @@ def pair_flops(lengths: np.ndarray, *, n_params: int, n_layers: int, hidden: int
 
 
 def matmul_ceiling(device: torch.device, *, seconds: float = 3.0) -> tuple[float, str]:
-    """Measured dense matrix-product rate in FLOP/s (best window): bf16 on CUDA (8192^2), fp32 on the CPU (2048^2)."""
+    """Measured dense matrix-product rate in FLOP/s (best window): bf16 on CUDA (8192^2), fp32 on the CPU
+    (2048^2)."""
     if device.type == "cuda":
         dtype, n = torch.bfloat16, 8192
     else:

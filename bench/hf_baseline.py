@@ -98,7 +98,8 @@ def run_trainer(
     n_layers: int = 0,
     seed: int = 0,
 ) -> Run:
-    """One epoch of ``Trainer.train`` over ``train_rows`` of the split, then ``Trainer.predict`` on all of it."""
+    """One epoch of ``Trainer.train`` over ``train_rows`` of the split, then ``Trainer.predict`` on all of
+    it."""
     import transformers
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback

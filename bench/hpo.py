@@ -62,7 +62,8 @@ def _data(n_queries: int):
     splits = make_splits(pairs, config.data)
     scaler = FeatureScaler(log1p=True).fit(splits.train.frame, pairs.feature_fields)
     cpu = torch.device("cpu")
-    tensors = [build_split_tensors(part, scaler.transform(part.frame), device=cpu, model_dir=None, max_length=64)
+    tensors = [build_split_tensors(part, scaler.transform(part.frame), device=cpu, model_dir=None,
+                                   max_length=64)
                for part in (splits.train, splits.val)]
     return config, scaler.n_outputs_, tensors
 
@@ -75,7 +76,8 @@ def run_method(method: str, seed: int, *, n_trials: int, max_epochs: int, n_quer
     base = dataclasses.replace(base, train=dataclasses.replace(base.train, epochs=max_epochs, patience=0,
                                                                batch_size=32))
     sampler_name, pruner_name = METHODS[method]
-    sampler = build_sampler(SamplerConfig(name=sampler_name, n_startup_trials=8), seed=seed, search_space=SPACE)
+    sampler = build_sampler(SamplerConfig(name=sampler_name, n_startup_trials=8), seed=seed,
+                            search_space=SPACE)
     pruner = build_pruner(PrunerConfig(name=pruner_name, n_startup_trials=4, n_warmup_steps=1),
                           max_epochs=max_epochs)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
@@ -214,13 +216,14 @@ def main() -> None:
                       f"epochs, {r['n_trials']} trials ({r['n_pruned']} pruned), {r['wall_s']} s", flush=True)
     budget = args.n_trials * args.max_epochs
     summary = summarise(results, budget)
-    print(f"\ncompute budget per search: {budget} epochs ({args.n_trials} trials x {args.max_epochs} epochs); "
-          f"{args.seeds} seeds; wall {time.perf_counter() - started:.0f} s")
+    print(f"\ncompute budget per search: {budget} epochs ({args.n_trials} trials x {args.max_epochs} "
+          f"epochs); {args.seeds} seeds; wall {time.perf_counter() - started:.0f} s")
     print(f"{'method':<22} {'mean final best':>15} {'trials':>7} {'pruned':>7}")
     for method, f in summary["finals"].items():
         print(f"{method:<22} {f['mean_final_best']:>15.4f} {f['mean_trials']:>7.1f} {f['mean_pruned']:>7.1f}")
     for method, t in summary["target"].items():
-        shares = ", ".join("never" if x is None else f"{x:.2f}" for x in t["share_of_random_compute_per_seed"])
+        shares = ", ".join("never" if x is None else f"{x:.2f}"
+                           for x in t["share_of_random_compute_per_seed"])
         print(f"{method}: reaches random search's final best with {shares} of its compute per seed; median "
               f"{t['median_share']:.2f} -> target (<= 1/3) {'met' if t['met_on_median_seed'] else 'not met'} "
               f"({t['seeds_met']}/{len(t['share_of_random_compute_per_seed'])} seeds); mean curves: "

@@ -4,9 +4,9 @@ The trial is sized from the measured training rate: 60 s of training steps over 
 validation split a third of the training split (the default 60/20/20 split). Per trial: building the model
 from the worker's cached weights, tokenisation (nothing after the worker's first trial: the workspace
 keeps device tensors), one evaluation and one ``last.ckpt`` per epoch (written by a background thread:
-counted are the copy on the training path plus the training steps it slows down while it writes), the best-state copy, ``best.ckpt``,
-and the Optuna storage calls the objective makes (SQLite). Per worker, once: process start (imports),
-the first read of the weights and uncached tokenisation.
+counted are the copy on the training path plus the training steps it slows down while it writes), the
+best-state copy, ``best.ckpt``, and the Optuna storage calls the objective makes (SQLite). Per worker, once:
+process start (imports), the first read of the weights and uncached tokenisation.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def _background_checkpoint(model, optimizer, best_state, split, config: TrainCon
     and a thread writes it. Its cost to a trial: the submit, plus the extra time of the training steps that
     run while the thread writes (measured against the same steps with no write in flight)."""
     loss_fn = get_loss(config.loss)
-    plan = plan_epoch(split, training_batches(split, batch_size=config.batch_size, rng=np.random.default_rng(0)))
+    plan = plan_epoch(split,
+                      training_batches(split, batch_size=config.batch_size, rng=np.random.default_rng(0)))
     model.train()
 
     def step(i: int) -> None:
@@ -122,7 +123,8 @@ def _background_checkpoint(model, optimizer, best_state, split, config: TrainCon
         alone = (time.perf_counter() - t0) * n / max(n, 1)
         extras.append(max(during - alone, 0.0))
     model.eval()
-    return {"checkpoint_submit_s": statistics.median(submits), "checkpoint_contention_s": statistics.median(extras)}
+    return {"checkpoint_submit_s": statistics.median(submits),
+            "checkpoint_contention_s": statistics.median(extras)}
 
 
 def trial_overhead(pairs, scaler, *, model_config: RankerConfig, config: TrainConfig,
@@ -177,12 +179,14 @@ def trial_overhead(pairs, scaler, *, model_config: RankerConfig, config: TrainCo
 
         def save_last() -> None:
             save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1,
-                             "best_state": best_state, "train_config": asdict(config)}, Path(tmp) / "last.ckpt")
+                             "best_state": best_state, "train_config": asdict(config)},
+                            Path(tmp) / "last.ckpt")
 
         out["checkpoint_last_sync_s"] = _timed(save_last)  # what a synchronous write would cost
         out.update(_background_checkpoint(model, optimizer, best_state, val, config, Path(tmp) / "last.ckpt"))
         out["checkpoint_last_s"] = out["checkpoint_submit_s"] + out["checkpoint_contention_s"]
-        out["checkpoint_best_s"] = _timed(lambda: save_checkpoint({"model": best_state}, Path(tmp) / "best.ckpt"))
+        out["checkpoint_best_s"] = _timed(lambda: save_checkpoint({"model": best_state},
+                                                                  Path(tmp) / "best.ckpt"))
     out["storage_per_trial_s"] = _storage_calls(epochs)
     per_epoch = out["evaluate_per_epoch_s"] + out["checkpoint_last_s"] + out["best_state_copy_s"]
     out["per_trial_s"] = out["model_build_s"] + epochs * per_epoch + out["checkpoint_best_s"] + out[
@@ -194,7 +198,8 @@ def trial_overhead(pairs, scaler, *, model_config: RankerConfig, config: TrainCo
 def print_overhead(o: dict[str, float]) -> None:
     e = int(o["epochs"])
     print(f"\nper-trial overhead, trial of {TRIAL_SECONDS:.0f} s of training steps over {e} epochs "
-          f"({o['train_pairs_per_epoch']:.0f} training pairs per epoch, {o['val_pairs']:.0f} validation pairs):")
+          f"({o['train_pairs_per_epoch']:.0f} training pairs per epoch, {o['val_pairs']:.0f} validation "
+          "pairs):")
     rows = [
         ("model build from cached weights", o["model_build_s"], 1),
         ("tokenisation (workspace-cached)", o["tokenise_per_trial_s"], 1),
@@ -206,13 +211,16 @@ def print_overhead(o: dict[str, float]) -> None:
     ]
     for name, seconds, times in rows:
         total = seconds * times
-        print(f"  {name:<34} {seconds:8.3f} s x {times}  = {total:7.2f} s  {percent(total / TRIAL_SECONDS):>6}")
+        print(f"  {name:<34} {seconds:8.3f} s x {times}  = {total:7.2f} s  "
+              f"{percent(total / TRIAL_SECONDS):>6}")
     print(f"  {'total per trial':<34} {'':>15} {o['per_trial_s']:7.2f} s  "
           f"{percent(o['per_trial_s'] / TRIAL_SECONDS):>6}  (without evaluation "
           f"{percent(o['per_trial_without_eval_s'] / TRIAL_SECONDS)})")
-    print(f"  last.ckpt: copy on the training path {o['checkpoint_submit_s']:.3f} s + steps slowed while it is "
-          f"written {o['checkpoint_contention_s']:.3f} s (a synchronous write: {o['checkpoint_last_sync_s']:.3f} s)")
+    print(f"  last.ckpt: copy on the training path {o['checkpoint_submit_s']:.3f} s + steps slowed "
+          f"while it is written {o['checkpoint_contention_s']:.3f} s (a synchronous write: "
+          f"{o['checkpoint_last_sync_s']:.3f} s)")
     print(f"  once per worker: process start {o['process_start_s']:.1f} s, first weight read "
-          f"{o['model_build_cold_s']:.2f} s, tokenisation of {o['train_pairs_per_epoch'] + o['val_pairs']:.0f} "
-          f"pairs uncached {o['tokenise_uncached_s']:.2f} s / disk-cached {o['tokenise_disk_cached_s']:.3f} s / "
+          f"{o['model_build_cold_s']:.2f} s, tokenisation of "
+          f"{o['train_pairs_per_epoch'] + o['val_pairs']:.0f} pairs uncached "
+          f"{o['tokenise_uncached_s']:.2f} s / disk-cached {o['tokenise_disk_cached_s']:.3f} s / "
           f"memory-cached {o['tokenise_memory_cached_s']:.3f} s")

@@ -7,10 +7,11 @@ behaviour-only where there are features, NDCG@10 and MRR, and tuned minus each w
 interval over the test queries.
 
 - ``synthetic``: the built-in catalogue with the demo profile, exactly ``study run``.
-- ``homedepot``: the brief's protocol: 2,000 random queries with at least 5 judged items and two distinct labels
-  (g = relevance - 1) are the test queries; validation and training queries come from the others (all of
-  them unless ``--hd-train-queries``), with the file profile (``study run --data train.csv.zip``). The file is
-  read at run time from ``../shared/data/homedepot`` and nothing derived from it is written but the metrics.
+- ``homedepot``: the brief's protocol: 2,000 random queries with at least 5 judged items and two distinct
+  labels (g = relevance - 1) are the test queries; validation and training queries come from the others (all
+  of them unless ``--hd-train-queries``), with the file profile (``study run --data train.csv.zip``). The file
+  is read at run time from ``../shared/data/homedepot`` and nothing derived from it is written but the
+  metrics.
 
     python bench/quality.py
     python bench/quality.py --skip synthetic --hd-train-queries 1500
@@ -68,8 +69,8 @@ def homedepot_workspace(config: Config, device: torch.device, *, n_test: int, n_
 def describe(config: Config) -> str:
     m, t = config.model, config.train
     return (f"architecture {m.architecture} (searched: {config.search.get('model.architecture', 'no')}), "
-            f"MiniLM layers {m.n_layers or 'all 6'}, max_length {m.max_length}; {config.study.n_trials} trials of "
-            f"up to {t.epochs} epochs")
+            f"MiniLM layers {m.n_layers or 'all 6'}, max_length {m.max_length}; {config.study.n_trials} "
+            f"trials of up to {t.epochs} epochs")
 
 
 def run_study(config: Config, ws: Workspace, folder: Path) -> tuple[Comparison, dict]:
@@ -86,9 +87,10 @@ def run_study(config: Config, ws: Workspace, folder: Path) -> tuple[Comparison, 
     finish(study, config, ws, quiet=False)
     c = counts(study)
     best = max((t for t in study.trials if t.values), key=lambda t: t.values[0])
-    info = {"trials_minutes": round(t_trials / 60, 2), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
-            "complete": c["COMPLETE"], "pruned": c["PRUNED"], "failed": c["FAIL"],
-            "best_params": best.params, "best_val": round(best.values[0], 4)}
+    info = {"trials_minutes": round(t_trials / 60, 2),
+            "total_minutes": round((time.perf_counter() - t0) / 60, 2), "complete": c["COMPLETE"],
+            "pruned": c["PRUNED"], "failed": c["FAIL"], "best_params": best.params,
+            "best_val": round(best.values[0], 4)}
     return stored_comparison(study), info
 
 
@@ -98,7 +100,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--n-trials", type=int, default=0, help="override the profile's study.n_trials")
     parser.add_argument("--hd-train-queries", type=int, default=0,
-                        help="Home Depot training queries (default 0 = every query not in test or validation)")
+                        help="Home Depot training queries (default 0 = every query not in test or "
+                             "validation)")
     parser.add_argument("--hd-val-queries", type=int, default=1000)
     parser.add_argument("--hd-test-queries", type=int, default=2000)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -113,7 +116,8 @@ def main() -> None:
     overrides = list(args.overrides) + ([f"study.n_trials={args.n_trials}"] if args.n_trials else [])
     info = machine(device)
     print_machine(info)
-    results: dict[str, object] = {"machine": info, "command": "python bench/quality.py " + " ".join(sys.argv[1:])}
+    results: dict[str, object] = {"machine": info,
+                                  "command": "python bench/quality.py " + " ".join(sys.argv[1:])}
     with tempfile.TemporaryDirectory() as tmp:
         if "synthetic" not in args.skip:
             config = build_config({}, overrides=overrides + ["study.name=quality-synthetic"], profile=profile)
@@ -121,15 +125,17 @@ def main() -> None:
             print(f"synthetic (demo profile): {ws.summary()['splits']}", flush=True)
             comparison, run = run_study(config, ws, Path(tmp) / "synthetic")
             print(f"  {run}", flush=True)
-            results["synthetic"] = {"splits": ws.summary()["splits"], "run": run, "comparison": comparison.to_dict()}
+            results["synthetic"] = {"splits": ws.summary()["splits"], "run": run,
+                                    "comparison": comparison.to_dict()}
         if "homedepot" not in args.skip:
             if not args.homedepot.is_file():
                 print(f"homedepot: skipped, {args.homedepot} is absent")
             else:
                 config = build_config({"data": {"source": "homedepot", "path": str(args.homedepot)}},
                                       overrides=overrides + ["study.name=quality-homedepot"], profile=profile)
-                ws = homedepot_workspace(config, device, n_test=args.hd_test_queries, n_train=args.hd_train_queries,
-                                         n_val=args.hd_val_queries, path=args.homedepot)
+                ws = homedepot_workspace(config, device, n_test=args.hd_test_queries,
+                                         n_train=args.hd_train_queries, n_val=args.hd_val_queries,
+                                         path=args.homedepot)
                 print(f"homedepot (file profile): {ws.summary()['splits']}; {describe(config)}", flush=True)
                 comparison, run = run_study(config, ws, Path(tmp) / "homedepot")
                 print(f"  {run}", flush=True)

@@ -45,7 +45,8 @@ def first_epoch_batches(split: SplitTensors, config: TrainConfig) -> tuple[int, 
                                bucket=config.bucket_by_length)
     total, sizes = 0, []
     for queries in batches:
-        rows = np.concatenate([np.arange(split.query_offsets[q], split.query_offsets[q + 1]) for q in queries])
+        rows = np.concatenate([np.arange(split.query_offsets[q], split.query_offsets[q + 1])
+                               for q in queries])
         total += int(split.lengths[rows].max()) * len(rows)
         sizes.append(len(rows))
     return total, sizes
@@ -96,8 +97,8 @@ def report(runs: list[Run], *, train: SplitTensors, encoder: torch.nn.Module, ce
     score_flops = pair_flops(train.lengths, training=False, **shape) / train.n_pairs
     tokens = float(train.lengths.mean())
     print(f"\nFLOPs: N = {n_params / 1e6:.2f} M non-embedding parameters, {shape['n_layers']} layers x "
-          f"{shape['hidden']}; {train_flops / tokens / 1e6:.1f} MFLOP per real token trained (6N + 12 L d n), "
-          f"{score_flops / tokens / 1e6:.1f} scored (2N + 4 L d n)")
+          f"{shape['hidden']}; {train_flops / tokens / 1e6:.1f} MFLOP per real token trained (6N + 12 L d "
+          f"n), {score_flops / tokens / 1e6:.1f} scored (2N + 4 L d n)")
     which = "median step" if robust else "steady window (after the first steps)"
     header = (f"{'pipeline':<28} {'pairs/s':>8} {'(epoch)':>8} {'real tok/s':>10} {'padding':>8} {'MFU':>6} "
               f"{'score pairs/s':>13} {'score MFU':>9}")
@@ -109,8 +110,8 @@ def report(runs: list[Run], *, train: SplitTensors, encoder: torch.nn.Module, ce
     for run in runs:
         rate = rate_of(run, robust)
         pad = 1.0 - run.train_real_tokens / max(run.train_padded_tokens, 1)
-        print(f"{run.name:<28} {rate:>8.1f} {run.epoch_pairs_per_s:>8.1f} {rate * tokens:>10.0f} {percent(pad):>8} "
-              f"{percent(rate * train_flops / ceiling):>6} {run.score_pairs_per_s:>13.1f} "
+        print(f"{run.name:<28} {rate:>8.1f} {run.epoch_pairs_per_s:>8.1f} {rate * tokens:>10.0f} "
+              f"{percent(pad):>8} {percent(rate * train_flops / ceiling):>6} {run.score_pairs_per_s:>13.1f} "
               f"{percent(run.score_pairs_per_s * score_flops / ceiling):>9}")
 
 
@@ -124,8 +125,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="example: python bench/throughput.py --device cpu --quick")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--quick", action="store_true", help="a run of a few minutes (fewer pairs and rounds)")
+    parser.add_argument("--device", choices=("cpu", "cuda"),
+                        default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true",
+                        help="a run of a few minutes (fewer pairs and rounds)")
     parser.add_argument("--compile", action="store_true", help="train the project model under torch.compile")
     parser.add_argument("--variant", choices=("text", "fusion"), default="text")
     parser.add_argument("--n-layers", type=int, default=0, help="keep the first k MiniLM layers (0 = all 6)")
@@ -138,7 +141,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="intra-op CPU threads for every pipeline "
                         "(default: torch's choice, one per core)")
     parser.add_argument("--no-overhead", action="store_true", help="skip the per-trial overhead measurement")
-    parser.add_argument("--overhead-only", action="store_true", help="only the per-trial overhead: one project "
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="only the per-trial overhead: one project "
                         "epoch sizes the trial, no Trainer runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -153,7 +157,8 @@ def main() -> None:
 
     model_dir = str(resolve_encoder_dir("minilm"))
     pairs = shop_pairs(n_queries=n_queries + 10, items_per_query=10, seed=0)
-    splits = split_by_query(pairs, val_fraction=5 / (n_queries + 10), test_fraction=5 / (n_queries + 10), seed=0)
+    splits = split_by_query(pairs, val_fraction=5 / (n_queries + 10), test_fraction=5 / (n_queries + 10),
+                            seed=0)
     scaler = FeatureScaler(log1p=True).fit(splits.train.frame, pairs.feature_fields)
 
     def tensors(part):
@@ -161,22 +166,24 @@ def main() -> None:
                                    max_length=64)
 
     train, val = tensors(splits.train), tensors(splits.val)
-    model_config = RankerConfig(variant=args.variant, architecture="cross", n_layers=args.n_layers, max_length=64)
+    model_config = RankerConfig(variant=args.variant, architecture="cross", n_layers=args.n_layers,
+                                max_length=64)
     config = TrainConfig(loss="listnet", epochs=1, batch_size=args.batch_size, patience=0,
                          eval_batch_size=args.eval_batch_size, seed=0, compile=args.compile)
     mean_batch = float(np.mean(first_epoch_batches(train, config)[1]))
     hf_batch = max(round(mean_batch), 1)
     print(f"data: {train.n_pairs} training pairs in {train.n_queries} queries "
-          f"(~{np.diff(train.query_offsets).mean():.1f} per query), {train.lengths.mean():.1f} real tokens per "
-          f"pair (max {train.lengths.max()}); project batches hold whole queries, {mean_batch:.1f} pairs on "
-          f"average -> Trainer batch size {hf_batch}; variant {args.variant!r}, "
+          f"(~{np.diff(train.query_offsets).mean():.1f} per query), {train.lengths.mean():.1f} real tokens "
+          f"per pair (max {train.lengths.max()}); project batches hold whole queries, {mean_batch:.1f} "
+          f"pairs on average -> Trainer batch size {hf_batch}; variant {args.variant!r}, "
           f"{args.n_layers or 'all'} encoder layers")
     ceiling, ceiling_label = matmul_ceiling(device)
     print(f"ceiling: {ceiling / 1e12:.3f} TFLOP/s ({ceiling_label}, best window, measured here)")
 
     # Warm-up (allocator, oneDNN / cuBLAS handles, the encoder weights' first read) on a few queries.
     warm = tensors(splits.train.subset(splits.train.frame["query_id"].unique()[:4]))
-    run_project(warm, val, model_config=model_config, config=config, n_features=scaler.n_outputs_, device=device)
+    run_project(warm, val, model_config=model_config, config=config, n_features=scaler.n_outputs_,
+                device=device)
     run_trainer(warm, model_dir=model_dir, device=device, batch_size=hf_batch,
                 eval_batch_size=args.eval_batch_size, strategy="random", score=False, n_layers=args.n_layers)
 
@@ -200,7 +207,8 @@ def main() -> None:
         for run in candidates:
             if run.name not in best or rate_of(run, robust) > rate_of(best[run.name], robust):
                 best[run.name] = run
-        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{run.name} {rate_of(run, robust):.1f}" for run in candidates)
+        print(f"round {r + 1}/{rounds}: "
+              + ", ".join(f"{run.name} {rate_of(run, robust):.1f}" for run in candidates)
               + f" pairs/s; load average {common.load_average()}", flush=True)
     runs = list(best.values())
     encoder = RankingNet(model_config, n_features=scaler.n_outputs_).encoder
@@ -208,8 +216,8 @@ def main() -> None:
     project, baselines = runs[0], runs[1:]
     baseline = max(baselines, key=lambda run: rate_of(run, robust))
     print(f"better baseline: {baseline.name}; scoring ratio "
-          f"{project.score_pairs_per_s / max(run.score_pairs_per_s for run in baselines):.2f}; epoch-rate ratio "
-          f"{project.epoch_pairs_per_s / max(run.epoch_pairs_per_s for run in baselines):.2f}")
+          f"{project.score_pairs_per_s / max(run.score_pairs_per_s for run in baselines):.2f}; epoch-rate "
+          f"ratio {project.epoch_pairs_per_s / max(run.epoch_pairs_per_s for run in baselines):.2f}")
     if not args.no_overhead:
         overhead = trial_overhead(pairs, scaler, model_config=model_config, config=config, device=device,
                                   train_pairs_per_s=rate_of(project, robust), model_dir=model_dir)

@@ -46,7 +46,8 @@ def report_of_3000_trials() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(0)
     dists = {"train.head_lr": FloatDistribution(1e-4, 1e-2, log=True),
-             "train.loss": CategoricalDistribution(["listnet", "ranknet"]), "model.dropout": FloatDistribution(0, 0.3)}
+             "train.loss": CategoricalDistribution(["listnet", "ranknet"]),
+             "model.dropout": FloatDistribution(0, 0.3)}
     study = optuna.create_study(direction="maximize", study_name="big")
     start = dt.datetime(2026, 1, 1)
     trials = []
@@ -58,7 +59,8 @@ def report_of_3000_trials() -> None:
                          params={"train.head_lr": float(10 ** rng.uniform(-4, -2)),
                                  "train.loss": str(rng.choice(["listnet", "ranknet"])),
                                  "model.dropout": float(rng.uniform(0, 0.3))}, intermediate_values=curve)
-        t.datetime_start, t.datetime_complete = start + dt.timedelta(minutes=i), start + dt.timedelta(minutes=i + 1)
+        t.datetime_start, t.datetime_complete = (start + dt.timedelta(minutes=i),
+                                                 start + dt.timedelta(minutes=i + 1))
         trials.append(t)
     study.add_trials(trials)
     with tempfile.TemporaryDirectory() as folder:

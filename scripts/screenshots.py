@@ -24,8 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--hide-scrollbars")
 
 
 def browser(width: int, height: int):  # -> selenium WebDriver
@@ -38,7 +39,8 @@ def browser(width: int, height: int):  # -> selenium WebDriver
     options.add_argument(f"--window-size={width},{height}")
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
+                              options=options)
     # The window size includes the (invisible) browser frame: pin the page's viewport itself.
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
@@ -69,7 +71,8 @@ def start_dashboard(storage: str, artifacts: str, port: int) -> tuple[subprocess
 
 
 def shoot_report(driver, report: Path, png: Path, section: str, *, full_png: Path | None = None) -> dict:
-    """The report scrolled to ``section`` (and, with ``full_png``, the whole page); returns the page's widths."""
+    """The report scrolled to ``section`` (and, with ``full_png``, the whole page); returns the page's
+    widths."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -107,7 +110,8 @@ def shoot_dashboard(driver, url: str, study_id: int, name: str, png: Path, note_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--out-dir", default=str(ROOT / "docs"))
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--full-page", action="store_true", help="also write report-full.png (the whole report)")
+    parser.add_argument("--full-page", action="store_true",
+                        help="also write report-full.png (the whole report)")
     args = parser.parse_args(argv)
 
     from study.dashboard import free_port
@@ -128,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     study = load_existing(args.name, args.storage)
     with tempfile.TemporaryDirectory() as tmp:
         report = build_report(study, out=Path(tmp) / "report.html", storage_url=args.storage, device="cpu")
-        proc, url = start_dashboard(args.storage, str(Path(args.artifacts).resolve()), args.port or free_port())
+        proc, url = start_dashboard(args.storage, str(Path(args.artifacts).resolve()),
+                                    args.port or free_port())
         driver = browser(args.width, args.height)
         written = [out_dir / "report.png", out_dir / "dashboard.png", out_dir / "dashboard-note.png"]
         full = out_dir / "report-full.png" if args.full_page else None
@@ -141,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=30)
     print("wrote " + ", ".join(str(p) for p in written + ([full] if full else [])))
     if widths["page"] > widths["window"]:
-        print(f"warning: the report is {widths['page']} px wide in a {widths['window']} px window", file=sys.stderr)
+        print(f"warning: the report is {widths['page']} px wide in a {widths['window']} px window",
+              file=sys.stderr)
         return 1
     return 0
 
