@@ -213,9 +213,9 @@ def _detect_directory(directory: Path) -> str:
                 return "homedepot"
     raise UserInputError(
         f"{directory} is a folder in no format this tool recognises: expected the ESCI "
-        "shopping_queries_dataset_examples.parquet, the WANDS product.csv + query.csv + label.csv, or the Home "
-        "Depot train.csv (also under dataset/). Point --data (data.path) at a CSV, TSV, Parquet or JSON-lines "
-        "file of judged pairs instead, or name the source with --source (data.source)."
+        "shopping_queries_dataset_examples.parquet, the WANDS product.csv + query.csv + label.csv, or the "
+        "Home Depot train.csv (also under dataset/). Point --data (data.path) at a CSV, TSV, Parquet or "
+        "JSON-lines file of judged pairs instead, or name the source with --source (data.source)."
     )
 
 

@@ -78,8 +78,8 @@ def build_split_tensors(
 ) -> SplitTensors:
     """Sort rows by query, tokenise (cached) when ``model_dir`` is given, and move everything to the device.
 
-    ``separate_query`` (two-tower): ``input_ids`` hold the product text alone and ``query_input_ids`` the query.
-    ``cache=False`` (one-off candidate lists) neither reads nor writes the token caches.
+    ``separate_query`` (two-tower): ``input_ids`` hold the product text alone and ``query_input_ids`` the
+    query. ``cache=False`` (one-off candidate lists) neither reads nor writes the token caches.
     """
     frame = pairs.frame
     order = np.argsort(frame["query_id"].to_numpy(dtype=str), kind="stable")
@@ -101,8 +101,9 @@ def build_split_tensors(
             tokens = tokenize_texts(product_text(frame, pairs.text_fields), model_dir=model_dir,
                                     max_length=max_length, cache=cache)
         else:
-            tokens = tokenize_pairs(frame["query"].astype(str).tolist(), product_text(frame, pairs.text_fields),
-                                    model_dir=model_dir, max_length=max_length, cache=cache)
+            tokens = tokenize_pairs(frame["query"].astype(str).tolist(),
+                                    product_text(frame, pairs.text_fields), model_dir=model_dir,
+                                    max_length=max_length, cache=cache)
         input_ids = torch.from_numpy(tokens.input_ids.astype(np.int64)).to(device)
         token_type_ids = torch.from_numpy(tokens.token_type_ids.astype(np.int64)).to(device)
         lengths = tokens.lengths
@@ -177,7 +178,8 @@ class EpochPlan:
 
 
 def plan_epoch(split: SplitTensors, batches: list[np.ndarray]) -> EpochPlan:
-    """Vectorised index bookkeeping for ``batches`` (query positions per batch, as from ``training_batches``)."""
+    """Vectorised index bookkeeping for ``batches`` (query positions per batch, as from
+    ``training_batches``)."""
     queries = np.concatenate(batches).astype(np.int64) if batches else np.zeros(0, dtype=np.int64)
     n_queries = np.array([len(b) for b in batches], dtype=np.int64)
     query_bounds = np.r_[0, np.cumsum(n_queries)]
@@ -207,7 +209,8 @@ def plan_epoch(split: SplitTensors, batches: list[np.ndarray]) -> EpochPlan:
         row_bounds=row_bounds,
         query_bounds=query_bounds,
         widths=np.maximum.reduceat(lengths, cuts) if nonempty else np.zeros(0, dtype=np.int64),
-        list_widths=np.maximum.reduceat(sizes, query_bounds[:-1]) if nonempty else np.zeros(0, dtype=np.int64),
+        list_widths=(np.maximum.reduceat(sizes, query_bounds[:-1]) if nonempty
+                     else np.zeros(0, dtype=np.int64)),
         real_tokens=np.add.reduceat(lengths, cuts) if nonempty else np.zeros(0, dtype=np.int64),
         query_lengths=q_lengths,
         query_widths=q_widths,
@@ -256,7 +259,8 @@ def training_batches(
 
 def inference_batches(split: SplitTensors, *, batch_size: int) -> list[np.ndarray]:
     """Row indices sorted by length, in chunks: little padding, no grouping needed for scoring."""
-    order = np.argsort(split.lengths, kind="stable") if split.input_ids is not None else np.arange(split.n_pairs)
+    order = (np.argsort(split.lengths, kind="stable") if split.input_ids is not None
+             else np.arange(split.n_pairs))
     return [order[i : i + batch_size] for i in range(0, split.n_pairs, batch_size)]
 
 

@@ -21,8 +21,8 @@ import pandas as pd
 from study.data.errors import describe_rows
 
 # pandas' default missing-value tokens: a cell holding one of these is missing, as it always was.
-NA_TOKENS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+NA_TOKENS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                       "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 _LEADING_ZERO = re.compile(r"^[+-]?0\d")
 _CURRENCY = re.compile(r"^([+-]?)\s*[$€£¥₹]\s*|\s*[$€£¥₹]$")
 _US = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")  # 1,299.00
@@ -30,7 +30,8 @@ _EU = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$")  # 1.299,00
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")  # 3,5
 _SPACED = re.compile(r"^[+-]?\d{1,3}([ \u00a0\u202f']\d{3})+([.,]\d+)?$")  # 1 299,00 / 1'299.00
 _GROUP_MARKS = re.compile(r"[ \u00a0\u202f']")
-_NUMBER_LIKE = re.compile(r"[\d\s.,'+\-$€£¥₹%\u00a0\u202f]+")  # what a number in any of the forms above is made of
+# what a number in any of the forms above is made of
+_NUMBER_LIKE = re.compile(r"[\d\s.,'+\-$€£¥₹%\u00a0\u202f]+")
 # UTF-8 text decoded as Windows-1252 somewhere upstream: 'é' -> 'Ã©', '’' -> 'â€™', a no-break space -> 'Â '.
 _MOJIBAKE = re.compile("Ã[^\x00-\x7f]|â€|Â[^\x00-\x7f]")
 
@@ -56,8 +57,8 @@ def drop_junk_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         header = same.all(axis=1)
     if header.any():
         rows = cells.index[header]
-        notes.append(f"{describe_rows(rows)} repeat{'s' if len(rows) == 1 else ''} the header row (files pasted "
-                     f"together?): {len(rows)} such row{'s' if len(rows) != 1 else ''} skipped.")
+        notes.append(f"{describe_rows(rows)} repeat{'s' if len(rows) == 1 else ''} the header row (files "
+                     f"pasted together?): {len(rows)} such row{'s' if len(rows) != 1 else ''} skipped.")
     if blank.any():
         rows = cells.index[blank]
         notes.append(f"{len(rows)} empty row{'s' if len(rows) != 1 else ''} ({describe_rows(rows)}) skipped.")
@@ -94,8 +95,10 @@ def _local_numbers(text: pd.Series, *, prefer_decimal_comma: bool, allow_percent
         bare = ungrouped.where(bare.index.isin(odd.index[spaced]), bare)
         if eu_ok and (prefer_decimal_comma or not us_ok):
             grouped = bare.str.match(_EU)
-            bare = bare.where(~grouped, bare.str.replace(".", "", regex=False)).str.replace(",", ".", regex=False)
-            kinds.append("decimal commas" if not grouped.any() else "'.' thousands separators and decimal commas")
+            bare = bare.where(~grouped,
+                              bare.str.replace(".", "", regex=False)).str.replace(",", ".", regex=False)
+            kinds.append("decimal commas" if not grouped.any()
+                         else "'.' thousands separators and decimal commas")
         else:
             bare = bare.str.replace(",", "", regex=False)
             kinds.append("thousands separators")
@@ -106,7 +109,8 @@ def _local_numbers(text: pd.Series, *, prefer_decimal_comma: bool, allow_percent
     return values, kinds
 
 
-def type_column(name: str, column: pd.Series, *, prefer_decimal_comma: bool = False, allow_percent: bool = True,
+def type_column(name: str, column: pd.Series, *, prefer_decimal_comma: bool = False,
+                allow_percent: bool = True,
                 allow_leading_zeros: bool = False) -> tuple[pd.Series, str | None]:
     """One column of text cells as numbers, booleans or text (missing tokens -> NaN), and a note when the
     reading went beyond what pandas would have read."""
@@ -137,7 +141,8 @@ def type_column(name: str, column: pd.Series, *, prefer_decimal_comma: bool = Fa
         out[present.index] = plain.astype("float64")
         return out, None
     if not present[plain.isna()].str.fullmatch(_NUMBER_LIKE).all():
-        return text, None  # letters or other signs: text (a label or feature of text is reported by validation)
+        # letters or other signs: text (a label or feature of text is reported by validation)
+        return text, None
     parsed = _local_numbers(present, prefer_decimal_comma=prefer_decimal_comma, allow_percent=allow_percent)
     if parsed is None:
         return text, None
@@ -146,16 +151,17 @@ def type_column(name: str, column: pd.Series, *, prefer_decimal_comma: bool = Fa
     first = changed[0]
     out = pd.Series(np.nan, index=column.index, dtype="float64")
     out[present.index] = values
-    return out, (f"column {name!r}: {len(changed)} value(s) written with {' and '.join(kinds)} read as numbers, "
-                 f"e.g. {present[first]!r} -> {values[first]:g} ({_row(first)}).")
+    return out, (f"column {name!r}: {len(changed)} value(s) written with {' and '.join(kinds)} read as "
+                 f"numbers, e.g. {present[first]!r} -> {values[first]:g} ({_row(first)}).")
 
 
 def _is_text_or_missing(value: object) -> bool:
     return value is None or isinstance(value, str) or (isinstance(value, float) and np.isnan(value))
 
 
-def type_columns(frame: pd.DataFrame, *, text_columns: Collection[str] = (), number_columns: Collection[str] = (),
-                 label_column: str | None = None, decimal_comma: bool = False) -> tuple[pd.DataFrame, list[str]]:
+def type_columns(frame: pd.DataFrame, *, text_columns: Collection[str] = (),
+                 number_columns: Collection[str] = (), label_column: str | None = None,
+                 decimal_comma: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Type every text column of ``frame``: ``text_columns`` stay text (identifiers), ``number_columns`` may
     have leading zeros, the label may not be a percentage; ``decimal_comma`` breaks ties such as ``1,299``
     (a ``;``-separated file). Columns that are already typed (Parquet, JSON) are left alone."""
@@ -179,7 +185,8 @@ def type_columns(frame: pd.DataFrame, *, text_columns: Collection[str] = (), num
 
 
 def mojibake_notes(frame: pd.DataFrame) -> list[str]:
-    """Text columns whose values look like UTF-8 that was decoded as Windows-1252 before the file was written."""
+    """Text columns whose values look like UTF-8 that was decoded as Windows-1252 before the file was
+    written."""
     notes = []
     for name in frame.columns:
         column = frame[name]
@@ -188,7 +195,8 @@ def mojibake_notes(frame: pd.DataFrame) -> list[str]:
         bad = column.astype("string").str.contains(_MOJIBAKE).fillna(False).astype(bool)
         if bad.any():
             first = bad.idxmax()
-            notes.append(f"column {name!r} has {int(bad.sum())} value(s) that look double-encoded (UTF-8 read as "
-                         f"Windows-1252 before the file was written), e.g. {column[first]!r} in {_row(first)}; the "
-                         "model would read that text garbled. Re-export the file as UTF-8.")
+            notes.append(f"column {name!r} has {int(bad.sum())} value(s) that look double-encoded (UTF-8 "
+                         f"read as Windows-1252 before the file was written), e.g. {column[first]!r} in "
+                         f"{_row(first)}; the model would read that text garbled. Re-export the file as "
+                         "UTF-8.")
     return notes

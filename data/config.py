@@ -20,8 +20,9 @@ class DataConfig:
     ``source`` is ``auto`` (the default: the built-in catalogue without ``path``, else detected from the
     path's files and column names), ``synthetic`` (the built-in catalogue), ``file`` (a user
     CSV/TSV/Parquet/JSON-lines file, with ``columns`` mapping canonical names to the file's column names)
-    or one of the public adapters ``esci``, ``wands``, ``homedepot``. ``n_folds=0`` means one seeded train/val/test split;
-    ``n_folds=k`` keeps a fixed test set and uses fold ``fold`` of a k-fold split of the rest.
+    or one of the public adapters ``esci``, ``wands``, ``homedepot``. ``n_folds=0`` means one seeded
+    train/val/test split; ``n_folds=k`` keeps a fixed test set and uses fold ``fold`` of a k-fold split of the
+    rest.
     """
 
     source: str = "auto"
@@ -51,9 +52,9 @@ class DataConfig:
             raise UserInputError(f"data.source = {self.source!r} needs data.path (a file or directory).")
         if self.source == "synthetic" and self.path:
             raise UserInputError(
-                f"data.path = {self.path!r} is set but data.source = 'synthetic' (the built-in catalogue) would "
-                "ignore it. Remove data.source (it defaults to \"auto\", which reads the file) or set it to "
-                "file, esci, wands or homedepot; or remove data.path to use the built-in catalogue."
+                f"data.path = {self.path!r} is set but data.source = 'synthetic' (the built-in catalogue) "
+                "would ignore it. Remove data.source (it defaults to \"auto\", which reads the file) or "
+                "set it to file, esci, wands or homedepot; or remove data.path to use the built-in catalogue."
             )
         if self.n_queries < 2:
             raise UserInputError(f"data.n_queries must be at least 2, got {self.n_queries}.")

@@ -40,9 +40,9 @@ def _check_labels(frame: pd.DataFrame, *, source: str, problems: list[str], note
     levels = np.unique(labels.round(6))
     if len(levels) == 1:
         problems.append(
-            f"column 'label' is {levels[0]:g} in all {len(labels):,} rows: every order of every query scores the "
-            "same, so every trial would get the same score and the study would tune nothing. Judge products at "
-            "two or more relevance levels (e.g. 0 = irrelevant ... 3 = exact match).")
+            f"column 'label' is {levels[0]:g} in all {len(labels):,} rows: every order of every query scores "
+            "the same, so every trial would get the same score and the study would tune nothing. Judge "
+            "products at two or more relevance levels (e.g. 0 = irrelevant ... 3 = exact match).")
         return
     per_query = frame.groupby("query_id", sort=False)[LABEL].nunique()
     constant = per_query.index[per_query == 1]
@@ -50,31 +50,32 @@ def _check_labels(frame: pd.DataFrame, *, source: str, problems: list[str], note
         problems.append(
             f"every query has a single label for all its products (column 'label'), e.g. "
             f"{_query_examples(frame, constant)}: no query can be ranked, every order of its products scores "
-            "the same, so every trial would get the same score. Each query needs products judged at different "
-            "levels.")
+            "the same, so every trial would get the same score. Each query needs products judged at "
+            "different levels.")
     elif len(constant):
         notes.append(
-            f"{len(constant):,} of {len(per_query):,} queries ({len(constant) / len(per_query):.0%}) have a single "
-            f"label for all their products (column 'label'), e.g. {_query_examples(frame, constant)}: every order "
-            "scores the same on them, so they only dilute the differences between trials.")
+            f"{len(constant):,} of {len(per_query):,} queries ({len(constant) / len(per_query):.0%}) have a "
+            f"single label for all their products (column 'label'), e.g. {_query_examples(frame, constant)}: "
+            "every order scores the same on them, so they only dilute the differences between trials.")
     top = float(labels.max())
     if top > MAX_LABEL:
         problems.append(
-            f"column 'label' goes up to {top:g} ({describe_rows(frame.index[labels == top])}): labels are gain "
-            f"levels g with gain 2^g - 1, and above {MAX_LABEL} the top grades' gains swamp all lower grades in "
-            "float32, so training would ignore them. Scores or percentages? Map them to a few levels (e.g. 0-4).")
+            f"column 'label' goes up to {top:g} ({describe_rows(frame.index[labels == top])}): labels are "
+            f"gain levels g with gain 2^g - 1, and above {MAX_LABEL} the top grades' gains swamp all lower "
+            "grades in float32, so training would ignore them. Scores or percentages? Map them to a few "
+            "levels (e.g. 0-4).")
     elif top > MANY_LEVELS:
         notes.append(
-            f"column 'label' goes up to {top:g}: labels are gain levels g with gain 2^g - 1, so each grade counts "
-            "double the one below and the top grades outweigh all others. If these are scores or percentages, "
-            "map them to a few levels (e.g. 0-4).")
+            f"column 'label' goes up to {top:g}: labels are gain levels g with gain 2^g - 1, so each grade "
+            "counts double the one below and the top grades outweigh all others. If these are scores or "
+            "percentages, map them to a few levels (e.g. 0-4).")
     fractional = (labels - labels.round()).abs() > 1e-6
     if fractional.any() and fractional.mean() <= STRAY_FRACTION:
         values = ", ".join(f"{v:g}" for v in pd.unique(labels[fractional])[:3])
         notes.append(
             f"column 'label' has {int(fractional.sum())} value(s) between whole grades ({values}) in "
-            f"{describe_rows(frame.index[fractional])}, among {int((~fractional).sum()):,} whole grades: typos? "
-            "They are used as they are.")
+            f"{describe_rows(frame.index[fractional])}, among {int((~fractional).sum()):,} whole grades: "
+            "typos? They are used as they are.")
 
 
 def _check_texts(frame: pd.DataFrame, text_fields: tuple[str, ...], *, problems: list[str],
@@ -84,21 +85,22 @@ def _check_texts(frame: pd.DataFrame, text_fields: tuple[str, ...], *, problems:
     kept = tuple(f for f in text_fields if f not in empty)
     if not kept:
         problems.append(
-            f"product text column(s) {', '.join(map(repr, text_fields))} are empty in every row: the ranker reads "
-            "the query against the product text, and there is none. Fill them, or map the column that holds "
-            "product titles (e.g. --map title=name).")
+            f"product text column(s) {', '.join(map(repr, text_fields))} are empty in every row: the ranker "
+            "reads the query against the product text, and there is none. Fill them, or map the column that "
+            "holds product titles (e.g. --map title=name).")
         return text_fields
     if empty:
         notes.append(f"product text column(s) {', '.join(map(repr, empty))} empty in every row: left out.")
     none = ~np.logical_or.reduce([filled[f].to_numpy() for f in kept])
     if none.any():
         notes.append(
-            f"{int(none.sum()):,} row(s) have no product text (column(s) {', '.join(map(repr, kept))} empty) in "
-            f"{describe_rows(frame.index[none])}: the model reads only the query for them.")
+            f"{int(none.sum()):,} row(s) have no product text (column(s) {', '.join(map(repr, kept))} "
+            f"empty) in {describe_rows(frame.index[none])}: the model reads only the query for them.")
     return kept
 
 
-def _check_features(frame: pd.DataFrame, feature_fields: tuple[str, ...], *, notes: list[str]) -> tuple[str, ...]:
+def _check_features(frame: pd.DataFrame, feature_fields: tuple[str, ...], *,
+                    notes: list[str]) -> tuple[str, ...]:
     kept = []
     for field in feature_fields:
         values = frame[field]

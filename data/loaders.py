@@ -46,7 +46,8 @@ def infer_format(path: str | Path) -> str:
 
 
 def _read_delimited(raw: bytes, *, name: str, path: Path, encoding: str | None, id_columns: tuple[str, ...],
-                    number_columns: tuple[str, ...], label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
+                    number_columns: tuple[str, ...],
+                    label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
     """A CSV/TSV file's bytes read as text cells, then typed by ``data.cells`` (see there)."""
     text, notes = decode_text(raw, encoding=encoding, path=path)
     sep = sniff_separator(text, "\t" if name.lower().endswith((".tsv", ".tsv.gz", ".txt")) else ",")
@@ -98,14 +99,14 @@ def read_columns(path: str | Path, *, format: str | None = None, encoding: str |
 
 
 def read_raw(path: str | Path, *, format: str | None = None, encoding: str | None = None,
-             id_columns: tuple[str, ...] = (), number_columns: tuple[str, ...] = (), label_column: str | None = None,
-             notes: list[str] | None = None) -> pd.DataFrame:
+             id_columns: tuple[str, ...] = (), number_columns: tuple[str, ...] = (),
+             label_column: str | None = None, notes: list[str] | None = None) -> pd.DataFrame:
     """Read one file as it is: ``id_columns`` (file column names) stay text, keeping zeros; ``number_columns``
     are numbers even with leading zeros; ``label_column`` is never read as a percentage.
 
-    What the reading changed beyond a plain read (another encoding, numbers with separators, skipped rows, ...)
-    is appended to ``notes``, or logged as warnings when no list is given. The index is the file's data row
-    (0 = the first row after the header) even where rows were skipped.
+    What the reading changed beyond a plain read (another encoding, numbers with separators, skipped rows,
+    ...) is appended to ``notes``, or logged as warnings when no list is given. The index is the file's data
+    row (0 = the first row after the header) even where rows were skipped.
     """
     path = Path(path)
     if not path.exists():

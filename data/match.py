@@ -90,14 +90,16 @@ def _char_grams(text: str, n: int = 3) -> list[str]:
 
 
 class MatchFeaturizer:
-    """Document frequencies of words and character 3-grams over the training texts; fitted attrs end in ``_``."""
+    """Document frequencies of words and character 3-grams over the training texts; fitted attrs end in
+    ``_``."""
 
     def __init__(self, *, k1: float = 1.2, b: float = 0.75) -> None:
         self.k1 = k1
         self.b = b
 
     def fit(self, queries: Sequence[str], texts: Sequence[str]) -> MatchFeaturizer:
-        """Document frequencies over the distinct ``texts``, then each feature's mean and std over the pairs."""
+        """Document frequencies over the distinct ``texts``, then each feature's mean and std over the
+        pairs."""
         unique = list(dict.fromkeys(texts))  # each product once, whatever its number of judgements
         word_df: Counter[str] = Counter()
         char_df: Counter[str] = Counter()
@@ -166,7 +168,8 @@ class MatchFeaturizer:
         ]
 
     def transform(self, queries: Sequence[str], texts: Sequence[str]) -> np.ndarray:
-        """(n, N_MATCH) float32, standardised with the training mean and std; identical pairs computed once."""
+        """(n, N_MATCH) float32, standardised with the training mean and std; identical pairs computed
+        once."""
         if len(queries) != len(texts):
             raise ValueError(f"queries and texts must pair up, got {len(queries)} and {len(texts)}")
         cache: dict[tuple[str, str], list[float]] = {}

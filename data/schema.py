@@ -56,7 +56,8 @@ class JudgedPairs:
 
     def subset(self, query_ids: np.ndarray | list[str]) -> JudgedPairs:
         keep = self.frame["query_id"].isin(set(query_ids))
-        return JudgedPairs(self.frame.loc[keep].reset_index(drop=True), self.text_fields, self.feature_fields, self.name)
+        return JudgedPairs(self.frame.loc[keep].reset_index(drop=True), self.text_fields, self.feature_fields,
+                           self.name)
 
     def fingerprint(self) -> str:
         """A stable hash of the content (columns, values, order) used to refuse resuming on other data."""

@@ -38,7 +38,8 @@ def load_dataset(cfg: DataConfig, *, log_warnings: bool = True) -> JudgedPairs:
     is false). ``study run`` and ``study data check`` both come through here, so they never disagree."""
     pairs = _load(cfg)
     source = str(cfg.path) if cfg.path and not cfg.builtin else pairs.name
-    pairs = dataclasses.replace(pairs, warnings=pairs.warnings + tuple(check_splits(pairs, cfg, source=source)))
+    pairs = dataclasses.replace(pairs,
+                                warnings=pairs.warnings + tuple(check_splits(pairs, cfg, source=source)))
     if log_warnings:
         for warning in pairs.warnings:
             logger.warning("warning: %s: %s", source, warning)

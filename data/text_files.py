@@ -21,13 +21,15 @@ _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|
 
 
 def file_bytes(path: Path, *, limit: int | None = None) -> bytes:
-    """The file's bytes (the first ``limit`` of them), decompressed when its name ends in .gz, .bz2, .xz, .zst."""
+    """The file's bytes (the first ``limit`` of them), decompressed when its name ends in .gz, .bz2, .xz,
+    .zst."""
     suffix = path.suffix.lower()
     if suffix == ".zst":
         try:
             import zstandard
         except ImportError:
-            raise UserInputError(f"Cannot read {path}: reading .zst files needs the zstandard package.") from None
+            raise UserInputError(f"Cannot read {path}: reading .zst files needs the zstandard "
+                                 "package.") from None
         with open(path, "rb") as handle, zstandard.ZstdDecompressor().stream_reader(handle) as reader:
             return reader.read(limit if limit is not None else -1)
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
@@ -57,8 +59,8 @@ def decode_text(raw: bytes, *, encoding: str | None, path: Path | str) -> tuple[
             text = raw.decode("utf-8-sig" if known == "utf-8" else encoding)
         except UnicodeDecodeError as exc:
             raise UserInputError(
-                f"Cannot read {path}: it is not valid {encoding} text ({exc.reason} at byte {exc.start}, line "
-                f"{_line_of(raw, exc.start)}). Set data.encoding to the file's encoding, for example "
+                f"Cannot read {path}: it is not valid {encoding} text ({exc.reason} at byte {exc.start}, "
+                f"line {_line_of(raw, exc.start)}). Set data.encoding to the file's encoding, for example "
                 "encoding = \"cp1252\"."
             ) from None
         return text.removeprefix("\ufeff").removeprefix("ï»¿"), []
@@ -71,10 +73,10 @@ def decode_text(raw: bytes, *, encoding: str | None, path: Path | str) -> tuple[
         utf8 = _UTF8_SEQUENCE.search(raw)
         if utf8 is not None:
             raise UserInputError(
-                f"Cannot read {path}: it mixes encodings. Line {_line_of(raw, utf8.start())} holds UTF-8 text "
-                f"({utf8.group().decode()!r}) but byte 0x{bad:02x} on line {line} is not UTF-8, so no single "
-                "reading of the file is right. Re-export it as UTF-8, or set data.encoding if one encoding "
-                "is meant."
+                f"Cannot read {path}: it mixes encodings. Line {_line_of(raw, utf8.start())} holds UTF-8 "
+                f"text ({utf8.group().decode()!r}) but byte 0x{bad:02x} on line {line} is not UTF-8, so no "
+                "single reading of the file is right. Re-export it as UTF-8, or set data.encoding if one "
+                "encoding is meant."
             ) from None
         try:
             text, name = raw.decode("cp1252"), "Windows-1252"
@@ -83,9 +85,9 @@ def decode_text(raw: bytes, *, encoding: str | None, path: Path | str) -> tuple[
         start = raw.rfind(b"\n", 0, exc.start) + 1  # one byte is one character in both encodings
         end = raw.find(b"\n", exc.start)
         example, char = text[start:end if end >= 0 else len(text)], text[exc.start]
-        return text, [(f"the file is not UTF-8 (byte 0x{bad:02x} on line {line}); it was read as {name}, where that "
-                       f"byte is {char!r}, so line {line} reads {example.strip()[:80]!r}. If that is wrong, set "
-                       "data.encoding.")]
+        return text, [(f"the file is not UTF-8 (byte 0x{bad:02x} on line {line}); it was read as {name}, "
+                       f"where that byte is {char!r}, so line {line} reads {example.strip()[:80]!r}. If "
+                       "that is wrong, set data.encoding.")]
 
 
 def sniff_separator(text: str, default: str) -> str:
@@ -93,6 +95,7 @@ def sniff_separator(text: str, default: str) -> str:
     the header into more columns (a .csv written by a European Excel uses ``;``)."""
     lines = text[:1 << 16].lstrip("\ufeff").splitlines()
     first = lines[0] if lines else ""
-    counts = {sep: len(next(csv.reader([first], delimiter=sep), [])) for sep in (default, ",", ";", "\t", "|")}
+    counts = {sep: len(next(csv.reader([first], delimiter=sep), []))
+              for sep in (default, ",", ";", "\t", "|")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] > counts[default] else default

@@ -83,7 +83,8 @@ def _cached(key: str, compute: Callable[[], TokenizedPairs], *, cache_dir: Path 
         result = compute()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids, lengths=result.lengths)
+        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids,
+                 lengths=result.lengths)
         os.replace(tmp, path)
         logger.info("tokenised %d texts, cached in %s", len(result.lengths), path)
     _MEMORY[key] = result
@@ -94,8 +95,8 @@ def _cut(enc: dict, token_type_ids: np.ndarray) -> TokenizedPairs:
     """Tokenizer output padded to ``max_length``, cut to the longest real sequence."""
     lengths = enc["attention_mask"].sum(1).astype(np.int32)
     width = int(lengths.max()) if len(lengths) else 1
-    return TokenizedPairs(enc["input_ids"][:, :width].astype(np.int32), token_type_ids[:, :width].astype(np.int8),
-                          lengths)
+    return TokenizedPairs(enc["input_ids"][:, :width].astype(np.int32),
+                          token_type_ids[:, :width].astype(np.int8), lengths)
 
 
 def tokenize_pairs(
@@ -116,7 +117,8 @@ def tokenize_pairs(
                                         return_attention_mask=True)
         return _cut(enc, enc["token_type_ids"])
 
-    return _cached(cache_key(model_dir, max_length, queries, texts), compute, cache_dir=cache_dir, cache=cache)
+    return _cached(cache_key(model_dir, max_length, queries, texts), compute, cache_dir=cache_dir,
+                   cache=cache)
 
 
 def tokenize_texts(texts: list[str], *, model_dir: str | Path, max_length: int,

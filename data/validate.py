@@ -106,12 +106,13 @@ def _check_labels(frame: pd.DataFrame, *, source: str, notes: list[str]) -> pd.S
         text = raw[bad].astype(str).str.strip()
         hint = ("Percentages are not relevance grades: map them to a few gain levels (e.g. 0-3) in the file."
                 if text.str.endswith("%").any() else
-                "Labels must be numeric gain levels >= 0; map letter or word grades with data.label_map, e.g. "
-                "label_map = {E = 3, S = 2, C = 1, I = 0} or {relevant = 1, irrelevant = 0}.")
-        counts = f" ({int(bad.sum()):,} of {len(raw):,} rows{'; the others are numbers' if (~bad).any() else ''})"
+                "Labels must be numeric gain levels >= 0; map letter or word grades with data.label_map, "
+                "e.g. label_map = {E = 3, S = 2, C = 1, I = 0} or {relevant = 1, irrelevant = 0}.")
+        counts = (f" ({int(bad.sum()):,} of {len(raw):,} rows"
+                  f"{'; the others are numbers' if (~bad).any() else ''})")
         raise _fail(source, (
-            f"column 'label' has non-numeric values ({_examples(raw[bad])}) in {describe_rows(frame.index[bad])}"
-            f"{counts}. {hint}"
+            f"column 'label' has non-numeric values ({_examples(raw[bad])}) in "
+            f"{describe_rows(frame.index[bad])}{counts}. {hint}"
         ))
     negative = labels < 0
     if negative.any():
@@ -170,17 +171,17 @@ def _check_pairs(frame: pd.DataFrame, *, source: str, require_label: bool, query
     dup = frame.duplicated(["query_id", "product_id"], keep=False)
     if dup.any():
         first = frame.loc[dup].iloc[0]
-        derived = (" (the file has no product_id column, so products with the same text are the same product; "
-                   "add a product_id column to tell them apart)" if derived_product_id else "")
+        derived = (" (the file has no product_id column, so products with the same text are the same "
+                   "product; add a product_id column to tell them apart)" if derived_product_id else "")
         groups = frame.loc[dup].groupby(["query_id", "product_id"], sort=False)[LABEL]
         conflicting = int((groups.nunique(dropna=False) > 1).sum()) if LABEL in frame.columns else 0
         conflicts = (f", {conflicting:,} of them with conflicting labels" if conflicting else
                      ", all with the same label" if LABEL in frame.columns else "")
         raise _fail(source, (
-            f"duplicate (query_id, product_id) pairs in {describe_rows(frame.index[dup])}: {groups.ngroups:,} "
-            f"pair(s) judged more than once{conflicts}, e.g. query {first['query']!r} with product "
-            f"{first['product_id']!r} (columns 'query_id'/'query' and 'product_id'){derived}; judge each product "
-            "once per query."
+            f"duplicate (query_id, product_id) pairs in {describe_rows(frame.index[dup])}: "
+            f"{groups.ngroups:,} pair(s) judged more than once{conflicts}, e.g. query {first['query']!r} "
+            f"with product {first['product_id']!r} (columns 'query_id'/'query' and 'product_id'){derived}; "
+            "judge each product once per query."
         ))
 
 
@@ -279,7 +280,8 @@ def validate_pairs(
         out = out[["query_id", "query", "product_id", *texts, *features, LABEL]]
     logger.info("%s: %d pairs, %d queries, text %s, features %s", source, len(out), out["query_id"].nunique(),
                 list(texts), list(features))
-    return JudgedPairs(out.reset_index(drop=True), texts, features, name=name or source, warnings=tuple(found))
+    return JudgedPairs(out.reset_index(drop=True), texts, features, name=name or source,
+                       warnings=tuple(found))
 
 
 def drop_single_item_queries(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
