@@ -51,7 +51,8 @@ ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")
 class RankerConfig:
     variant: str = "auto"  # auto | fusion | text | features
     architecture: str = "prior"  # how the text is read: cross | prior | frozen | two_tower (see RankingNet)
-    match_features: bool = False  # lexical query-product match features (BM25, coverage, numbers) into the head
+    # lexical query-product match features (BM25, coverage, numbers) into the head
+    match_features: bool = False
     encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
     n_layers: int = 0  # keep the first k encoder layers; 0 = all
     pooling: str = "pair"  # 'pair' (mean + query/product interaction) | 'cls' | 'mean'
@@ -66,7 +67,8 @@ class RankerConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown model architecture {self.architecture!r}; expected one of {ARCHITECTURES}")
+            raise ValueError(f"unknown model architecture {self.architecture!r}; expected one of "
+                             f"{ARCHITECTURES}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLINGS}")
         if not 0.0 <= self.dropout < 1.0:
@@ -126,7 +128,8 @@ class TrainConfig:
     # section 2); on CUDA it is not yet measured (bench/gpu_proof.py runs throughput.py with --compile).
     compile: bool = False
     metric: str = ""  # the validation metric that picks the best epoch and stops early; "" = ndcg@{ndcg_k}
-    eval_at_start: bool = True  # validate before the first update (epoch 0): a trial never ends below its start
+    # validate before the first update (epoch 0): a trial never ends below its start
+    eval_at_start: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -92,8 +92,8 @@ def pool(
 
     ``cls``: the first token. ``mean``: masked mean. ``pair``: the masked mean plus the interaction of the
     query half and the product half of the sequence (split by token type), as in Sentence-BERT:
-    ``[mean, q * p, |q - p|, cos(q, p)]`` -> (B, 3H + 1). It lets a shallow, freshly fine-tuned encoder use the
-    pretrained embedding geometry from the first step.
+    ``[mean, q * p, |q - p|, cos(q, p)]`` -> (B, 3H + 1). It lets a shallow, freshly fine-tuned encoder use
+    the pretrained embedding geometry from the first step.
     """
     if how == "cls":
         return hidden[:, 0]

@@ -179,9 +179,9 @@ def evaluate_ranking(
     (means over queries with at least one relevant item; MAP over the full ranking), ``accuracy``,
     ``precision``, ``recall``, ``f1`` (item relevant if ``label >= relevance_threshold``, predicted
     relevant if ``score >= score_threshold``; ``score_threshold=None`` fits it on these items with
-    :func:`best_f1_threshold` and reports it as ``score_threshold``: an optimistic F1 for the split it is fitted
-    on, so fit it on validation and pass it for test), ``roc_auc`` (over all items, NaN with one class),
-    ``n_queries``, ``n_queries_no_positive`` (no positive gain: left out of NDCG) and
+    :func:`best_f1_threshold` and reports it as ``score_threshold``: an optimistic F1 for the split it is
+    fitted on, so fit it on validation and pass it for test), ``roc_auc`` (over all items, NaN with one
+    class), ``n_queries``, ``n_queries_no_positive`` (no positive gain: left out of NDCG) and
     ``n_queries_no_relevant`` (no relevant item: left out of MRR, MAP and recall@k).
     A mean over no query is NaN.
     """

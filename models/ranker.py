@@ -61,8 +61,8 @@ class RankingNet(nn.Module):
 
     Text architectures (``config.architecture``):
 
-    - ``cross``: ``[CLS] query [SEP] product [SEP]`` through the encoder, pooled, fused with the feature tower,
-      MLP head. Must learn query-product interaction from the judged pairs.
+    - ``cross``: ``[CLS] query [SEP] product [SEP]`` through the encoder, pooled, fused with the feature
+      tower, MLP head. Must learn query-product interaction from the judged pairs.
     - ``prior``: the same cross-encoder, but its head's output is a *residual* (last layer zero-initialised)
       added to ``scale * cos0``, the pretrained encoder's zero-shot cosine: it starts where the zero-shot
       encoder is and training can only move it from there.
@@ -88,7 +88,8 @@ class RankingNet(nn.Module):
             self.encoder = load_encoder(resolve_encoder_dir(config.encoder), n_layers=config.n_layers)
             if self.architecture in ("cross", "prior"):
                 width += pooled_size(encoder_hidden_size(self.encoder), config.pooling)
-        tower_in = (self.layout.n_behaviour if self.use_behaviour else 0) + self.layout.n_match + int(self.layout.prior)
+        tower_in = ((self.layout.n_behaviour if self.use_behaviour else 0) + self.layout.n_match
+                    + int(self.layout.prior))
         if tower_in:
             self.features = FeatureTower(
                 tower_in, hidden=config.feature_hidden, n_layers=config.feature_layers, dropout=config.dropout
@@ -101,7 +102,8 @@ class RankingNet(nn.Module):
             self.head = nn.Sequential(body, nn.Linear(body_out, 1))
         self.cosine_scale: nn.Parameter | None = None
         if self.architecture in ("prior", "frozen", "two_tower"):
-            self.cosine_scale = nn.Parameter(torch.tensor(float(config.prior_scale)).log())  # learned, log scale
+            # learned, log scale
+            self.cosine_scale = nn.Parameter(torch.tensor(float(config.prior_scale)).log())
             if self.head is not None:  # the residual starts at zero: the model starts at the cosine's ranking
                 nn.init.zeros_(self.head[-1].weight)
                 nn.init.zeros_(self.head[-1].bias)
@@ -119,13 +121,15 @@ class RankingNet(nn.Module):
         score = None
         if self.encoder is not None:
             if self.architecture == "two_tower":
-                q = self.encoder(input_ids=query_ids, attention_mask=query_mask).last_hidden_state  # (B, Lq, H)
+                # (B, Lq, H)
+                q = self.encoder(input_ids=query_ids, attention_mask=query_mask).last_hidden_state
                 p = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
                 cos = torch.nn.functional.cosine_similarity(
                     pool(q, query_mask, "mean"), pool(p, attention_mask, "mean"), dim=-1, eps=1e-6)  # (B,)
                 score = self.cosine_scale.exp() * cos.float()
             else:
-                out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+                out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                   token_type_ids=token_type_ids)
                 pooled = pool(out.last_hidden_state, attention_mask, self.config.pooling, token_type_ids)
                 parts.append(self.dropout(pooled))  # (B, D)
         if self.features is not None:

@@ -55,8 +55,8 @@ def embed_texts(texts: list[str], *, model_dir: Path, device: torch.device, max_
                         return_tensors="pt").to(device)
         with autocast(device, dtype):
             hidden = model(**enc).last_hidden_state  # (B, L, H)
-        out[torch.from_numpy(rows).to(device)] = F.normalize(pool(hidden.float(), enc["attention_mask"], "mean"),
-                                                             dim=-1)
+        out[torch.from_numpy(rows).to(device)] = F.normalize(
+            pool(hidden.float(), enc["attention_mask"], "mean"), dim=-1)
     return out
 
 
@@ -78,8 +78,10 @@ def zero_shot_cosine(queries: list[str], texts: list[str], *, model_dir: Path, d
     else:
         unique_q, q_index = np.unique(np.asarray(queries, dtype=object).astype(str), return_inverse=True)
         unique_t, t_index = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
-        logger.info("zero-shot encoder: embedding %d queries and %d product texts", len(unique_q), len(unique_t))
-        q_emb = embed_texts(unique_q.tolist(), model_dir=model_dir, device=device, max_length=QUERY_MAX_LENGTH)
+        logger.info("zero-shot encoder: embedding %d queries and %d product texts", len(unique_q),
+                    len(unique_t))
+        q_emb = embed_texts(unique_q.tolist(), model_dir=model_dir, device=device,
+                            max_length=QUERY_MAX_LENGTH)
         t_emb = embed_texts(unique_t.tolist(), model_dir=model_dir, device=device, max_length=TEXT_MAX_LENGTH)
         qi = torch.from_numpy(q_index.astype(np.int64)).to(device)
         ti = torch.from_numpy(t_index.astype(np.int64)).to(device)

@@ -68,7 +68,8 @@ def test_a_single_field_name_is_one_field_not_its_letters() -> None:
     # TOML lets a user write text_fields = "title"; a copy with a changed field (how --set and trial params
     # make configs) is normalised and checked the same way
     assert DataConfig.from_dict({"text_fields": "title", "feature_fields": "price"}).text_fields == ("title",)
-    assert DataConfig.from_dict({"text_fields": "title", "feature_fields": "price"}).feature_fields == ("price",)
+    assert (DataConfig.from_dict({"text_fields": "title", "feature_fields": "price"}).feature_fields
+            == ("price",))
     assert dataclasses.replace(DataConfig(), text_fields="brand").text_fields == ("brand",)
     with pytest.raises(UserInputError, match="data.n_folds"):
         dataclasses.replace(DataConfig(), n_folds=1)

@@ -121,7 +121,8 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
 
 def test_wrong_encoding_suggests_data_encoding(tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"  # UTF-8 on one line, Latin-1 on the next: no single reading is right
-    path.write_bytes("query,product_id,title,label\ncafé,1,x,1\n".encode() + "crème,2,y,0\n".encode("latin-1"))
+    path.write_bytes("query,product_id,title,label\ncafé,1,x,1\n".encode()
+                     + "crème,2,y,0\n".encode("latin-1"))
     with pytest.raises(UserInputError, match="encoding"):
         load_file(path)
     latin = tmp_path / "latin.csv"

@@ -30,10 +30,12 @@ def _refusal(path: Path) -> str:
 
 
 def test_a_single_query_is_refused_by_the_check_data_check_runs(tmp_path: Path) -> None:
-    path = _write(tmp_path, "query,title,label\nred shoe,Red shoe,3\nred shoe,Blue boot,0\nred shoe,Red sock,1\n")
+    path = _write(tmp_path,
+                  "query,title,label\nred shoe,Red shoe,3\nred shoe,Blue boot,0\nred shoe,Red sock,1\n")
     with pytest.raises(UserInputError, match="a single query .'red shoe', column 'query'.*at least 3"):
         check_file(path)  # `study data check` called this file OK, and `study run` refused it
-    two = _write(tmp_path, "query,title,label\nshoe,Shoe,3\nshoe,Boot,0\nsofa,Sofa,1\nsofa,Boot,0\n", "two.csv")
+    two = _write(tmp_path, "query,title,label\nshoe,Shoe,3\nshoe,Boot,0\nsofa,Sofa,1\nsofa,Boot,0\n",
+                 "two.csv")
     assert "only 2 queries ('shoe', 'sofa'" in _refusal(two)
 
 
@@ -41,7 +43,8 @@ def test_one_label_everywhere_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, "query,title,label\nshoe,Shoe,1\nshoe,Boot,1\nsofa,Sofa,1\nsofa,Boot,1\n"
                             "lamp,Lamp,1\nlamp,Boot,1\n")
     message = _refusal(path)
-    assert "column 'label' is 1 in all 6 rows" in message and "every trial would get the same score" in message
+    assert ("column 'label' is 1 in all 6 rows" in message
+            and "every trial would get the same score" in message)
 
 
 def test_one_label_within_every_query_is_refused(tmp_path: Path) -> None:
@@ -61,18 +64,22 @@ def test_queries_with_one_label_are_counted_in_a_warning(tmp_path: Path) -> None
 
 
 def test_a_grade_scale_above_24_is_refused_and_above_10_warned(tmp_path: Path) -> None:
-    rows = "query,title,label\nshoe,Shoe,{}\nshoe,Boot,0\nsofa,Sofa,40\nsofa,Boot,10\nlamp,Lamp,70\nlamp,Boot,5\n"
+    rows = ("query,title,label\nshoe,Shoe,{}\nshoe,Boot,0\nsofa,Sofa,40\nsofa,Boot,10\nlamp,Lamp,70\n"
+            "lamp,Boot,5\n")
     message = _refusal(_write(tmp_path, rows.format(100)))
     assert "column 'label' goes up to 100 (row 2)" in message and "float32" in message
-    [warning] = _load(_write(tmp_path, rows.format(12).replace("40", "4").replace("70", "7"), "twelve.csv")).warnings
+    [warning] = _load(_write(tmp_path, rows.format(12).replace("40", "4").replace("70", "7"),
+                             "twelve.csv")).warnings
     assert "column 'label' goes up to 12" in warning and "scores or percentages" in warning
 
 
 def test_a_stray_label_between_whole_grades_is_warned_with_its_row(tmp_path: Path) -> None:
-    body = "".join(f"q{q},Title {q} {i},{(q + i) % 4}\n" for q, i in [(q, i) for q in range(7) for i in range(3)])
+    body = "".join(f"q{q},Title {q} {i},{(q + i) % 4}\n"
+                   for q, i in [(q, i) for q in range(7) for i in range(3)])
     stray = body.replace("q3,Title 3 1,0", "q3,Title 3 1,2.5")
     [warning] = _load(_write(tmp_path, "query,title,label\n" + stray)).warnings
-    assert "column 'label' has 1 value(s) between whole grades (2.5) in row 12, among 20 whole grades" in warning
+    assert ("column 'label' has 1 value(s) between whole grades (2.5) in row 12, among 20 whole grades"
+            in warning)
     averaged = body.replace(",1\n", ",1.33\n").replace(",2\n", ",2.67\n")  # Home Depot style: rater averages
     assert _load(_write(tmp_path, "query,title,label\n" + averaged, "averaged.csv")).warnings == ()
 
@@ -92,8 +99,8 @@ def test_rows_without_product_text_are_warned_and_no_text_at_all_refused(tmp_pat
     assert pairs.text_fields == ("title",) and "description" not in pairs.frame.columns
     assert pairs.warnings == (
         "product text column(s) 'description' empty in every row: left out.",
-        ("2 row(s) have no product text (column(s) 'title' empty) in rows 3, 5: the model reads only the query "
-         "for them."),
+        ("2 row(s) have no product text (column(s) 'title' empty) in rows 3, 5: the model reads only the "
+         "query for them."),
     )
     blank = _write(tmp_path, "query,product_id,title,label\nshoe,1, ,2\nshoe,2,,0\nsofa,3,,1\nsofa,4,,0\n"
                              "lamp,5,,2\nlamp,6,,0\n", "blank.csv")
@@ -120,7 +127,8 @@ def test_candidates_to_rank_keep_their_columns_whatever_they_hold() -> None:
 
 
 def _queries(labels: dict[str, tuple[int, int]]) -> str:
-    return "query,title,label\n" + "".join(f"{q},{q} one,{a}\n{q},{q} two,{b}\n" for q, (a, b) in labels.items())
+    return "query,title,label\n" + "".join(f"{q},{q} one,{a}\n{q},{q} two,{b}\n"
+                                           for q, (a, b) in labels.items())
 
 
 def test_a_validation_split_no_order_can_score_differently_is_refused(tmp_path: Path) -> None:
@@ -134,7 +142,8 @@ def test_a_validation_split_no_order_can_score_differently_is_refused(tmp_path: 
     assert f"none of the {splits.val.n_queries} validation queries" in message
     assert "every trial would get the same validation score" in message
     val = set(splits.val.frame["query"])
-    doubtful = _write(tmp_path, _queries({q: (1, 1) if q not in train | val else (2, 0) for q in names}), "t.csv")
+    doubtful = _write(tmp_path, _queries({q: (1, 1) if q not in train | val else (2, 0) for q in names}),
+                      "t.csv")
     warnings = _load(doubtful).warnings
     assert any(w.startswith(f"none of the {splits.test.n_queries} test queries") for w in warnings)
 
@@ -146,6 +155,6 @@ def test_data_check_says_ok_with_warnings_and_lists_them(tmp_path: Path) -> None
     assert report.splitlines()[0] == "pairs: OK with 2 warnings (below)"
     warnings = report[report.index("\nwarning: ") + 1:].replace("\n  ", " ").split("\n")
     assert warnings[0].startswith("warning: column 'label': 1 value(s) written with decimal commas")
-    assert warnings[1] == ("warning: behaviour column 'clicks' is 0 in every row, so it cannot tell products apart: "
-                           "left out.")
+    assert warnings[1] == ("warning: behaviour column 'clicks' is 0 in every row, so it cannot tell products "
+                           "apart: left out.")
     assert all(len(line) <= 100 for line in report.splitlines())

@@ -180,7 +180,8 @@ def test_every_independent_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_query_title_label_is_a_complete_file(tmp_path: Path) -> None:
-    text = "query,title,label\nred shoe,Red shoe,2\nred shoe,Blue boot,0\nsofa,Grey couch,1\nsofa,Red shoe,0\n"
+    text = ("query,title,label\nred shoe,Red shoe,2\nred shoe,Blue boot,0\nsofa,Grey couch,1\n"
+            "sofa,Red shoe,0\n")
     frame, source = _frame(tmp_path, text)
     pairs = validate_pairs(frame, source=source)
     out = pairs.frame

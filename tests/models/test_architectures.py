@@ -1,5 +1,6 @@
-"""The text architectures (cross, prior, frozen, two_tower) and lexical match features: forward shapes, gradients,
-the zero-residual start at the prior's ranking, validation at epoch 0, and the match features themselves."""
+"""The text architectures (cross, prior, frozen, two_tower) and lexical match features: forward shapes,
+gradients, the zero-residual start at the prior's ranking, validation at epoch 0, and the match features
+themselves."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def test_forward_and_gradient(workspace, architecture: str, match: bool) -> None
     if architecture in ("prior", "frozen", "two_tower"):
         assert "cosine_scale" in trained
     width = split.features.shape[1]
-    assert width == workspace.scaler.n_outputs_ + (N_MATCH if match else 0) + int(architecture in ("prior", "frozen"))
+    assert width == (workspace.scaler.n_outputs_ + (N_MATCH if match else 0)
+                     + int(architecture in ("prior", "frozen")))
 
 
 @pytest.mark.parametrize("architecture", ["prior", "frozen"])
@@ -71,7 +73,8 @@ def test_prior_models_start_at_the_zero_shot_ranking(workspace, architecture: st
 def test_validation_at_epoch_zero_keeps_the_start(workspace) -> None:
     """Epoch 0 is scored before any update, and a run whose training only hurts keeps the start."""
     model, cfg = _model(workspace, architecture="frozen")
-    start, _ = evaluate(model, workspace.tensors("val", cfg), config=workspace.config.train, dtype=torch.float32)
+    start, _ = evaluate(model, workspace.tensors("val", cfg), config=workspace.config.train,
+                        dtype=torch.float32)
     seen = []
     # an absurd learning rate on a wrong loss direction: training can only make it worse or leave it
     train_cfg = TrainConfig(epochs=2, head_lr=5.0, encoder_lr=0.0, loss="mse", batch_size=16, patience=0)
@@ -95,7 +98,8 @@ def test_auto_variant() -> None:
 def test_match_features_read_numbers_units_and_typos() -> None:
     assert tokens("Everbilt 1/2 in. x 10 ft. Pipe") == ["everbilt", "1/2", "in", "x", "10", "ft", "pipe"]
     assert tokens("2x4 stud 8 feet") == ["2", "4", "stud", "8", "ft"]
-    titles = ["Everbilt 1/2 in. x 10 ft. Galvanized Pipe", "Husqvarna 46 in. Lawn Tractor", "Deck Lights (4-Pack)"]
+    titles = ["Everbilt 1/2 in. x 10 ft. Galvanized Pipe", "Husqvarna 46 in. Lawn Tractor",
+              "Deck Lights (4-Pack)"]
     m = MatchFeaturizer().fit(["pipe", "mower", "lights"], titles)
     raw = dict(zip(MATCH_FEATURES, m.features("1/2 inch galvanized pipe", titles[0]), strict=True))
     assert raw["term_coverage"] == 1.0 and raw["number_match"] == 1.0 and raw["last_term_match"] == 1.0

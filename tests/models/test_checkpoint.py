@@ -1,4 +1,5 @@
-"""The background checkpoint writer: what it writes is the state at submit time, and a failed write surfaces."""
+"""The background checkpoint writer: what it writes is the state at submit time, and a failed write
+surfaces."""
 
 from __future__ import annotations
 

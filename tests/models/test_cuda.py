@@ -33,8 +33,8 @@ def small_data(tiny_bert: Path):
     scaler = FeatureScaler(log1p=True).fit(splits.train.frame, pairs.feature_fields)
 
     def tensors(split, device: torch.device) -> SplitTensors:
-        return build_split_tensors(split, scaler.transform(split.frame), device=device, model_dir=str(tiny_bert),
-                                   max_length=48)
+        return build_split_tensors(split, scaler.transform(split.frame), device=device,
+                                   model_dir=str(tiny_bert), max_length=48)
 
     return splits, scaler, tensors
 
@@ -62,7 +62,8 @@ def test_a_tiny_trial_trains_end_to_end_in_bf16(small_data, tiny_bert) -> None:
 def test_resume_on_cuda_gives_the_straight_run_metrics(small_data, tiny_bert, tmp_path) -> None:
     splits, scaler, tensors = small_data
     train, val = tensors(splits.train, CUDA), tensors(splits.val, CUDA)
-    cfg = TrainConfig(epochs=3, batch_size=16, encoder_lr=1e-3, head_lr=3e-3, patience=0, seed=1, precision="fp32")
+    cfg = TrainConfig(epochs=3, batch_size=16, encoder_lr=1e-3, head_lr=3e-3, patience=0, seed=1,
+                      precision="fp32")
     straight = fit(new_model(tiny_bert, scaler.n_outputs_), train, val, cfg)
 
     class Stop(Exception):

@@ -66,7 +66,8 @@ def test_batches_hold_whole_queries_with_dynamic_padding(small_data, tiny_bert) 
 @pytest.mark.parametrize("variant", ["fusion", "text", "features"])
 def test_variants_score_every_pair(small_data, tiny_bert, variant) -> None:
     _, splits, scaler, tensors = small_data
-    model = RankingNet(RankerConfig(variant=variant, architecture="cross", encoder=str(tiny_bert)), n_features=scaler.n_outputs_)
+    model = RankingNet(RankerConfig(variant=variant, architecture="cross", encoder=str(tiny_bert)),
+                       n_features=scaler.n_outputs_)
     assert (model.encoder is not None) == (variant != "features")
     assert (model.features is not None) == (variant != "text")
     split = tensors(splits.val, None if variant == "features" else str(tiny_bert))
@@ -84,7 +85,8 @@ def test_keep_first_k_layers(tiny_bert) -> None:
 
 def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, tiny_bert, tmp_path) -> None:
     _, splits, scaler, tensors = small_data
-    cfg = TrainConfig(loss="listnet", epochs=3, batch_size=16, encoder_lr=1e-3, head_lr=3e-3, patience=0, seed=1)
+    cfg = TrainConfig(loss="listnet", epochs=3, batch_size=16, encoder_lr=1e-3, head_lr=3e-3, patience=0,
+                      seed=1)
     model_cfg = RankerConfig(variant="fusion", architecture="cross", encoder=str(tiny_bert), dropout=0.0)
     train, val = tensors(splits.train), tensors(splits.val)
     torch.manual_seed(0)
@@ -148,10 +150,11 @@ def test_real_minilm_forward_pass() -> None:
     from study.models.encoder import resolve_encoder_dir
 
     model_dir = resolve_encoder_dir("minilm")
-    model = RankingNet(RankerConfig(variant="text", architecture="cross", encoder="minilm"), n_features=0).eval()
+    model = RankingNet(RankerConfig(variant="text", architecture="cross", encoder="minilm"),
+                       n_features=0).eval()
     assert len(model.encoder.encoder.layer) == 6 and model.encoder.config.hidden_size == 384
-    tok = tokenize_pairs(["red running shoes"], ["title: Stridemax trainers | colour: crimson"], model_dir=model_dir,
-                         max_length=32)
+    tok = tokenize_pairs(["red running shoes"], ["title: Stridemax trainers | colour: crimson"],
+                         model_dir=model_dir, max_length=32)
     ids = torch.from_numpy(tok.input_ids.astype(np.int64))
     with torch.inference_mode():
         out = model.encoder(input_ids=ids, attention_mask=torch.ones_like(ids))
@@ -198,7 +201,9 @@ def test_tokenisation_is_cached_on_disk_and_reused(tiny_bert, tmp_path, monkeypa
     first = tok.tokenize_pairs(queries, texts, model_dir=tiny_bert, max_length=16, cache_dir=tmp_path)
     assert len(list((tmp_path / "tokens").glob("*.npz"))) == 1
     tok._MEMORY.clear()
-    monkeypatch.setattr(tok, "load_tokenizer", lambda *_: (_ for _ in ()).throw(AssertionError("re-tokenised")))
+    monkeypatch.setattr(tok, "load_tokenizer",
+                        lambda *_: (_ for _ in ()).throw(AssertionError("re-tokenised")))
     again = tok.tokenize_pairs(queries, texts, model_dir=tiny_bert, max_length=16, cache_dir=tmp_path)
-    assert np.array_equal(first.input_ids, again.input_ids) and first.lengths.tolist() == again.lengths.tolist()
+    assert (np.array_equal(first.input_ids, again.input_ids)
+            and first.lengths.tolist() == again.lengths.tolist())
     assert (first.token_type_ids[0, : first.lengths[0]] == 1).any()  # product half marked

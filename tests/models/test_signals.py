@@ -13,8 +13,8 @@ from study.workspace import prepare_workspace
 
 @pytest.mark.slow
 def test_fusion_beats_text_only_and_behaviour_only() -> None:
-    base = ["data.n_queries=120", "data.seed=1", "train.epochs=2", "train.head_lr=1e-2", "train.encoder_lr=3e-4",
-            "model.max_length=40", "model.n_layers=1", "study.device='cpu'"]
+    base = ["data.n_queries=120", "data.seed=1", "train.epochs=2", "train.head_lr=1e-2",
+            "train.encoder_lr=3e-4", "model.max_length=40", "model.n_layers=1", "study.device='cpu'"]
     config = build_config({}, profile="cpu", overrides=base)
     ws = prepare_workspace(config, torch.device("cpu"))
     test = {}
