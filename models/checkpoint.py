@@ -1,16 +1,16 @@
-"""The checkpoint file format, for a trial's ``last.ckpt`` (resume) and ``best.ckpt`` (its best weights) alike.
+"""The checkpoint file format, for a trial's ``last.ckpt`` (resume) and ``best.ckpt`` (its best weights).
 
-A checkpoint is a plain dict, saved with ``torch.save`` and loaded with ``weights_only=True``. It is written to a
-temporary file, fsynced, renamed over the old one, and the rename fsynced in its folder: neither a kill nor a host
-crash leaves half a file or an empty one behind the name. A CRC-32 ``digest`` over every tensor and value turns a
-damaged file (empty, truncated, overwritten, bit rot) into a :class:`DamagedCheckpointError` on load, never into
-wrong weights.
+A checkpoint is a plain dict, saved with ``torch.save`` and loaded with ``weights_only=True``. It is written
+to a temporary file, fsynced, renamed over the old one, and the rename fsynced in its folder: neither a kill
+nor a host crash leaves half a file or an empty one behind the name. A CRC-32 ``digest`` over every tensor and
+value turns a damaged file (empty, truncated, overwritten, bit rot) into a :class:`DamagedCheckpointError` on
+load, never into wrong weights.
 
 Weights are stored against their *reference*, the pretrained encoder weights a fresh network is built from
-(:func:`pretrained_reference`): of an encoder tensor only the rows that differ are kept, so frozen layers and the
-embedding rows of tokens the training data never contains cost nothing; AdamW moments keep only their non-zero rows.
-:func:`unpack_state` rebuilds the rest from the same pretrained weights, after checking (by their CRC) that they
-are still the ones the checkpoint was written against.
+(:func:`pretrained_reference`): of an encoder tensor only the rows that differ are kept, so frozen layers and
+the embedding rows of tokens the training data never contains cost nothing; AdamW moments keep only their
+non-zero rows. :func:`unpack_state` rebuilds the rest from the same pretrained weights, after checking (by
+their CRC) that they are still the ones the checkpoint was written against.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from study.data.errors import UserInputError
 
 FORMAT = "study-checkpoint"
 FORMAT_VERSION = 2  # 2: packed weights (rows that differ from the pretrained encoder), digest, kind
-DISK_FULL_REASON = "disk_full"  # a trial's fail_reason when its checkpoint could not be written for lack of space
+DISK_FULL_REASON = "disk_full"  # fail_reason: the trial's checkpoint could not be written for lack of space
 PACKED = "__packed__"
 _INT_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
@@ -46,7 +46,8 @@ class DamagedCheckpointError(UserInputError):
 
     def __init__(self, path: Path | None, reason: str, *, advice: str = "") -> None:
         self.path, self.reason = path, reason
-        super().__init__(f"The checkpoint {path} cannot be used: {reason}." + (f" {advice}" if advice else ""))
+        message = f"The checkpoint {path} cannot be used: {reason}."
+        super().__init__(f"{message} {advice}" if advice else message)
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -97,8 +98,8 @@ def _is_disk_full(exc: BaseException) -> bool:
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint's dict. ``FileNotFoundError`` when absent; :class:`DamagedCheckpointError` when unreadable
-    or when its contents no longer match the digest written with them."""
+    """The checkpoint's dict. ``FileNotFoundError`` when absent; :class:`DamagedCheckpointError` when
+    unreadable or when its contents no longer match the digest written with them."""
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
@@ -174,7 +175,7 @@ def pretrained_reference(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _changed_rows(t: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor | None:
-    """(rows,) True where ``t`` differs bit for bit from ``base`` (zeros when None); None if not row-packable."""
+    """(rows,) True where ``t`` differs bit for bit from ``base`` (zeros when None); None if not packable."""
     if t.ndim == 0 or t.numel() == 0 or t.element_size() not in _INT_OF_SIZE or t.is_complex():
         return None
     bits = t.contiguous().view(_INT_OF_SIZE[t.element_size()])
@@ -188,7 +189,7 @@ def _changed_rows(t: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor | 
 
 
 def _pack_tensor(t: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor | tuple:
-    """``t`` itself, or ``(n_rows, indices, rows)`` when storing only the rows that differ from ``base`` is smaller."""
+    """``t``, or ``(n_rows, indices, rows)`` when only the rows that differ from ``base`` take fewer bytes."""
     changed = _changed_rows(t, base)
     if changed is None:
         return t
@@ -205,7 +206,7 @@ def _unpack_tensor(stored: torch.Tensor | tuple, base: torch.Tensor | None) -> t
     n_rows, index, rows = stored
     if base is None:
         return torch.zeros((n_rows, *rows.shape[1:]), dtype=rows.dtype).index_copy_(0, index, rows)
-    return base.clone().index_copy_(0, index, rows.to(base.dtype))  # a copy: the reference is shared, read-only
+    return base.clone().index_copy_(0, index, rows.to(base.dtype))  # a copy: the reference is shared
 
 
 def pack_state(state: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -225,8 +226,8 @@ def unpack_state(packed: Mapping[str, Any], reference: Mapping[str, torch.Tensor
             for k, v in packed["tensors"].items()}
 
 
-LAST_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "epoch", "history", "best_value", "best_epoch",
-             "best_metrics", "best_state")  # what a resume reads from last.ckpt
+LAST_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "epoch", "history", "best_value",
+             "best_epoch", "best_metrics", "best_state")  # what a resume reads from last.ckpt
 BEST_KEYS = ("model", "config", "scaler", "n_features", "epoch", "metrics")  # what loading a trial reads
 
 
@@ -247,9 +248,9 @@ def verify_reference(packed: Mapping[str, Any], reference: Mapping[str, torch.Te
     crcs = packed.get("reference", {}) if PACKED in packed else {}
     changed = [k for k, crc in crcs.items() if k not in reference or _tensor_crc(reference[k]) != crc]
     if changed:
-        raise DamagedCheckpointError(path, f"it was stored against other pretrained encoder weights than the ones "
-                                           f"found now ({len(changed)} tensor(s) differ, e.g. {changed[0]}): the "
-                                           "encoder of its configuration changed since")
+        raise DamagedCheckpointError(
+            path, f"it was stored against other pretrained encoder weights than the ones found now "
+                  f"({len(changed)} tensor(s) differ, e.g. {changed[0]}): the configured encoder changed")
 
 
 def pack_optimizer(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,10 +286,10 @@ class CheckpointWriter:
     """Writes epoch checkpoints from a background thread while the next epoch trains.
 
     ``submit`` waits for the previous write (at most one in flight), copies the tensors of ``live`` (``keep``
-    is stored as given: values nobody updates in place, such as a kept best state) and returns; in the background
-    ``encode`` (packing) runs on the copy, the file is written and renamed into place, then ``after(path)`` runs.
-    ``wait`` blocks until that is done and re-raises a failed write (a full disk as :class:`DiskFullError`).
-    The rename stays atomic: a kill during a write leaves the previous checkpoint.
+    is stored as given: values nobody updates in place, such as a kept best state) and returns; in the
+    background ``encode`` (packing) runs on the copy, the file is written and renamed into place, then
+    ``after(path)`` runs. ``wait`` blocks until that is done and re-raises a failed write (a full disk as
+    :class:`DiskFullError`). The rename stays atomic: a kill during a write leaves the previous checkpoint.
     """
 
     def __init__(self) -> None:

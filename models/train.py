@@ -115,8 +115,8 @@ def evaluate(
     (validation) unless given (test: the threshold fitted on validation)."""
     scores = predict(model, split, batch_size=config.eval_batch_size, dtype=dtype)
     metrics = evaluate_ranking(
-        scores, split.labels_np, split.row_query, k=config.ndcg_k, relevance_threshold=config.relevance_threshold,
-        score_threshold=score_threshold,
+        scores, split.labels_np, split.row_query, k=config.ndcg_k,
+        relevance_threshold=config.relevance_threshold, score_threshold=score_threshold,
     )
     return metrics, scores
 
@@ -155,9 +155,9 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``train``, validate on ``val`` after every epoch; returns the best epoch's state.
 
-    ``model`` is freshly built (its encoder pretrained): checkpoints store the weights against those pretrained
-    ones. ``resume_from`` is a ``last.ckpt`` path or its loaded dict; ``on_checkpoint(path)`` runs after each
-    epoch checkpoint is safely on disk (in the writer's thread).
+    ``model`` is freshly built (its encoder pretrained): checkpoints store the weights against those
+    pretrained ones. ``resume_from`` is a ``last.ckpt`` path or its loaded dict; ``on_checkpoint(path)`` runs
+    after each epoch checkpoint is safely on disk (in the writer's thread).
     """
     started = time.perf_counter()
     device = train.labels.device
@@ -230,7 +230,8 @@ def fit(
             model.train()
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
-            batches = training_batches(train, batch_size=config.batch_size, rng=rng, bucket=config.bucket_by_length)
+            batches = training_batches(train, batch_size=config.batch_size, rng=rng,
+                                       bucket=config.bucket_by_length)
             plan = plan_epoch(train, batches)  # index tensors on the device once per epoch
             for step in range(len(plan)):
                 batch = plan.batch(step)
@@ -262,10 +263,11 @@ def fit(
             record = {"epoch": float(epoch), "train_loss": train_loss, **metrics}
             history.append(record)
             if metrics[key] > best_value:
-                best_value, best_epoch, best_metrics, best_val_scores = metrics[key], epoch, dict(metrics), scores
+                best_value, best_epoch, best_metrics = metrics[key], epoch, dict(metrics)
+                best_val_scores = scores
                 best_state = cpu_state_dict(model)
-            logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, key, metrics[key],
-                        best_value, best_epoch)
+            logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, key,
+                        metrics[key], best_value, best_epoch)
             if checkpoint_path is not None:  # written in the background while the next epoch trains
                 writer.submit(
                     {

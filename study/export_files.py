@@ -1,11 +1,11 @@
 """The files of an exported model directory and their checksums.
 
-``study export`` records in ``ranker.json`` (key ``files``) the SHA-256 of every file the model is loaded from: the
-weights, the feature transforms, the encoder's config and tokenizer, the prior encoder. ``Ranker.load`` checks them
-all before building anything, so a lost ``tokenizer.json`` or a half-copied ``model.safetensors`` is refused by name
-instead of ranking with a 5-token vocabulary or garbage weights. The model card, the metrics and the study config
-are documentation: not listed, free to edit. Exports written before the manifest still load after a check that the
-files they need are there.
+``study export`` records in ``ranker.json`` (key ``files``) the SHA-256 of every file the model is loaded
+from: the weights, the feature transforms, the encoder's config and tokenizer, the prior encoder.
+``Ranker.load`` checks them all before building anything, so a lost ``tokenizer.json`` or a half-copied
+``model.safetensors`` is refused by name instead of ranking with a 5-token vocabulary or garbage weights. The
+model card, the metrics and the study config are documentation: not listed, free to edit. Exports written
+before the manifest still load after a check that the files they need are there.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def sha256(path: Path) -> str:
 
 
 def file_manifest(folder: Path) -> dict[str, str]:
-    """``{relative path: sha256}`` of every file under ``folder`` that a load reads (not the documentation)."""
+    """``{relative path: sha256}`` of every file under ``folder`` that a load reads (not documentation)."""
     return {p.relative_to(folder).as_posix(): sha256(p) for p in sorted(folder.rglob("*"))
             if p.is_file() and p.relative_to(folder).as_posix() not in DOCUMENTATION}
 
@@ -55,7 +55,7 @@ def check_export_files(path: Path, spec: dict[str, Any], *, uses_encoder: bool) 
         if not file.is_file():
             problems.append(f"{name} is missing")
         elif sha256(file) != digest:
-            problems.append(f"{name} has changed since the export (its SHA-256 differs from the one in ranker.json)")
+            problems.append(f"{name} has changed since the export (its SHA-256 differs from ranker.json's)")
     if problems:
         shown = sorted(set(problems))
         raise UserInputError(

@@ -102,7 +102,8 @@ class Objective:
             record("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, metrics)
-            if single and epoch > 0 and stored(trial.should_prune, "ask the pruner"):  # epoch 0 is the untrained start: reported, never pruned
+            # epoch 0 is the untrained start: reported, never pruned
+            if single and epoch > 0 and stored(trial.should_prune, "ask the pruner"):
                 for key, value in _val_metrics(max(curve, key=lambda c: c[metric]), config).items():
                     record(key, value)
                 record("epochs_run", epoch)

@@ -57,6 +57,10 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
         encoder_module._STATE_CACHE.pop(key, None)
 
 
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 class Ranker:
     """An exported model: scores (query, product) candidates and orders them within each query."""
 
@@ -87,11 +91,12 @@ class Ranker:
         try:
             spec = json.loads(spec_file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserInputError(f"{spec_file} is damaged ({exc}); copy the exported model again or export it "
-                                 "again with `study export --name NAME --out DIR`.") from None
+            raise UserInputError(f"{spec_file} is damaged ({exc}); copy the exported model again or export "
+                                 "it again with `study export --name NAME --out DIR`.") from None
         if spec.get("format") != FORMAT or int(spec.get("version", 0)) > FORMAT_VERSION:
-            raise UserInputError(f"{spec_file} is format {spec.get('format')!r} version {spec.get('version')}; "
-                                 f"this tool reads {FORMAT!r} up to version {FORMAT_VERSION}.")
+            raise UserInputError(f"{spec_file} is format {spec.get('format')!r} version "
+                                 f"{spec.get('version')}; this tool reads {FORMAT!r} up to version "
+                                 f"{FORMAT_VERSION}.")
         known = {f.name for f in dataclasses.fields(RankerConfig)}
         if int(spec.get("version", 1)) < 2:  # before architectures: a plain cross-encoder, no match features
             spec["model"] = {"architecture": "cross", "match_features": False, **spec["model"]}
@@ -102,12 +107,13 @@ class Ranker:
         weights = load_file(str(path / "model.safetensors"), device="cpu")
         network = _build_network(config, int(spec["n_features"]), weights, encoder_dir)
         network.load_state_dict(weights, strict=True)
-        scaler = FeatureScaler.from_dict(json.loads((path / "feature_scaler.json").read_text(encoding="utf-8")))
+        scaler = FeatureScaler.from_dict(_read_json(path / "feature_scaler.json"))
         match = None
         if spec.get("match"):
-            match = MatchFeaturizer.from_dict(json.loads((path / "match_features.json").read_text(encoding="utf-8")))
-        return cls(network, spec=spec, scaler=scaler, encoder_dir=encoder_dir if config.uses_encoder else None,
-                   device=resolve_device(device), match=match,
+            match = MatchFeaturizer.from_dict(_read_json(path / "match_features.json"))
+        return cls(network, spec=spec, scaler=scaler,
+                   encoder_dir=encoder_dir if config.uses_encoder else None, device=resolve_device(device),
+                   match=match,
                    prior_encoder=path / "prior_encoder" if spec.get("prior") else None)
 
     def _pairs(self, frame: pd.DataFrame, source: str) -> JudgedPairs:

@@ -178,7 +178,7 @@ def _release_memory() -> None:
 
 
 def _checkpoint_cleanup(config: Config) -> TrialCallback:
-    """After a trial closes, its checkpoints and its chain's are tidied (``study.checkpoints.trial_closed``)."""
+    """After a trial closes, its checkpoints and its chain's are tidied (``checkpoints.trial_closed``)."""
     from study.checkpoints import trial_closed
 
     def cleanup(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -1,5 +1,5 @@
-"""Checkpoints that survive faults: synced before and after the rename, damaged files refused by name, a full disk
-reported from the background writer, and weights stored as what differs from the pretrained encoder."""
+"""Checkpoints that survive faults: synced before and after the rename, damaged files refused by name, a full
+disk reported from the background writer, and weights stored as what differs from the pretrained encoder."""
 
 from __future__ import annotations
 
@@ -24,14 +24,16 @@ from study.models.checkpoint import (
 def test_the_file_and_its_folder_are_synced_around_the_rename(tmp_path: Path, monkeypatch) -> None:
     events: list[tuple[str, int]] = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.fstat(fd).st_ino)), real_fsync(fd)))
+    monkeypatch.setattr(os, "fsync",
+                        lambda fd: (events.append(("fsync", os.fstat(fd).st_ino)), real_fsync(fd)))
     monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", os.stat(a).st_ino)),
                                                      real_replace(a, b)))
     path = tmp_path / "trial" / "last.ckpt"
     save_checkpoint({"w": torch.ones(4)}, path)
     file_ino, folder_ino, parent_ino = path.stat().st_ino, path.parent.stat().st_ino, tmp_path.stat().st_ino
-    # the bytes reach the disk before the name points at them, then the rename (and the new folder) is made durable
-    assert events == [("fsync", file_ino), ("replace", file_ino), ("fsync", folder_ino), ("fsync", parent_ino)]
+    # the bytes reach the disk before the name points at them, then the rename (and the new folder) is durable
+    assert events == [("fsync", file_ino), ("replace", file_ino), ("fsync", folder_ino),
+                      ("fsync", parent_ino)]
     events.clear()
     save_checkpoint({"w": torch.zeros(4)}, path)  # the folder exists now: only it is synced after the rename
     assert [e[0] for e in events] == ["fsync", "replace", "fsync"] and events[-1] == ("fsync", folder_ino)
@@ -83,7 +85,7 @@ def test_a_full_disk_in_the_background_writer_surfaces_in_wait(tmp_path: Path) -
     with pytest.raises(DiskFullError, match="disk is full") as info:
         writer.wait()
     assert str(path) in str(info.value) and isinstance(info.value.__cause__, OSError)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # the link is gone, nothing half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # the link is gone, no half file
     assert load_checkpoint(path)["epoch"] == 1  # the previous checkpoint is untouched
 
 
@@ -100,7 +102,7 @@ def test_weights_are_stored_as_the_rows_that_differ_from_the_reference(tmp_path:
     assert (tmp_path / "packed.ckpt").stat().st_size < (tmp_path / "dense.ckpt").stat().st_size / 10
     back = unpack_state(load_checkpoint(tmp_path / "packed.ckpt")["model"], reference)
     assert set(back) == set(state) and all(torch.equal(back[k], state[k]) for k in state)
-    assert back["frozen"] is not reference["frozen"]  # unchanged: rebuilt from the reference (a copy), not stored
+    assert back["frozen"] is not reference["frozen"]  # unchanged: rebuilt from the reference (a copy)
     assert packed["tensors"]["frozen"][1].numel() == 0 and torch.equal(back["frozen"], reference["frozen"])
     # the reference changed since (another encoder directory under the same name): refused, not mixed
     other = {**reference, "emb": reference["emb"] + 1e-3}
@@ -118,5 +120,6 @@ def test_optimizer_moments_keep_only_their_non_zero_rows() -> None:
     n_rows, index, rows = packed["state"][0]["exp_avg"]
     assert n_rows == 1000 and index.tolist() == [1, 500] and rows.shape == (2, 8)
     back = unpack_optimizer(packed)
-    assert torch.equal(back["state"][0]["exp_avg"], moments) and torch.equal(back["state"][1]["exp_avg"], torch.ones(4))
+    assert torch.equal(back["state"][0]["exp_avg"], moments)
+    assert torch.equal(back["state"][1]["exp_avg"], torch.ones(4))
     assert back["param_groups"] == state["param_groups"]

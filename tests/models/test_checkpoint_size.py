@@ -1,5 +1,6 @@
-"""What ``fit`` stores in ``last.ckpt``: only what a resume needs (encoder rows that training changed, non-zero
-optimizer rows), and the resume from it is exact; a full disk during the background write stops ``fit``."""
+"""What ``fit`` stores in ``last.ckpt``: only what a resume needs (encoder rows that training changed,
+non-zero optimizer rows), and the resume from it is exact; a full disk during the background write stops
+``fit``."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def data(tiny_bert):
 
 def _model(tiny_bert: Path, n_features: int) -> RankingNet:
     torch.manual_seed(0)
-    return RankingNet(RankerConfig(variant="fusion", architecture="cross", encoder=str(tiny_bert), dropout=0.1),
-                      n_features=n_features)
+    config = RankerConfig(variant="fusion", architecture="cross", encoder=str(tiny_bert), dropout=0.1)
+    return RankingNet(config, n_features=n_features)
 
 
 CONFIG = TrainConfig(loss="listnet", epochs=3, batch_size=8, encoder_lr=1e-3, head_lr=3e-3, weight_decay=0.1,
@@ -81,7 +82,8 @@ def test_frozen_layers_are_not_stored(data, tiny_bert, tmp_path: Path) -> None:
     tensors = load_checkpoint(tmp_path / "last.ckpt")["model"]["tensors"]
     frozen = [k for k in tensors if k.startswith(("encoder.embeddings.", "encoder.encoder.layer.0."))]
     assert frozen and all(isinstance(tensors[k], tuple) and len(tensors[k][1]) == 0 for k in frozen)
-    assert not isinstance(tensors["encoder.encoder.layer.1.attention.self.query.weight"], tuple)  # trained: whole
+    trained = tensors["encoder.encoder.layer.1.attention.self.query.weight"]
+    assert not isinstance(trained, tuple)  # trained: stored whole
 
 
 def test_resume_from_a_packed_checkpoint_is_exact(data, tiny_bert, tmp_path: Path) -> None:
