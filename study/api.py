@@ -41,8 +41,9 @@ def load_config(path: str | Path | None = None, *, data: str | Path | None = Non
     (``data``, with ``columns`` mapping canonical names to the file's: ``{"query": "search_term"}``), the
     ``--set``-style ``overrides``; an existing study of that name resumes with its stored config."""
     request = RunRequest(config=str(path) if path is not None else None,
-                         data=str(data) if data is not None else None, name=name, device=device, storage=storage,
-                         map=tuple(f"{k}={v}" for k, v in (columns or {}).items()), overrides=tuple(overrides))
+                         data=str(data) if data is not None else None, name=name, device=device,
+                         storage=storage, map=tuple(f"{k}={v}" for k, v in (columns or {}).items()),
+                         overrides=tuple(overrides))
     return resolve_config(request)[0]
 
 

@@ -78,7 +78,8 @@ def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, A
                    f"fingerprint `{summary.get('fingerprint', '?')}`."), "",
                   f"- text fields: {', '.join(summary.get('text_fields', [])) or '(none)'}",
                   f"- behaviour features: {', '.join(summary.get('feature_fields', [])) or '(none)'}",
-                  "- labels: " + ", ".join(f"{_grade(k)}: {v:,}" for k, v in summary.get("label_counts", {}).items()),
+                  "- labels: "
+                  + ", ".join(f"{_grade(k)}: {v:,}" for k, v in summary.get("label_counts", {}).items()),
                   ""]
         splits = summary.get("splits", {})
         if splits:
@@ -96,12 +97,12 @@ def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, A
         lines += ["**Fixed**: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in fixed.items()), ""]
     comparison = Comparison.from_user_attrs(study_attrs(study))
     if comparison is not None:
-        lines += [("**Test split** (held-out queries): the tuned best trial against the untuned default and the "
-                   "baselines, on the same queries"), "", comparison.to_markdown(), ""]
+        lines += [("**Test split** (held-out queries): the tuned best trial against the untuned default and "
+                   "the baselines, on the same queries"), "", comparison.to_markdown(), ""]
     else:
         lines += ["_The test-split comparison with the baselines appears here once a run has finished._", ""]
-    lines.append(f"Storage `{redact(config.get('storage', {}).get('url', '?'))}`; every finished trial has an "
-                 "artifact (validation curve and per-query NDCG histogram).")
+    lines.append(f"Storage `{redact(config.get('storage', {}).get('url', '?'))}`; every finished trial "
+                 "has an artifact (validation curve and per-query NDCG histogram).")
     return redact("\n".join(lines))
 
 
@@ -124,7 +125,8 @@ def write_study_note(study: optuna.Study, summary: dict[str, Any], config: Any) 
         storage.set_study_system_attr(study_id, NOTE_HASH_KEY, hashlib.sha256(body.encode()).hexdigest())
         return True
     except Exception as exc:  # noqa: BLE001 - the note is informational: a failure must not stop a run
-        logger.warning("could not write the dashboard note of study %r: %s", study.study_name, redact(str(exc)))
+        logger.warning("could not write the dashboard note of study %r: %s", study.study_name,
+                       redact(str(exc)))
         return False
 
 
@@ -160,9 +162,12 @@ def trial_svg(*, title: str, curve: list[tuple[int, float]], per_query: np.ndarr
             'font-family="sans-serif" font-size="11">'), f'<rect width="{w}" height="{h}" fill="white"/>',
            f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="14">{html.escape(title)}</text>']
     for (left, top, width, height), label in ((box_l, f"validation {metric} per epoch"),
-                                              (box_r, f"per-query {metric.split('@')[0].upper()} (validation)")):
-        out.append(f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#999"/>')
-        out.append(f'<text x="{left + width / 2}" y="{top + height + 30}" text-anchor="middle">{label}</text>')
+                                              (box_r, (f"per-query {metric.split('@')[0].upper()} "
+                                                       "(validation)"))):
+        out.append(f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" '
+                   'stroke="#999"/>')
+        out.append(f'<text x="{left + width / 2}" y="{top + height + 30}" '
+                   f'text-anchor="middle">{label}</text>')
     if curve:
         xs = [float(e) for e, _ in curve]
         ys = [float(v) for _, v in curve]
@@ -191,7 +196,8 @@ def trial_svg(*, title: str, curve: list[tuple[int, float]], per_query: np.ndarr
                    f'height="{bh:.1f}" fill="#2ca02c"><title>{edges[i]:.1f}–{edges[i + 1]:.1f}: {c} '
                    'queries</title></rect>')
     for x in (0.0, 0.5, 1.0):
-        out.append(f'<text x="{left + x * width:.1f}" y="{top + height + 14}" text-anchor="middle">{x:g}</text>')
+        out.append(f'<text x="{left + x * width:.1f}" y="{top + height + 14}" '
+                   f'text-anchor="middle">{x:g}</text>')
     out.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak}</text>')
     n_nan = int(per_query.size - finite.size)
     stats = (f"{finite.size} queries, mean {finite.mean():.3f}, median {np.median(finite):.3f}"
@@ -203,8 +209,9 @@ def trial_svg(*, title: str, curve: list[tuple[int, float]], per_query: np.ndarr
     return "\n".join(out)
 
 
-SPEED_PARAMS = ("model.n_layers", "model.max_length", "model.architecture", "model.variant", "train.batch_size",
-                "model.pooling")  # what changes training speed, in the order the speed chart colours by
+# what changes training speed, in the order the speed chart colours by
+SPEED_PARAMS = ("model.n_layers", "model.max_length", "model.architecture", "model.variant",
+                "train.batch_size", "model.pooling")
 
 
 def speed_figure(points: list[tuple[int, float, float, dict[str, Any]]], metric: str) -> Any:
@@ -226,7 +233,8 @@ def speed_figure(points: list[tuple[int, float, float, dict[str, Any]]], metric:
             colorbar.update(tickvals=list(range(len(levels))), ticktext=[str(v) for v in levels])
         marker.update(color=codes, colorscale="Viridis", showscale=True, colorbar=colorbar)
     fig = go.Figure(go.Scatter(x=[p[2] for p in points], y=[p[1] for p in points], mode="markers", text=text,
-                               marker=marker, hovertemplate="%{text}<br>%{x:.0f} pairs/s, %{y:.4f}<extra></extra>"))
+                               marker=marker,
+                               hovertemplate="%{text}<br>%{x:.0f} pairs/s, %{y:.4f}<extra></extra>"))
     fig.update_layout(title="Quality vs training speed (complete trials)" + (f", colour: {by}" if by else ""),
                       xaxis_title="training pairs per second", yaxis_title=f"validation {metric}")
     return fig
@@ -240,8 +248,8 @@ def best_histogram(per_query: np.ndarray, number: int, metric: str) -> Any:
     peak = int(np.histogram(finite, bins=20, range=(0.0, 1.0001))[0].max(initial=0))
     ticks = {"tickmode": "linear", "tick0": 0, "dtick": 1} if peak <= 10 else {"tickformat": "d"}
     fig = go.Figure(go.Histogram(x=finite, xbins={"start": 0.0, "end": 1.0001, "size": 0.05}))
-    fig.update_layout(title=f"Best trial so far ({number}): per-query {metric} on validation", xaxis_title=metric,
-                      yaxis={"title": "queries", **ticks}, bargap=0.05)
+    fig.update_layout(title=f"Best trial so far ({number}): per-query {metric} on validation",
+                      xaxis_title=metric, yaxis={"title": "queries", **ticks}, bargap=0.05)
     return fig
 
 
@@ -256,7 +264,8 @@ def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float,
     fig = speed_figure(points, metric)
     save_plotly_graph_object(study, fig, graph_object_id=SPEED_CHART)
     if all(value > p[1] for p in points[:-1]):
-        save_plotly_graph_object(study, best_histogram(per_query, trial.number, metric), graph_object_id=BEST_CHART)
+        save_plotly_graph_object(study, best_histogram(per_query, trial.number, metric),
+                                 graph_object_id=BEST_CHART)
 
 
 def log_trial_artifacts(trial: optuna.trial.BaseTrial, *, model: Any, workspace: Any, config: Any,

@@ -19,8 +19,8 @@ from study import optuna_private as private
 from study.storage import HEARTBEAT_ATTR
 
 TRIAL_INTERNAL = frozenset({
-    "host", "pid", "pid_namespace", "process_start", HEARTBEAT_ATTR, "sampler_seed", "checkpoint", "config", "curve",
-    "resumed_from", "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb", "val_metrics_all",
+    "host", "pid", "pid_namespace", "process_start", HEARTBEAT_ATTR, "sampler_seed", "checkpoint", "config",
+    "curve", "resumed_from", "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb", "val_metrics_all",
     "val_per_query_ndcg", "damaged_checkpoints",
 })
 STUDY_INTERNAL = frozenset({

@@ -19,7 +19,8 @@ from study.data.errors import UserInputError
 from study.storage import DEFAULT_STORAGE, redact
 
 EXAMPLES = {
-    "run": "study run\n  study run --data pairs.csv             # your judged pairs: query,title,label is enough\n"
+    "run": "study run\n"
+           "  study run --data pairs.csv             # your judged pairs: query,title,label is enough\n"
            "  study run --data shop.csv --map query=search_term --map label=relevance\n"
            "  study run --data pairs.csv --print-config > my.toml\n"
            "  study run --config my.toml --name shoes-v3 --n-trials 200 --workers 4\n"
@@ -27,7 +28,8 @@ EXAMPLES = {
            "  study run --set train.epochs=2 --set model.n_layers=1\n"
            "  study run --name shoes-v4 --warm-start-from shoes-v3 --enqueue '{\"train.head_lr\": 0.01}'",
     "worker": "study worker --name shoes-v3 --storage postgresql://user:pass@db-host/studies",
-    "status": "study status --name shoes-v3\n  study status                      # every study in the storage",
+    "status": "study status --name shoes-v3\n"
+              "  study status                      # every study in the storage",
     "best": "study best --name shoes-v3 --json",
     "list": "study list\n  study list --storage postgresql://user:pass@db-host/studies",
     "trials": "study trials shoes-v3\n  study trials shoes-v3 --format csv > trials.csv\n"
@@ -40,12 +42,15 @@ EXAMPLES = {
               "  study report --name demo --storage sqlite:////data/studies.db --out reports/demo.html",
     "dashboard": "study dashboard                                    # ./studies.db on http://127.0.0.1:8080/\n"
                  "  study dashboard --storage postgresql://user:pass@db-host/studies --port 8081\n"
-                 "  study dashboard --storage journal:///shared/fs/study.log --artifacts /shared/fs/artifacts",
+                 "  study dashboard --storage journal:///shared/fs/study.log --artifacts "
+                 "/shared/fs/artifacts",
     "export": "study export --name shoes-v3 --out models/shoes-v3\n"
-              "  study export --name shoes-v3 --out models/shoes-v3-full --retrain   # refit on train + validation",
+              "  study export --name shoes-v3 --out models/shoes-v3-full --retrain   # refit on train + "
+              "validation",
     "rank": "study rank --model models/shoes-v3 --input candidates.csv --output ranked.csv\n"
             "  study rank --model models/shoes-v3 --input candidates.parquet --output ranked.jsonl\n"
-            "  study rank --model models/shoes-v3 --input export.csv --map query=search_term --output ranked.csv",
+            "  study rank --model models/shoes-v3 --input export.csv --map query=search_term --output "
+            "ranked.csv",
 }
 
 
@@ -68,7 +73,8 @@ def _storage_arg(p: argparse.ArgumentParser) -> None:
 def _common() -> argparse.ArgumentParser:
     """Options every command takes: how much it says, and a log file."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="warnings and errors only, no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
     common.add_argument("--log-file", metavar="PATH",
                         help="also write every message (debug level included) to PATH, appending")
@@ -78,7 +84,8 @@ def _common() -> argparse.ArgumentParser:
 _COMMON = _common()
 
 
-def _sub(subs: argparse._SubParsersAction, name: str, help_: str, example_key: str | None = None) -> argparse.ArgumentParser:
+def _sub(subs: argparse._SubParsersAction, name: str, help_: str,
+         example_key: str | None = None) -> argparse.ArgumentParser:
     epilog = f"example:\n  {EXAMPLES[example_key or name]}"
     return subs.add_parser(name, help=help_, description=help_, epilog=epilog, parents=[_COMMON],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,8 +94,8 @@ def _sub(subs: argparse._SubParsersAction, name: str, help_: str, example_key: s
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="study",
-        description="Tune BERT + behaviour-feature rankers for shop search with Optuna; every trial is kept in "
-                    "a database so studies resume after any crash.",
+        description="Tune BERT + behaviour-feature rankers for shop search with Optuna; every trial is "
+                    "kept in a database so studies resume after any crash.",
         epilog="example:\n  study run            # the built-in catalogue, ./studies.db\n  study status",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -97,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = _sub(subs, "run", "Create or resume a study and run it until it has --n-trials finished trials.")
     run.add_argument("--config", help="TOML config (default: the built-in synthetic catalogue)")
-    run.add_argument("--data", help="judged pairs: CSV, TSV, Parquet, JSON lines, or an ESCI/WANDS/Home Depot file "
-                                    "or folder (sets data.path; the study is named after it unless --name)")
+    run.add_argument("--data",
+                     help="judged pairs: CSV, TSV, Parquet, JSON lines, or an ESCI/WANDS/Home Depot file "
+                          "or folder (sets data.path; the study is named after it unless --name)")
     run.add_argument("--source", help="force the data source: file, esci, wands, homedepot (default: auto, "
                                       "detected from the file and column names)")
     run.add_argument("--map", action="append", default=[], metavar="CANONICAL=COLUMN",
@@ -109,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="seconds after which no new trial is started")
     run.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one config field, e.g. train.epochs=3 (a fixed field is no longer searched)")
+                     help="override one config field, e.g. train.epochs=3 (a fixed field is no longer "
+                          "searched)")
     run.add_argument("--new", action="store_true", help="delete an existing study of this name first")
     run.add_argument("--enqueue", action="append", default=[], metavar="JSON",
                      help="run these searched values first, e.g. '{\"train.head_lr\": 0.01}' (repeatable; "
@@ -126,12 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", required=True, help="the study to join (it must exist)")
     _storage_arg(worker)
     worker.add_argument("--worker-index", type=int, default=0,
-                        help="distinct per worker, seeds its sampler (default: derived from host and process id; "
-                             "give 1..N for reproducible seeds)")
+                        help="distinct per worker, seeds its sampler (default: derived from host and process "
+                             "id; give 1..N for reproducible seeds)")
     worker.add_argument("--timeout", type=float, help="seconds after which this worker starts no new trial")
     worker.add_argument("--device", help="auto (default: the stored config's), cpu, cuda, cuda:N")
 
-    status = _sub(subs, "status", "Trial counts by state, the best value and params, running trials and their age.")
+    status = _sub(subs, "status",
+                  "Trial counts by state, the best value and params, running trials and their age.")
     status.add_argument("--name", help="the study (default: list every study in the storage)")
     _storage_arg(status)
 
@@ -140,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_arg(best)
     best.add_argument("--json", action="store_true", help="machine-readable output")
 
-    listing = _sub(subs, "list", "One line per study: trial counts by state, best value, data, last activity.")
+    listing = _sub(subs, "list",
+                   "One line per study: trial counts by state, best value, data, last activity.")
     _storage_arg(listing)
 
     trials = _sub(subs, "trials", "Every trial of a study: state, values, duration, epochs, reason, params.")
@@ -163,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=f"example:\n  {EXAMPLES['data check']}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     data_subs = data.add_subparsers(dest="data_command", metavar="COMMAND")
-    check = _sub(data_subs, "check", "Validate a data file: print what is wrong and where, or a summary.", "data check")
+    check = _sub(data_subs, "check", "Validate a data file: print what is wrong and where, or a summary.",
+                 "data check")
     check.add_argument("path", help="CSV, TSV, Parquet, JSON lines, or a directory for an adapter")
     check.add_argument("--source", help="file, esci, wands or homedepot (default: detected from the file and "
                                         "column names)")
@@ -179,11 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(auto, cpu, cuda; default: %(default)s)")
 
     dashboard = _sub(subs, "dashboard", "Serve optuna-dashboard on the study storage (live; safe beside "
-                                           "running SQLite workers), bound to 127.0.0.1 unless told otherwise.")
+                                           "running SQLite workers), bound to 127.0.0.1 unless told "
+                                           "otherwise.")
     _storage_arg(dashboard)
     dashboard.add_argument("--host", default="127.0.0.1",
-                           help="address to bind (default: %(default)s; 0.0.0.0 exposes it without a password)")
-    dashboard.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 = any free port)")
+                           help="address to bind (default: %(default)s; 0.0.0.0 exposes it without a "
+                                "password)")
+    dashboard.add_argument("--port", type=int, default=8080,
+                           help="port (default: %(default)s; 0 = any free port)")
     dashboard.add_argument("--artifacts", default="runs/artifacts",
                            help="trial artifact folder written by `study run` (default: %(default)s)")
 
@@ -219,15 +234,16 @@ def _setup_logging(args: argparse.Namespace) -> None:
         to_file = logging.FileHandler(args.log_file, encoding="utf-8")
         to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handlers.append(to_file)
-    logging.basicConfig(level=logging.DEBUG if args.log_file else level, format="%(message)s", handlers=handlers,
-                        force=True)
+    logging.basicConfig(level=logging.DEBUG if args.log_file else level, format="%(message)s",
+                        handlers=handlers, force=True)
     if not args.verbose:
         for name in ("study.data", "study.models"):
             logging.getLogger(name).setLevel(logging.WARNING if not args.log_file else logging.INFO)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message=".*FutureWarning.*")
-    if args.command in TRAINING_COMMANDS:  # transformers alone takes a second to import: only where it is used
+    # transformers alone takes a second to import: only where it is used
+    if args.command in TRAINING_COMMANDS:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from transformers.utils import logging as hf_logging
@@ -273,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # the command's own usage, not the top-level one
-        command = parser._subparsers._group_actions[0].choices.get(args.command, parser) if args.command else parser
+        command = (parser._subparsers._group_actions[0].choices.get(args.command, parser) if args.command
+                   else parser)
         if args.command == "data" and getattr(args, "data_command", None):
             command = command._subparsers._group_actions[0].choices[args.data_command]
         command.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -295,13 +312,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     from study.liveness import Terminated, install_sigterm
 
     install_sigterm()
-    module = importlib.import_module(HANDLERS[args.command])  # only the command's own imports: status needs no torch
+    # only the command's own imports: status needs no torch
+    module = importlib.import_module(HANDLERS[args.command])
     handler = getattr(module, f"cmd_{args.command}")
     try:
         return int(handler(args) or 0)
     except UserInputError as exc:
         paragraphs = redact(str(exc)).split("\n")  # several problems: one paragraph each
-        print("error: " + "\n".join(textwrap.fill(p, width=100, break_long_words=False, break_on_hyphens=False,
+        print("error: " + "\n".join(textwrap.fill(p, width=100, break_long_words=False,
+                                                  break_on_hyphens=False,
                                                   subsequent_indent="   " if i else "")
                                     for i, p in enumerate(paragraphs)), file=sys.stderr)
         return 2

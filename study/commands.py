@@ -49,8 +49,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     c = counts(study)
     if c["FINISHED"] >= config.study.n_trials and c["WAITING"] == 0:
-        print(f"study {args.name!r} already has {c['FINISHED']}/{config.study.n_trials} finished trials: nothing "
-              f"to do here (raise the target with `study run --name {args.name} --n-trials N`)", file=sys.stderr)
+        print(f"study {args.name!r} already has {c['FINISHED']}/{config.study.n_trials} finished trials: "
+              f"nothing to do here (raise the target with `study run --name {args.name} --n-trials N`)",
+              file=sys.stderr)
         return 0
     device = device_for(config.study.device)  # no CUDA here: one paragraph, exit 2
     enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
@@ -58,8 +59,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     fingerprint = ws.pairs.fingerprint()
     if study_attr(study, "dataset_fingerprint") not in (None, fingerprint):
         raise UserInputError(
-            f"This machine's copy of the data for study {args.name!r} differs from the one the study was created "
-            f"with (fingerprint {fingerprint} vs {study_attr(study, 'dataset_fingerprint')}); not joining."
+            f"This machine's copy of the data for study {args.name!r} differs from the one the study was "
+            f"created with (fingerprint {fingerprint} vs {study_attr(study, 'dataset_fingerprint')}); "
+            "not joining."
         )
     work(config, ws, worker_index=args.worker_index or worker_index_for_this_process(), quiet=args.quiet)
     return 0
@@ -74,9 +76,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     from study.data.summary import check_file_report
 
     columns = parse_column_maps(args.map)
-    cfg = DataConfig.from_dict({"source": args.source or "auto", "path": args.path, "products_path": args.products,
-                                "columns": columns})
-    pairs = load_dataset(cfg, log_warnings=False)  # the same checks as `study run`; the report lists the warnings
+    cfg = DataConfig.from_dict({"source": args.source or "auto", "path": args.path,
+                                "products_path": args.products, "columns": columns})
+    # the same checks as `study run`; the report lists the warnings
+    pairs = load_dataset(cfg, log_warnings=False)
     print(check_file_report(pairs))
     print(f"run a study on it:\n  {_run_command(args, columns)}")
     return 0

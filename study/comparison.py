@@ -101,7 +101,8 @@ class Comparison:
         columns = self._columns(all_metrics=all_metrics)
         lines = [f"| {_header_label(self)} | " + " | ".join(c.title for c in columns) + " |",
                  "|---|" + "".join("---|" if c.left else "---:|" for c in columns)]
-        lines += [f"| {r.label} | " + " | ".join(c.text(r, bold="**") for c in columns) + " |" for r in self.rows]
+        lines += [f"| {r.label} | " + " | ".join(c.text(r, bold="**") for c in columns) + " |"
+                  for r in self.rows]
         said = verdict(self)
         return "\n".join(lines + (["", said] if said else []) + [""] + [f"_{n}_" for n in _footnotes(self)])
 
@@ -150,8 +151,8 @@ class Comparison:
 
     @classmethod
     def from_user_attrs(cls, attrs: dict[str, Any], *, best_trial: int | None = None) -> Comparison | None:
-        """The comparison a study stores (None if it has none, or if ``best_trial`` is given and it was made for
-        another trial), its rows completed with the further test metrics the study stores (``test``,
+        """The comparison a study stores (None if it has none, or if ``best_trial`` is given and it was made
+        for another trial), its rows completed with the further test metrics the study stores (``test``,
         ``test_default``, ``baselines``). A study stored before comparisons existed gets one rebuilt from
         those, without intervals."""
         test, default = attrs.get("test") or {}, attrs.get("test_default") or {}
@@ -159,7 +160,8 @@ class Comparison:
         reference = stored["best_trial"] if stored else test.get("trial")
         if reference is None or (best_trial is not None and reference != best_trial):
             return None
-        metric = stored["metric"] if stored else attrs.get("config", {}).get("study", {}).get("metric", "ndcg@10")
+        metric = (stored["metric"] if stored
+                  else attrs.get("config", {}).get("study", {}).get("metric", "ndcg@10"))
         models = {"tuned": (f"tuned (best trial {reference})", test.get("metrics", {}))}
         if default and default.get("trial") != reference:
             models["untuned_default"] = (f"untuned default (trial {default['trial']})", default["metrics"])
@@ -169,7 +171,8 @@ class Comparison:
         if stored:
             comparison = cls.from_dict(stored)
             return dataclasses.replace(comparison, rows=tuple(
-                r if r.metrics else dataclasses.replace(r, metrics=_extra(models.get(r.key, ("", {}))[1], metric))
+                r if r.metrics
+                else dataclasses.replace(r, metrics=_extra(models.get(r.key, ("", {}))[1], metric))
                 for r in comparison.rows))
         n_queries = int(test["metrics"].get("n_queries", 0))
         return cls(metric=metric, n_queries=n_queries,
@@ -192,7 +195,8 @@ class Comparison:
         return cls(rows=rows, notes=tuple(d.get("notes", ())), **{k: v for k, v in d.items() if k in keep})
 
 
-_NO_INTERVALS = "Stored before the paired comparison existed: no intervals (`study run` of this study adds them)."
+_NO_INTERVALS = ("Stored before the paired comparison existed: no intervals (`study run` of this study adds "
+                 "them).")
 
 
 def _round(value: float) -> float:
@@ -307,5 +311,6 @@ def _footnotes(comparison: Comparison) -> list[str]:
         out.append(f"{left_out} test queries without a positive gain are left out of NDCG and the intervals.")
     if comparison.has_intervals:
         out.append(f"Intervals: paired bootstrap over test queries, {comparison.n_resamples} resamples, seed "
-                   f"{comparison.seed}; mean per-query {comparison.metric} of the tuned model minus the row's.")
+                   f"{comparison.seed}; mean per-query {comparison.metric} of the tuned model "
+                   "minus the row's.")
     return out + list(comparison.notes)

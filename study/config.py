@@ -53,7 +53,8 @@ class StudyConfig:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         if self.second_objective not in SECOND_OBJECTIVES:
-            raise ValueError(f"unknown second_objective {self.second_objective!r}; expected one of {SECOND_OBJECTIVES}")
+            raise ValueError(f"unknown second_objective {self.second_objective!r}; expected one of "
+                             f"{SECOND_OBJECTIVES}")
 
 
 SECTIONS: dict[str, type] = {
@@ -84,8 +85,8 @@ class Config:
         # the metric Optuna maximises is the one that picks each trial's best epoch and stops it early
         check_metric(self.study.metric, self.train.ndcg_k)
         if self.train.metric not in ("", self.study.metric):
-            raise ValueError(f"train.metric follows study.metric; set study.metric instead (got train.metric = "
-                             f"{self.train.metric!r}, study.metric = {self.study.metric!r})")
+            raise ValueError("train.metric follows study.metric; set study.metric instead (got "
+                             f"train.metric = {self.train.metric!r}, study.metric = {self.study.metric!r})")
         if self.train.metric != self.study.metric:
             object.__setattr__(self, "train", dataclasses.replace(self.train, metric=self.study.metric))
 
@@ -122,9 +123,10 @@ def valid_fields() -> set[str]:
     return {f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 
-# The search space every profile starts from (a profile's "search" table adds to it; None there removes an entry).
-# The architecture is searched: ``prior`` and ``frozen`` start at the pretrained encoder's zero-shot ranking
-# (bench/RESULTS.md, "Architectures"), ``two_tower`` and ``cross`` fine-tune the encoder's own view of the pair.
+# The search space every profile starts from (a profile's "search" table adds to it; None there removes an
+# entry). The architecture is searched: ``prior`` and ``frozen`` start at the pretrained encoder's zero-shot
+# ranking (bench/RESULTS.md, "Architectures"), ``two_tower`` and ``cross`` fine-tune the encoder's own view of
+# the pair.
 DEFAULT_SEARCH: dict[str, dict[str, Any]] = {
     "model.architecture": {"choices": ["prior", "frozen", "two_tower", "cross"]},
     "model.match_features": {"choices": [False, True]},
@@ -154,7 +156,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "data": {"n_queries": 2000, "items_per_query": 12},
         "model": {"n_layers": 0, "max_length": 64},
         "train": {"epochs": 5, "batch_size": 64, "patience": 2},
-        "search": {"model.n_layers": {"choices": [3, 6]}, "model.pooling": {"choices": ["pair", "cls", "mean"]},
+        "search": {"model.n_layers": {"choices": [3, 6]},
+                   "model.pooling": {"choices": ["pair", "cls", "mean"]},
                    "train.layerwise_lr_decay": {"low": 0.7, "high": 1.0}},
     },
     # A user's own file (or a public dataset): the normal split (DataConfig defaults), the whole encoder.
@@ -163,7 +166,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # behaviour features; trials take seconds) and says so; --set model.architecture=prior fine-tunes anyway.
     "cpu-file": {
         "study": {"n_trials": 30},
-        # match features on by default: on a text-only file, frozen without them is the zero-shot ranking itself
+        # match features on by default: on a text-only file, frozen without them is the zero-shot ranking
+        # itself
         "model": {"architecture": "frozen", "match_features": True, "n_layers": 0, "max_length": 64},
         "train": {"epochs": 6, "patience": 3},
         "search": {"model.architecture": None, "train.encoder_lr": None},
@@ -176,12 +180,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 DEVICES = ("cpu", "cuda")
-# A file profile's settings that deserve a sentence of their own when a run applies them (``study run`` says it).
+# A file profile's settings that deserve a sentence of their own when a run applies them (``study run``
+# says it).
 PROFILE_NOTES: dict[str, str] = {
     "model.architecture": (
-        "the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained encoder's "
-        "zero-shot cosine plus a learned residual over match and behaviour features; fine-tuning a 6-layer "
-        "encoder runs at ~50 pairs/s on a CPU). --set model.architecture=prior fine-tunes it anyway."),
+        "the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained "
+        "encoder's zero-shot cosine plus a learned residual over match and behaviour features; fine-tuning a "
+        "6-layer encoder runs at ~50 pairs/s on a CPU). --set model.architecture=prior fine-tunes it "
+        "anyway."),
 }
 
 
@@ -341,7 +347,8 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def load_config(path: Path | None, *, overrides: Sequence[str] = (), profile: str = "cpu") -> Config:
     raw = read_toml(path) if path is not None else {}
-    return build_config(raw, source=str(path) if path else "built-in config", overrides=overrides, profile=profile)
+    return build_config(raw, source=str(path) if path else "built-in config", overrides=overrides,
+                        profile=profile)
 
 
 def config_from_dict(d: dict[str, Any]) -> Config:
@@ -369,7 +376,8 @@ def check_enqueue(entries: Any, search: dict[str, dict[str, Any]]) -> tuple[dict
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, (list, tuple)):
-        raise TypeError(f"enqueue must be a list of tables like {{\"train.head_lr\" = 0.01}}, got {entries!r}")
+        raise TypeError("enqueue must be a list of tables like {\"train.head_lr\" = 0.01}, got "
+                        f"{entries!r}")
     out = []
     for i, entry in enumerate(entries, 1):
         if not isinstance(entry, dict) or not entry:
@@ -392,7 +400,8 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b
 
 
 def _toml_string(text: str) -> str:
-    out = (_ESCAPES.get(ch) or (f"\\u{ord(ch):04X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch) for ch in text)
+    out = (_ESCAPES.get(ch) or (f"\\u{ord(ch):04X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch)
+           for ch in text)
     return '"' + "".join(out) + '"'
 
 

@@ -1,11 +1,11 @@
 """``study dashboard``: optuna-dashboard on the study storage, bound to 127.0.0.1, with the artifact store.
 
-Safe beside running SQLite workers (optuna-dashboard issue #545, "database is locked"): the dashboard opens the
-storage through ``study.storage.build_storage``, exactly as the workers do. The database is in WAL mode, every
-connection waits up to ``sqlite_timeout`` (60 s) for a lock instead of failing, and every transaction begins
-with ``BEGIN IMMEDIATE``, so no transaction ever has to upgrade a read lock to a write lock (the case in which
-SQLite answers "database is locked" at once, whatever the timeout): the dashboard's short reads and note edits
-and the workers' writes simply take turns.
+Safe beside running SQLite workers (optuna-dashboard issue #545, "database is locked"): the dashboard opens
+the storage through ``study.storage.build_storage``, exactly as the workers do. The database is in WAL mode,
+every connection waits up to ``sqlite_timeout`` (60 s) for a lock instead of failing, and every transaction
+begins with ``BEGIN IMMEDIATE``, so no transaction ever has to upgrade a read lock to a write lock (the case
+in which SQLite answers "database is locked" at once, whatever the timeout): the dashboard's short reads and
+note edits and the workers' writes simply take turns.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_app(storage_url: str, *, artifacts: str | Path = DEFAULT_ARTIFACTS, refresh_notes: bool = True) -> Any:
+def make_app(storage_url: str, *, artifacts: str | Path = DEFAULT_ARTIFACTS,
+             refresh_notes: bool = True) -> Any:
     """The optuna-dashboard WSGI app on ``storage_url`` (SQLite, PostgreSQL or journal file)."""
     # must_exist: a mistyped path would otherwise create an empty database and show no studies. The URL is
     # read as every other command reads it (journal:///abs/path.log is absolute, as in the README).

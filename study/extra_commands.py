@@ -29,8 +29,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
               "port can read and edit the studies.", file=sys.stderr)
 
     def ready(url: str) -> None:
-        print(f"optuna-dashboard for {redact(args.storage)} at {url}  (artifacts: {args.artifacts}; Ctrl-C stops)",
-              flush=True)
+        print(f"optuna-dashboard for {redact(args.storage)} at {url}  (artifacts: {args.artifacts}; Ctrl-C "
+              "stops)", flush=True)
 
     try:
         serve(args.storage, host=args.host, port=args.port, artifacts=args.artifacts, on_ready=ready)
@@ -44,7 +44,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from study.studies import load_existing
 
     study = load_existing(args.name, args.storage)
-    metrics = export_best(study, out=Path(args.out), retrain=args.retrain, device=args.device, force=args.force)
+    metrics = export_best(study, out=Path(args.out), retrain=args.retrain, device=args.device,
+                          force=args.force)
     metric = metrics["objective"]
     shown = [f"{split} {metric} {m[metric]:.4f}" for split, m in (("validation", metrics.get("validation")),
                                                                    ("test", metrics.get("test"))) if m]

@@ -104,8 +104,8 @@ def fail_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]:
         if _fail_and_retry(study, private.trial_id(t), "process_died", max_retry):
             failed.append(t.number)
     if failed:
-        logger.warning("trials %s were RUNNING in processes of this host that no longer exist: marked FAIL and "
-                       "queued again", failed)
+        logger.warning("trials %s were RUNNING in processes of this host that no longer exist: marked FAIL "
+                       "and queued again", failed)
     return failed
 
 

@@ -60,7 +60,7 @@ def fail_if_running(study: optuna.Study, tid: int) -> bool:
         return False
 
 
-# --- heartbeats (RDB storages have them; the journal file does not) ------------------------------------------
+# --- heartbeats (RDB storages have them; the journal file does not) -----------------------------------------
 
 def heartbeat_enabled(study: optuna.Study) -> bool:
     return is_heartbeat_enabled(storage(study))

@@ -1,6 +1,6 @@
-"""Checks ``study run`` makes before it creates, resumes or replaces (``--new``) a study: the device, the model
-variant against the data, the model itself, the sampler and the pruner. Each failure is a ``UserInputError``
-(one paragraph, exit code 2), raised while nothing stored has been touched yet."""
+"""Checks ``study run`` makes before it creates, resumes or replaces (``--new``) a study: the device, the
+model variant against the data, the model itself, the sampler and the pruner. Each failure is a
+``UserInputError`` (one paragraph, exit code 2), raised while nothing stored has been touched yet."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ UNTOUCHED = "Nothing was created, changed or deleted."
 
 
 def device_for(name: str) -> torch.device:
-    """``resolve_device`` with its refusal (``cuda`` on a machine without CUDA, an unknown name) as a user error."""
+    """``resolve_device`` with its refusal (``cuda`` on a machine without CUDA, an unknown name) as a user
+    error."""
     try:
         return resolve_device(name)
     except ValueError as exc:
@@ -41,8 +42,10 @@ def check_variants(config: Config, pairs: JudgedPairs) -> None:
             resolve_variant(variant, len(pairs.feature_fields))
         except ValueError as exc:
             where = (f"model.variant is searched over {variant_choices(config)} and " if searched else "")
-            fix = (f" Or drop {variant!r} from the choices of \"model.variant\" in [search]." if searched else "")
-            raise UserInputError(f"{config.data.path or pairs.name}: {where}{exc}.{fix} {UNTOUCHED}") from None
+            fix = (f" Or drop {variant!r} from the choices of \"model.variant\" in [search]." if searched
+                   else "")
+            raise UserInputError(f"{config.data.path or pairs.name}: {where}{exc}.{fix} "
+                                 f"{UNTOUCHED}") from None
 
 
 def describe_variant(config: Config, pairs: JudgedPairs) -> str:
@@ -76,13 +79,14 @@ def _check_searched_layers(config: Config) -> None:
 
 
 def check_model(config: Config, *, n_features: int) -> None:
-    """Build the ranker once (the encoder's weights are then cached for the trials) and the sampler and pruner,
-    so that a config they refuse stops here, before any study is created or deleted."""
+    """Build the ranker once (the encoder's weights are then cached for the trials) and the sampler and
+    pruner, so that a config they refuse stops here, before any study is created or deleted."""
     try:
         ranker = RankingNet(config.model, n_features=n_features)
     except (ValueError, TypeError, OSError) as exc:
-        raise UserInputError(f"The model cannot be built from [model] (variant {config.model.variant!r}, encoder "
-                             f"{config.model.encoder!r}, n_layers {config.model.n_layers}): {exc}. {UNTOUCHED}"
+        raise UserInputError(f"The model cannot be built from [model] (variant {config.model.variant!r}, "
+                             f"encoder {config.model.encoder!r}, n_layers {config.model.n_layers}): {exc}. "
+                             f"{UNTOUCHED}"
                              ) from None
     if ranker.encoder is not None:
         _check_searched_layers(config)
@@ -90,8 +94,8 @@ def check_model(config: Config, *, n_features: int) -> None:
         build_sampler(config.sampler, seed=config.study.seed, search_space=config.search)
         build_pruner(config.pruner, max_epochs=config.train.epochs)
     except (ValueError, TypeError) as exc:
-        raise UserInputError(f"The sampler or pruner cannot be built ([sampler] {config.sampler.name!r}, [pruner] "
-                             f"{config.pruner.name!r}): {exc}. {UNTOUCHED}") from None
+        raise UserInputError(f"The sampler or pruner cannot be built ([sampler] {config.sampler.name!r}, "
+                             f"[pruner] {config.pruner.name!r}): {exc}. {UNTOUCHED}") from None
 
 
 def _encoder_layers(config: Config) -> int:

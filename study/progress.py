@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 
 
 class Progress:
-    def __init__(self, *, target: int, epochs: int, metric: str, quiet: bool = False, stream: Any = None) -> None:
+    def __init__(self, *, target: int, epochs: int, metric: str, quiet: bool = False,
+                 stream: Any = None) -> None:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.interactive = (not quiet) and ((hasattr(self.stream, "isatty") and self.stream.isatty())
@@ -42,8 +43,8 @@ class Progress:
             self.bar.close()
         from tqdm.auto import tqdm  # a widget in a notebook, text on a terminal
 
-        self.bar = tqdm(total=0, desc=f"trial {self.trial} epoch {self.epoch}/{self.epochs}{last}", leave=False,
-                        file=self.stream, unit="batch", dynamic_ncols=True)
+        self.bar = tqdm(total=0, desc=f"trial {self.trial} epoch {self.epoch}/{self.epochs}{last}",
+                        leave=False, file=self.stream, unit="batch", dynamic_ncols=True)
 
     def trial_started(self, trial: optuna.trial.Trial) -> None:
         self.trial, self.epoch = trial.number, 1
@@ -59,14 +60,15 @@ class Progress:
             self.bar.refresh()
 
     def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        """Epoch ``epoch`` was validated (0: before training): the next epoch gets its own bar, which shows the
-        metric just measured."""
+        """Epoch ``epoch`` was validated (0: before training): the next epoch gets its own bar, which shows
+        the metric just measured."""
         self.epoch = epoch + 1
         if self.interactive:
             if self.epoch <= self.epochs:
                 self._new_bar(f" (epoch {epoch}: {self.metric} {metrics[self.metric]:.4f})")
         else:
-            self._print(f"  trial {number} epoch {epoch}/{self.epochs}: {self.metric} {metrics[self.metric]:.4f}")
+            self._print(f"  trial {number} epoch {epoch}/{self.epochs}: {self.metric} "
+                        f"{metrics[self.metric]:.4f}")
 
     def trial_ended(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self.bar is not None:
@@ -87,4 +89,5 @@ class Progress:
             trial.datetime_complete and trial.datetime_start) else None
         took_text = f"{took:.0f} s" if took is not None and took < 120 else f"{(took or 0) / 60:.1f} min"
         self._print(f"trial {trial.number:>3} {trial.state.name:<8} {value:>8}  in {took_text:>7}  |  "
-                    f"{finished}/{self.target} finished, {pruned} pruned, best {self.metric} {best}, ETA {eta}")
+                    f"{finished}/{self.target} finished, {pruned} pruned, best {self.metric} {best}, "
+                    f"ETA {eta}")

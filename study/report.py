@@ -45,15 +45,17 @@ def overview(study: optuna.Study, storage_url: str | None) -> Section:
     attrs = study_attrs(study)
     data = attrs.get("data_summary", {})
     by_state = counts(study)
-    rows = [["trials", ", ".join(f"{s.lower()} {by_state[s]:,}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING",
-                                                                          "WAITING") if by_state[s]) or "none"],
+    rows = [["trials", ", ".join(f"{s.lower()} {by_state[s]:,}"
+                                 for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING") if by_state[s])
+             or "none"],
             ["objective", _objective(study)]]
     if storage_url:
         rows.append(["storage", redact(storage_url)])
     if data:
-        rows.append(["data", f"{data.get('name')}: {data.get('pairs', 0):,} pairs, {data.get('queries', 0):,} "
-                             f"queries; " + ", ".join(f"{n} {v['queries']:,} queries"
-                                                      for n, v in data.get("splits", {}).items())])
+        rows.append(["data", f"{data.get('name')}: {data.get('pairs', 0):,} pairs, "
+                             f"{data.get('queries', 0):,} queries; "
+                             + ", ".join(f"{n} {v['queries']:,} queries"
+                                         for n, v in data.get("splits", {}).items())])
     if attrs.get("created_at"):
         rows.append(["created", attrs["created_at"]])
     if attrs.get("versions"):
@@ -91,7 +93,8 @@ def build_report(study: optuna.Study, *, out: Path, storage_url: str | None = No
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>study report: '
             f"{escape(study.study_name)}</title><style>{CSS}</style>"
-            f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>{body}{footer}</body></html>')
+            f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
+            f'<body>{body}{footer}</body></html>')
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

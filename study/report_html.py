@@ -1,5 +1,5 @@
-"""The report's page parts: sections, tables, notes, plotly figures and how numbers print. The report's modules
-(``report``, ``report_search``, ``report_ranking``) all build on this one; it imports none of them."""
+"""The report's page parts: sections, tables, notes, plotly figures and how numbers print. The report's
+modules (``report``, ``report_search``, ``report_ranking``) all build on this one; it imports none of them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import optuna
 
 from study.attrs import study_attr
 
-# .grid has fixed columns (not auto-fit): plotly sizes a figure once, on its box's width when it is drawn, and an
-# auto-fit grid only gains its second column after the figure in the first one has been drawn full width.
+# .grid has fixed columns (not auto-fit): plotly sizes a figure once, on its box's width when it is drawn, and
+# an auto-fit grid only gains its second column after the figure in the first one has been drawn full width.
 CSS = """
 *,*::before,*::after{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:0 24px 48px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;\
+padding:0 24px 48px;
 color:#222}h1{margin-top:24px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:36px}
 table{border-collapse:collapse;margin:8px 0 16px;display:block;max-width:100%;overflow-x:auto}
 td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px}

@@ -76,7 +76,8 @@ def _distribution(result: dict[str, Any], seed: int) -> str:
              ["median", float(np.median(finite)) if finite.size else "–"],
              ["perfect (1.0)", int(np.sum(finite >= 1 - 1e-9))], ["below 0.5", int(np.sum(finite < 0.5))],
              ["without a relevant item (not scored)", int(ndcg.size - finite.size)]]
-    return f'<div class="grid"><div>{figure(fig)}</div><div>{table(["per-query NDCG", ""], stats)}</div></div>'
+    return (f'<div class="grid"><div>{figure(fig)}</div>'
+            f'<div>{table(["per-query NDCG", ""], stats)}</div></div>')
 
 
 def _examples(result: dict[str, Any]) -> str:
@@ -101,11 +102,13 @@ def _examples(result: dict[str, Any]) -> str:
         texts = (sub[title_field].astype(str).tolist() if title_field else product_text(sub, fields))
         ideal = sorted(sub[LABEL].tolist(), reverse=True)[:TOP_PRODUCTS]
         top = table(["rank", "product", "grade", "score"], [
-            [i + 1, f"{pid}: {text[:90]}", grade(label), float(score)] for i, (pid, text, label, score) in enumerate(
+            [i + 1, f"{pid}: {text[:90]}", grade(label), float(score)]
+            for i, (pid, text, label, score) in enumerate(
                 zip(sub["product_id"], texts, sub[LABEL], scores[ranked]))][:TOP_PRODUCTS])
         parts.append(f'<div class="example"><h4>{escape(name)}: “{escape(sub["query"].iloc[0])}” — '
                      f'NDCG@{result["k"]} {ndcg[pick]:.3f}, {len(rows)} judged products</h4>{top}'
-                     f'<p class="note">ideal grades at the top: {escape(", ".join(map(grade, ideal)))}</p></div>')
+                     '<p class="note">ideal grades at the top: '
+                     f'{escape(", ".join(map(grade, ideal)))}</p></div>')
     return '<div class="grid">' + "".join(parts) + "</div>"
 
 

@@ -93,8 +93,9 @@ def learning_curves(study: optuna.Study, ranked: list[FrozenTrial], metric: str)
                         hovertemplate=f"trial {t.number} ({t.state.name.lower()})<br>epoch %{{x}}: %{{y:.4f}}"
                                       "<extra></extra>")
     ticks = {"tickmode": "linear", "tick0": 0, "dtick": 1} if last_epoch <= 15 else {"tickformat": "d"}
-    fig.update_layout(title="Learning curves (dotted: pruned, failed or running)", showlegend=len(chosen) <= 12,
-                      xaxis={"title": "epoch", **ticks}, yaxis_title=f"validation {metric}")
+    fig.update_layout(title="Learning curves (dotted: pruned, failed or running)",
+                      showlegend=len(chosen) <= 12, xaxis={"title": "epoch", **ticks},
+                      yaxis_title=f"validation {metric}")
     return fig, len(chosen)
 
 
@@ -129,12 +130,14 @@ def search_sections(study: optuna.Study, *, seed: int = 0) -> list[Section]:
             raise ValueError("no complete trial yet")
         fig = vis.plot_pareto_front(study, target_names=names)
         return figure(fig, height=480) + note(
-            f"Every complete trial ({len(complete)}): {metric} against {names[1]}; the front holds the trials no "
-            "other trial beats on both. The report's best trial is the front's best by " + metric + ".")
+            f"Every complete trial ({len(complete)}): {metric} against {names[1]}; the front holds the "
+            "trials no other trial beats on both. The report's best trial is the front's best by "
+            + metric + ".")
 
     def importances() -> str:
         if len(with_params) < 2:
-            raise ValueError(f"needs at least 2 complete trials with parameters, the study has {len(with_params)}")
+            raise ValueError("needs at least 2 complete trials with parameters, the study has "
+                             f"{len(with_params)}")
         used = _sample(with_params, MAX_IMPORTANCE, seed)
         # PED-ANOVA (Optuna 5's default, and the dashboard's), which ranks parameters by how they reach LOW
         # values: the main metric is negated when it is maximised, as optuna-dashboard does.
@@ -149,7 +152,8 @@ def search_sections(study: optuna.Study, *, seed: int = 0) -> list[Section]:
             warning = caveat(f"Only {len(used)} complete trials: with fewer than {MIN_IMPORTANCE}, parameter "
                              "importances are mostly noise. Read them as a rough hint, not as a ranking.")
             fig.update_layout(title=f"Hyperparameter importances (rough: {len(used)} trials)")
-        return warning + figure(fig) + note(f"PED-ANOVA (as in optuna-dashboard) over {len(used)} complete trials.")
+        return warning + figure(fig) + note(f"PED-ANOVA (as in optuna-dashboard) over {len(used)} complete "
+                                            "trials.")
 
     def parallel() -> str:
         if not with_params:
@@ -162,12 +166,13 @@ def search_sections(study: optuna.Study, *, seed: int = 0) -> list[Section]:
         if not with_params:
             raise ValueError("no complete trial with searched parameters yet")
         shown = _sample(with_params, MAX_SLICE, seed)
-        return _slices(study, shown, target) + note(f"Shows {len(shown)} complete trials; colour: trial order.")
+        return _slices(study, shown, target) + note(f"Shows {len(shown)} complete trials; colour: trial "
+                                                    "order.")
 
     def curves() -> str:
         fig, n = learning_curves(study, ranked, metric)
-        return figure(fig) + note(f"Shows the best {min(len(ranked), MAX_CURVES // 2)} complete trials and the "
-                                  f"most recent others, {n} in all.")
+        return figure(fig) + note(f"Shows the best {min(len(ranked), MAX_CURVES // 2)} complete trials and "
+                                  f"the most recent others, {n} in all.")
 
     def timeline() -> str:
         return (figure(vis.plot_timeline(study, n_recent_trials=MAX_TIMELINE))

@@ -52,7 +52,8 @@ def build_sampler(
     if config.name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if config.name == "qmc":
-        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed, warn_independent_sampling=False)
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
+                                          warn_independent_sampling=False)
     if config.name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=config.n_startup_trials,
                                          warn_independent_sampling=False)
@@ -78,7 +79,8 @@ def build_pruner(config: PrunerConfig, *, max_epochs: int) -> optuna.pruners.Bas
         return optuna.pruners.PatientPruner(median, patience=config.patience, min_delta=0.0)
     if config.name == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=config.min_resource, reduction_factor=config.reduction_factor, min_early_stopping_rate=0
+            min_resource=config.min_resource, reduction_factor=config.reduction_factor,
+            min_early_stopping_rate=0
         )
     return optuna.pruners.HyperbandPruner(
         min_resource=config.min_resource, max_resource=max_epochs, reduction_factor=config.reduction_factor

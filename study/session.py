@@ -83,7 +83,8 @@ def parse_column_maps(items: list[str]) -> dict[str, str]:
     for item in items:
         canonical, sep, column = item.partition("=")
         if not sep or not canonical.strip() or not column.strip():
-            raise UserInputError(f"--map expects CANONICAL=COLUMN (for example query=search_term), got {item!r}.")
+            raise UserInputError("--map expects CANONICAL=COLUMN (for example query=search_term), got "
+                                 f"{item!r}.")
         columns[canonical.strip()] = column.strip()
     return columns
 
@@ -121,7 +122,8 @@ def _named_study(args: RunRequest) -> str | None:
 
 
 def _may_hold_studies(url: str) -> bool:
-    """False for a SQLite file that does not exist yet: no study to resume, and no file created just to look."""
+    """False for a SQLite file that does not exist yet: no study to resume, and no file created just to
+    look."""
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///").split("?")[0]
         return path in ("", ":memory:") or Path(path).exists()
@@ -132,8 +134,9 @@ def _refuse_other_data(args: RunRequest, stored: dict[str, Any], name: str) -> N
     data = stored.get("data", {})
     if getattr(args, "data", None) is not None and is_builtin_catalogue(data.get("source"), data.get("path")):
         raise UserInputError(
-            f"Study {name!r} runs on the built-in catalogue, so it cannot continue on {args.data}; nothing was "
-            f"changed. Give the run on your file its own name (--name NAME), or pass --new to replace {name!r}."
+            f"Study {name!r} runs on the built-in catalogue, so it cannot continue on {args.data}; nothing "
+            "was changed. Give the run on your file its own name (--name NAME), or pass --new to replace "
+            f"{name!r}."
         )
 
 
@@ -178,7 +181,7 @@ def resolve_config(args: RunRequest) -> tuple[Config, list[tuple[str, Any, Any]]
             try:
                 extra.append(json.loads(item))
             except json.JSONDecodeError as exc:
-                raise UserInputError(f"--enqueue expects a JSON object such as '{{\"train.head_lr\": 0.01}}', "
+                raise UserInputError("--enqueue expects a JSON object such as '{\"train.head_lr\": 0.01}', "
                                      f"got {item!r} ({exc.msg}).") from None
         try:
             config = dataclasses.replace(config, enqueue=config.enqueue + check_enqueue(extra, config.search))
@@ -247,17 +250,17 @@ def run_study(config: Config, *, cuts: Sequence[tuple[str, Any, Any]] = (), new:
     study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=new)
     write_study_note(study, summary, config)
     c = counts(study)
-    say(f"study {config.study.name!r} in {redact(config.storage.url)}: {c['FINISHED']}/{config.study.n_trials} "
-        f"finished; data {summary['name']} ({summary['pairs']} pairs, {summary['queries']} queries); "
-        f"device {device.type}; {config.study.workers} worker(s)")
+    say(f"study {config.study.name!r} in {redact(config.storage.url)}: "
+        f"{c['FINISHED']}/{config.study.n_trials} finished; data {summary['name']} ({summary['pairs']} "
+        f"pairs, {summary['queries']} queries); device {device.type}; {config.study.workers} worker(s)")
     if config.study.workers > 1:
         code = spawn_workers(config, n=config.study.workers, quiet=quiet)
         if code in (130, 143):
             raise Terminated() if code == 143 else KeyboardInterrupt()
         if code and counts(study)["FINISHED"] < config.study.n_trials:
-            raise UserInputError(f"A worker of study {config.study.name!r} stopped with exit code {code} before the "
-                                 "study reached its target (its error is printed above); run the same command "
-                                 "again to continue.")
+            raise UserInputError(f"A worker of study {config.study.name!r} stopped with exit code {code} "
+                                 "before the study reached its target (its error is printed above); run the "
+                                 "same command again to continue.")
     else:
         study = work(config, ws, worker_index=0, quiet=quiet)
     finish(study, config, ws, quiet=quiet)

@@ -46,10 +46,11 @@ def _metric_names(study: optuna.Study, config_metric: str) -> list[str]:
 
 
 def summary_table(study: optuna.Study, metric: str) -> str:
-    """Counts, the best trial and the tuned-vs-baselines table (the end of ``study run``; ``study status``)."""
+    """Counts, the best trial and the tuned-vs-baselines table (the end of ``study run``; ``study
+    status``)."""
     c = counts(study)
-    lines = [(f"study {study.study_name!r}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
-              f"{c['RUNNING']} running")]
+    lines = [(f"study {study.study_name!r}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} "
+              f"failed, {c['RUNNING']} running")]
     best = best_trial(study)
     if best is not None:
         val = best.user_attrs.get("val_metrics", {})
@@ -86,8 +87,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         gone = ("; its process is gone: the next run or worker marks it FAIL and retries it"
                 if process_gone(t) else "")
         print(f"running: trial {t.number} for {_age(t.datetime_start)} on {host} (pid {pid}), "
-              f"epoch {max(len(t.intermediate_values) - 1, 0)}/{t.params.get('train.epochs', config.train.epochs)}"
-              f"{gone}")  # epoch 0 is the check before training
+              f"epoch {max(len(t.intermediate_values) - 1, 0)}/"  # epoch 0 is the check before training
+              f"{t.params.get('train.epochs', config.train.epochs)}{gone}")
     comparison = stored_comparison(study)
     if comparison is not None:
         print(comparison.to_text())
@@ -155,8 +156,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         data = (study_attr(study, "data_summary") or {}).get("name", "?")
         times = [t for tr in trials for t in (tr.datetime_complete, tr.datetime_start) if t is not None]
         last = f"{max(times):%Y-%m-%d %H:%M}" if times else "-"
-        print(f"{summary.study_name:<24} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} {c['RUNNING']:>7}  "
-              f"{(f'{best.values[0]:.4f}' if best else '-'):>8}  {str(data)[:18]:<18} {last}")
+        print(f"{summary.study_name:<24} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} "
+              f"{c['RUNNING']:>7}  {(f'{best.values[0]:.4f}' if best else '-'):>8}  {str(data)[:18]:<18} "
+              f"{last}")
     return 0
 
 
@@ -182,7 +184,8 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")
+        return (f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4
+                else f"{value:.4f}".rstrip("0").rstrip("."))
     return str(value)
 
 
@@ -212,8 +215,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     n = len(study.get_trials(deepcopy=False))
     if not args.yes:
         if not sys.stdin.isatty():
-            raise UserInputError(f"Deleting study {args.name!r} ({n} trials, its checkpoints and artifacts) needs "
-                                 "a confirmation: run it in a terminal, or pass --yes.")
+            raise UserInputError(f"Deleting study {args.name!r} ({n} trials, its checkpoints and artifacts) "
+                                 "needs a confirmation: run it in a terminal, or pass --yes.")
         answer = input(f"delete study {args.name!r} with {n} trials, its checkpoints and artifacts? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
@@ -233,8 +236,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for study in studies:
         comparison = stored_comparison(study)
         if comparison is None:
-            raise UserInputError(f"Study {study.study_name!r} has no test-split comparison yet (it is stored when "
-                                 "`study run` finishes): run it to the end first.")
+            raise UserInputError(f"Study {study.study_name!r} has no test-split comparison yet (it is stored "
+                                 "when `study run` finishes): run it to the end first.")
         metric = comparison.metric
         for row in comparison.rows:  # keys, not labels: "tuned (best trial 7)" differs between studies
             table.setdefault(row.key.replace("_", " "), {})[study.study_name] = row.ndcg

@@ -83,11 +83,13 @@ def suggest(trial: optuna.trial.BaseTrial, space: dict[str, dict[str, Any]]) -> 
             params[name] = trial.suggest_categorical(name, list(spec["choices"]))
         elif _is_int(spec):
             params[name] = trial.suggest_int(
-                name, spec["low"], spec["high"], step=int(spec.get("step", 1)), log=bool(spec.get("log", False))
+                name, spec["low"], spec["high"], step=int(spec.get("step", 1)),
+                log=bool(spec.get("log", False))
             )
         else:
             params[name] = trial.suggest_float(
-                name, float(spec["low"]), float(spec["high"]), step=spec.get("step"), log=bool(spec.get("log", False))
+                name, float(spec["low"]), float(spec["high"]), step=spec.get("step"),
+                log=bool(spec.get("log", False))
             )
     return params
 

@@ -23,7 +23,8 @@ def cpu_threads_per_worker(n_workers: int) -> int:
 def spawn_workers(config: Config, *, n: int, quiet: bool = True) -> int:
     """K local worker processes on one storage, spread over the visible GPUs; returns the worst exit code.
 
-    The storage URL travels in the environment, not on the command line, where ``ps`` would show a password."""
+    The storage URL travels in the environment, not on the command line, where ``ps`` would show a
+    password."""
     import torch
 
     n_gpus = torch.cuda.device_count()
@@ -37,7 +38,8 @@ def spawn_workers(config: Config, *, n: int, quiet: bool = True) -> int:
         if on_cpu and "OMP_NUM_THREADS" not in os.environ:  # K workers share the cores instead of fighting
             env["OMP_NUM_THREADS"] = str(threads)
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        cmd = [sys.executable, "-m", "study", "worker", "--name", config.study.name, "--worker-index", str(i + 1)]
+        cmd = [sys.executable, "-m", "study", "worker", "--name", config.study.name,
+               "--worker-index", str(i + 1)]
         if config.study.timeout:
             cmd += ["--timeout", str(config.study.timeout)]
         if config.study.device != "auto":

@@ -38,10 +38,11 @@ HEARTBEAT_ATTR = "heartbeat_at"  # where the storage has no heartbeat table (jou
 
 # User attributes that describe one run of a trial; a retry starts without them (it records its own).
 RUN_ATTRS = frozenset({
-    "fail_reason", "prune_reason", "pid", "host", HEARTBEAT_ATTR, "pid_namespace", "process_start", "sampler_seed",
-    "resumed_from", "device", "checkpoint", "curve", "val_metrics", "best_epoch", "epochs_run", "wall_time_s",
-    "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb", "val_metrics_all", "val_per_query_ndcg",
-    "damaged_checkpoints", "latency_ms_per_1000_pairs", "model_size_m",
+    "fail_reason", "prune_reason", "pid", "host", HEARTBEAT_ATTR, "pid_namespace", "process_start",
+    "sampler_seed", "resumed_from", "device", "checkpoint", "curve", "val_metrics", "best_epoch",
+    "epochs_run", "wall_time_s", "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb",
+    "val_metrics_all", "val_per_query_ndcg", "damaged_checkpoints", "latency_ms_per_1000_pairs",
+    "model_size_m",
 })
 
 
@@ -52,7 +53,8 @@ class StorageConfig:
     grace_period: int = 0  # seconds without a heartbeat before a trial is stale; 0 = 4 x interval
     max_retry: int = 3  # how often a failed (killed, interrupted) trial is retried with the same parameters
     sqlite_timeout: float = 60.0  # seconds SQLite waits on a lock before giving up
-    connect_attempts: int = 5  # tries to open (or write to) an unreachable or locked database, 1 s, 2 s, 4 s ... apart
+    # tries to open (or write to) an unreachable or locked database, 1 s, 2 s, 4 s ... apart
+    connect_attempts: int = 5
 
     def __post_init__(self) -> None:
         if self.heartbeat_interval < 1:
@@ -183,7 +185,8 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
             logger.warning("trial %d failed and was already retried %d times: not retrying it again",
                            trial.number, self._max_retry)
             return
-        system_attrs = {"failed_trial": history[0], **{k: v for k, v in trial.system_attrs.items() if k not in RUN_ATTRS},
+        system_attrs = {"failed_trial": history[0],
+                        **{k: v for k, v in trial.system_attrs.items() if k not in RUN_ATTRS},
                         "retry_history": history}
         study.add_trial(optuna.create_trial(
             state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
@@ -208,21 +211,22 @@ def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5)
         except Exception as exc:
             if _refused(exc, url):  # a wrong password or a missing database: at once, no retries
                 raise StorageUnavailableError(
-                    f"The database server {redact(url)} refused the connection: {_first_line(exc)}. Check the user, "
-                    "password and database name in the storage URL (retrying would not help); nothing was written."
+                    f"The database server {redact(url)} refused the connection: {_first_line(exc)}. Check "
+                    "the user, password and database name in the storage URL (retrying would not help); "
+                    "nothing was written."
                 ) from None
             if not _is_transient(exc):
                 raise
             err = exc
         if attempt < attempts:
-            logger.warning("storage %s not available to %s (attempt %d/%d): %s; retrying in %.0f s", redact(url),
-                           what, attempt, attempts, _first_line(err), delay)
+            logger.warning("storage %s not available to %s (attempt %d/%d): %s; retrying in %.0f s",
+                           redact(url), what, attempt, attempts, _first_line(err), delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
     raise StorageUnavailableError(
-        f"Could not {what} in the storage {redact(url)} after {attempts} attempts: {_first_line(err)}. Check that "
-        "the database server is running and reachable, that the disk is not full and that no other program holds "
-        "a lock on it; nothing was written."
+        f"Could not {what} in the storage {redact(url)} after {attempts} attempts: {_first_line(err)}. Check "
+        "that the database server is running and reachable, that the disk is not full and that no other "
+        "program holds a lock on it; nothing was written."
     )
 
 
@@ -279,7 +283,8 @@ def open_storage(config: StorageConfig, *, must_exist: bool = False) -> optuna.s
 
 def _file_of(url: str) -> str | None:
     """The database file of a SQLite or journal URL (None for a server or an in-memory database)."""
-    path = str(journal_path(url)) if is_journal(url) else (_sqlite_path(url) if url.startswith("sqlite") else None)
+    path = (str(journal_path(url)) if is_journal(url)
+            else (_sqlite_path(url) if url.startswith("sqlite") else None))
     return None if path in (None, ":memory:", "") else path
 
 
@@ -325,7 +330,8 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
         import sqlalchemy.exc as sa_exc
 
         if isinstance(exc, (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ValueError)):
-            raise UserInputError(f"The storage URL {redact(url)} is not usable: {_first_line(exc)}.") from None
+            raise UserInputError(f"The storage URL {redact(url)} is not usable: "
+                                 f"{_first_line(exc)}.") from None
         raise
 
 

@@ -39,7 +39,8 @@ def package_versions() -> dict[str, str]:
 
 def public_config(config: Config) -> Config:
     """The config as stored with the study and its trials: the storage password replaced by ``***``."""
-    return dataclasses.replace(config, storage=dataclasses.replace(config.storage, url=redact(config.storage.url)))
+    return dataclasses.replace(config,
+                               storage=dataclasses.replace(config.storage, url=redact(config.storage.url)))
 
 
 def _directions(config: Config) -> list[str]:
@@ -50,7 +51,8 @@ def _directions(config: Config) -> list[str]:
 
 def load_existing(name: str, storage_url: str, *, config: Config | None = None) -> optuna.Study:
     """An existing study (for status, best, report, worker), or a clear error listing what exists."""
-    base = config.storage if config is not None and config.storage.url == storage_url else StorageConfig(url=storage_url)
+    base = (config.storage if config is not None and config.storage.url == storage_url
+            else StorageConfig(url=storage_url))
     storage = open_storage(base, must_exist=True)
 
     def load() -> optuna.Study | list[str]:
@@ -62,14 +64,16 @@ def load_existing(name: str, storage_url: str, *, config: Config | None = None) 
     found = retrying(load, url=storage_url, what=f"load study {name!r}", attempts=base.connect_attempts)
     if isinstance(found, list):
         shown = ", ".join(found) if found else "none"
-        raise UserInputError(f"There is no study named {name!r} in {redact(storage_url)} (studies there: {shown}).")
+        raise UserInputError(f"There is no study named {name!r} in {redact(storage_url)} (studies there: "
+                             f"{shown}).")
     return found
 
 
 def stored_config(study: optuna.Study) -> Config:
     raw = study_attr(study, "config")
     if raw is None:
-        raise UserInputError(f"Study {study.study_name!r} was not created by this tool (it has no stored config).")
+        raise UserInputError(f"Study {study.study_name!r} was not created by this tool (it has no stored "
+                             "config).")
     return config_from_dict(raw)
 
 
@@ -112,18 +116,20 @@ def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> N
     attrs = study_attrs(study)
     problems = []
     if attrs.get("dataset_fingerprint") not in (None, fingerprint):
-        problems.append(f"the dataset differs (stored fingerprint {attrs['dataset_fingerprint']}, now {fingerprint})")
+        problems.append(f"the dataset differs (stored fingerprint {attrs['dataset_fingerprint']}, now "
+                        f"{fingerprint})")
     if attrs.get("space_hash") not in (None, config.space_hash()):
         diff = _space_difference(attrs.get("search_space") or {}, config.search)
         problems.append("the search space differs" + (f" ({diff})" if diff else ""))
     elif attrs.get("training_hash") not in (None, config.training_hash()):
         changes = _setting_changes(attrs.get("config") or {}, config.to_dict())
-        problems.append("settings that shape every trial differ" + (f" ({'; '.join(changes)})" if changes else ""))
+        problems.append("settings that shape every trial differ"
+                        + (f" ({'; '.join(changes)})" if changes else ""))
     if problems:
         raise UserInputError(
-            f"Study {study.study_name!r} already exists and {' and '.join(problems)}, so its trials would not be "
-            "comparable with new ones; nothing was changed. Resume it with the same config, or start a new study "
-            "with another --name (or pass --new to replace this one)."
+            f"Study {study.study_name!r} already exists and {' and '.join(problems)}, so its trials would "
+            "not be comparable with new ones; nothing was changed. Resume it with the same config, or "
+            "start a new study with another --name (or pass --new to replace this one)."
         )
 
 
@@ -270,7 +276,8 @@ def enqueue_known(study: optuna.Study, config: Config, storage: optuna.storages.
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         raise UserInputError(f"--warm-start-from {source!r}: there is no such study in "
-                             f"{redact(config.storage.url)} (studies there: {', '.join(names) or 'none'}).") from None
+                             f"{redact(config.storage.url)} (studies there: "
+                             f"{', '.join(names) or 'none'}).") from None
     ranked = sorted((t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values),
                     key=lambda t: t.values[0], reverse=True)
     taken = 0
@@ -278,11 +285,12 @@ def enqueue_known(study: optuna.Study, config: Config, storage: optuna.storages.
         params = {k: v for k, v in t.params.items() if k in config.search and in_spec(v, config.search[k])}
         if not params:
             continue
-        study.enqueue_trial(params, user_attrs={"warm_start_from": f"{source}#{t.number}"}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={"warm_start_from": f"{source}#{t.number}"},
+                            skip_if_exists=True)
         taken += 1
         if taken >= config.study.warm_start_trials:
             break
     if ranked and not taken:
-        raise UserInputError(f"--warm-start-from {source!r}: none of its trials' parameters fit this study's search "
-                             "space, so there is nothing to start from.")
+        raise UserInputError(f"--warm-start-from {source!r}: none of its trials' parameters fit this study's "
+                             "search space, so there is nothing to start from.")
     logger.info("warm start: %d best configs of study %r queued first", taken, source)

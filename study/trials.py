@@ -14,7 +14,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 DEFAULT_CONFIG_ATTR = "default_config"  # user attribute of the trial that runs the untuned config
 DEFAULT_SAMPLED_ATTR = "default_config_sampled"  # its searched fields whose default lay outside the space
-RETRIED_REASONS = ("interrupted", "process_died", "heartbeat_stale", "disk_full", "storage_unavailable")  # fail reasons that queue a retry
+# fail reasons that queue a retry
+RETRIED_REASONS = ("interrupted", "process_died", "heartbeat_stale", "disk_full", "storage_unavailable")
 
 
 def counts(study: optuna.Study) -> dict[str, int]:

@@ -62,8 +62,8 @@ class Workspace:
 
     def model_inputs(self, name: str, model: RankerConfig) -> np.ndarray:
         """The ``features`` columns of ``models.ranker.FeatureLayout``: behaviour, match features, prior."""
-        return assemble_inputs(self.split(name).frame, self.pairs.text_fields, model=model, scaler=self.scaler,
-                               match=self.match(name) if model.uses_match else None,
+        return assemble_inputs(self.split(name).frame, self.pairs.text_fields, model=model,
+                               scaler=self.scaler, match=self.match(name) if model.uses_match else None,
                                prior_encoder=model.encoder, device=self.device)
 
     def tensors(self, name: str, model: RankerConfig) -> SplitTensors:
@@ -90,9 +90,11 @@ def prepare_workspace(config: Config, device: torch.device) -> Workspace:
     pairs = load_dataset(config.data)
     d = config.data
     if d.n_folds:
-        splits = kfold_by_query(pairs, n_folds=d.n_folds, fold=d.fold, test_fraction=d.test_fraction, seed=d.seed)
+        splits = kfold_by_query(pairs, n_folds=d.n_folds, fold=d.fold, test_fraction=d.test_fraction,
+                                seed=d.seed)
     else:
-        splits = split_by_query(pairs, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
+        splits = split_by_query(pairs, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                                seed=d.seed)
     scaler = FeatureScaler(log1p=True).fit(splits.train.frame, pairs.feature_fields)
     logger.info("data %s: %d pairs, %d queries (train %d / val %d / test %d queries)", pairs.name, len(pairs),
                 pairs.n_queries, splits.train.n_queries, splits.val.n_queries, splits.test.n_queries)
@@ -115,7 +117,7 @@ def assemble_inputs(frame: pd.DataFrame, text_fields: tuple[str, ...], *, model:
     if model.uses_prior:
         if prior_encoder is None:
             raise ValueError("the model reads the zero-shot prior but no prior encoder was given")
-        cosine = zero_shot_cosine(queries, texts, model_dir=resolve_encoder_dir(str(prior_encoder)), device=device,
-                                  cache=cache)
+        cosine = zero_shot_cosine(queries, texts, model_dir=resolve_encoder_dir(str(prior_encoder)),
+                                  device=device, cache=cache)
         columns.append(cosine[:, None])
     return np.concatenate(columns, axis=1).astype(np.float32)
