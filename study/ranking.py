@@ -1,9 +1,9 @@
 """Ranking candidates with an exported model: ``Ranker.load(DIR).rank(df)`` and ``study rank``.
 
 A candidates file needs the query text and at least one of the model's text columns; a missing text column is
-scored as empty text and missing behaviour columns as cold start (training medians, flagged missing), each with a
-warning naming it. ``product_id`` and ``label`` are optional: without ``product_id`` the output gets a ``row``
-column (the candidate's 1-based position in the input), and a label is never read.
+scored as empty text and missing behaviour columns as cold start (training medians, flagged missing), each
+with a warning naming it. ``product_id`` and ``label`` are optional: without ``product_id`` the output gets a
+``row`` column (the candidate's 1-based position in the input), and a label is never read.
 The network it wraps is ``study.models.ranker.RankingNet``.
 """
 
@@ -31,7 +31,8 @@ from study.workspace import assemble_inputs
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+                  ".ndjson": "jsonl"}
 
 
 def _build_network(config: RankerConfig, n_features: int, weights: dict[str, torch.Tensor],
@@ -126,9 +127,9 @@ class Ranker:
                     if reads_text and not texts else [])]
         if needed:
             raise UserInputError(
-                f"{source}: missing {' and '.join(needed)}. `study rank` needs the query text and, for a model that "
-                "reads product text, at least one of its text columns (a missing one is scored as empty text); "
-                "product_id, behaviour columns and label are optional. Columns found: "
+                f"{source}: missing {' and '.join(needed)}. `study rank` needs the query text and, for a "
+                "model that reads product text, at least one of its text columns (a missing one is scored as "
+                "empty text); product_id, behaviour columns and label are optional. Columns found: "
                 f"{', '.join(map(str, frame.columns))}; map differently named ones with --map, e.g. --map "
                 "query=search_term.")
         empty = [f for f in self.text_fields if f not in texts]
@@ -138,10 +139,12 @@ class Ranker:
         frame = frame.assign(**dict.fromkeys(empty, ""))
         absent = [f for f in self.feature_fields if f not in frame.columns]
         if absent:
-            logger.warning("%s: behaviour column(s) %s missing: every candidate is scored as a cold-start product "
-                           "for them (training median plus a missing flag).", source, ", ".join(absent))
+            logger.warning("%s: behaviour column(s) %s missing: every candidate is scored as a cold-start "
+                           "product for them (training median plus a missing flag).", source,
+                           ", ".join(absent))
         present = tuple(f for f in self.feature_fields if f in frame.columns)
-        frame = frame.drop(columns=[c for c in ("label",) if c in frame.columns])  # never read: may hold anything
+        # never read: may hold anything
+        frame = frame.drop(columns=[c for c in ("label",) if c in frame.columns])
         pairs = validate_pairs(frame, source=source, text_fields=self.text_fields, feature_fields=present,
                                require_label=False)
         _warn_unrankable(pairs.frame, source)
@@ -161,8 +164,9 @@ class Ranker:
         canonical = pairs.frame.assign(_row=np.arange(len(pairs.frame)))
         tagged = JudgedPairs(canonical, pairs.text_fields, pairs.feature_fields, pairs.name)
         config = self.network.config
-        inputs = assemble_inputs(canonical, self.text_fields, model=config, scaler=self.scaler, match=self.match,
-                                 prior_encoder=self.prior_encoder, device=self.device, cache=False)
+        inputs = assemble_inputs(canonical, self.text_fields, model=config, scaler=self.scaler,
+                                 match=self.match, prior_encoder=self.prior_encoder, device=self.device,
+                                 cache=False)
         split = build_split_tensors(tagged, inputs, device=self.device,
                                     model_dir=str(self.encoder_dir) if self.encoder_dir is not None else None,
                                     max_length=config.max_length, separate_query=config.needs_query_tokens,
@@ -174,9 +178,10 @@ class Ranker:
         return scores, pairs.frame["query_id"].to_numpy()
 
     def rank(self, frame: pd.DataFrame, *, source: str = "candidates") -> pd.DataFrame:
-        """``frame`` plus ``score`` and ``rank`` (1 = best), rows ordered by score within each query (equal scores
-        keep their input order); queries keep their order of first appearance. ``query_id`` is added (from the
-        query text) when absent, and ``row`` (1-based input position) when there is no ``product_id``."""
+        """``frame`` plus ``score`` and ``rank`` (1 = best), rows ordered by score within each query (equal
+        scores keep their input order); queries keep their order of first appearance. ``query_id`` is added
+        (from the query text) when absent, and ``row`` (1-based input position) when there is no
+        ``product_id``."""
         out = frame.reset_index(drop=True).copy()
         scores, query_ids = self._score(out, source)
         if "product_id" not in out.columns and "row" not in out.columns:
@@ -191,24 +196,26 @@ class Ranker:
 
 
 def _warn_unrankable(frame: pd.DataFrame, source: str) -> None:
-    """Candidates that ranking cannot order: queries with one candidate, a product listed twice for a query."""
+    """Candidates that ranking cannot order: queries with one candidate, a product listed twice for a
+    query."""
     sizes = frame.groupby("query_id", sort=False)["query"].agg(["size", "first"])
     single = sizes[sizes["size"] == 1]
     if len(single):
         shown = ", ".join(map(repr, single["first"].head(3))) + (" ..." if len(single) > 3 else "")
-        logger.warning("%s: %d of %d queries have a single candidate (%s): nothing to order, each is ranked 1.",
-                       source, len(single), len(sizes), shown)
+        logger.warning("%s: %d of %d queries have a single candidate (%s): nothing to order, each is "
+                       "ranked 1.", source, len(single), len(sizes), shown)
     twice = frame.duplicated(["query_id", "product_id"], keep=False)
     if twice.any():
         from study.data.errors import describe_rows
 
-        logger.warning("%s: %d candidate rows repeat a (query, product_id) pair (%s); each is scored and ranked.",
-                       source, int(twice.sum()), describe_rows(frame.index[twice]))
+        logger.warning("%s: %d candidate rows repeat a (query, product_id) pair (%s); each is scored and "
+                       "ranked.", source, int(twice.sum()), describe_rows(frame.index[twice]))
 
 
 def read_candidates(path: str | Path, *, columns: dict[str, str] | None = None) -> pd.DataFrame:
-    """Candidates as ``study data check`` reads a file (encodings, separators, number formats; warnings logged),
-    with file columns renamed to canonical names by ``columns`` (canonical -> file column, as ``--map``)."""
+    """Candidates as ``study data check`` reads a file (encodings, separators, number formats; warnings
+    logged), with file columns renamed to canonical names by ``columns`` (canonical -> file column, as
+    ``--map``)."""
     from study.data.loaders import apply_column_map, read_raw
 
     columns = dict(columns or {})

@@ -65,7 +65,8 @@ def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> op
                 c = counts(study)
                 if c["WAITING"] == 0 and c["FINISHED"] + c["RUNNING"] >= target:
                     return None
-                with warnings.catch_warnings():  # optuna expects heartbeats with optimize(); this loop sends them
+                # optuna expects heartbeats with optimize(); this loop sends them
+                with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Heartbeat of storage")
                     claimed.append(study.ask())
                 _mark_claimed(study, claimed[0], sampler_seed)
@@ -82,8 +83,8 @@ def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> op
         if ahead >= target:  # another worker took the last slot at the same moment
             trial.set_user_attr("fail_reason", "surplus")
             study.tell(trial, state=TrialState.FAIL)
-            logger.info("trial %d not run: the study already has %d trials finished or under way", trial.number,
-                        ahead)
+            logger.info("trial %d not run: the study already has %d trials finished or under way",
+                        trial.number, ahead)
             return None
     except KeyboardInterrupt:
         if claimed:
@@ -225,7 +226,8 @@ def run_worker(
             sampler=build_sampler(config.sampler, seed=seed, search_space=config.search),
             pruner=build_pruner(config.pruner, max_epochs=config.train.epochs),
         ),
-        url=config.storage.url, what=f"load study {config.study.name!r}", attempts=config.storage.connect_attempts,
+        url=config.storage.url, what=f"load study {config.study.name!r}",
+        attempts=config.storage.connect_attempts,
     )
     objective = objective_factory(public_config(config))
     deadline = time.monotonic() + config.study.timeout if config.study.timeout else None
@@ -240,19 +242,21 @@ def run_worker(
         trial = claim_trial(study, config, sampler_seed=seed)
         if trial is not None:
             waiting_since = None
-            run_trial(study, trial, objective, config=config.storage, catch=(torch_oom(),), callbacks=callbacks)
+            run_trial(study, trial, objective, config=config.storage, catch=(torch_oom(),),
+                      callbacks=callbacks)
             continue
         c = counts(study)
         if c["FINISHED"] >= config.study.n_trials:
             break
         if not _can_wait(study):
             logger.warning("%d/%d finished; trials running on other hosts send no heartbeats, so this worker "
-                           "cannot tell whether they are alive and stops here", c["FINISHED"], config.study.n_trials)
+                           "cannot tell whether they are alive and stops here", c["FINISHED"],
+                           config.study.n_trials)
             break
         if waiting_since is None:
             waiting_since = time.monotonic()
-            logger.info("%d/%d finished, %d running elsewhere: waiting for them (a trial whose process dies is "
-                        "retried here)", c["FINISHED"], config.study.n_trials, c["RUNNING"])
+            logger.info("%d/%d finished, %d running elsewhere: waiting for them (a trial whose process "
+                        "dies is retried here)", c["FINISHED"], config.study.n_trials, c["RUNNING"])
         time.sleep(poll)
     return study
 

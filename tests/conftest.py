@@ -38,8 +38,8 @@ def repo_root() -> Path:
 
 
 def _write_study_toml(folder: Path, tiny_bert: Path, *, tail: str = "") -> Path:
-    """``folder/study.toml``: study "t", 3 trials, median pruning, 24 queries, two searched parameters; ``tail``
-    adds lines to [search]."""
+    """``folder/study.toml``: study "t", 3 trials, median pruning, 24 queries, two searched parameters;
+    ``tail`` adds lines to [search]."""
     text = f"""
 [study]
 name = "t"
@@ -102,9 +102,9 @@ def write_study_config(tmp_path: Path, tiny_bert: Path) -> Callable[..., Path]:
     ``tmp_path/<filename or name.toml>``; ``storage`` and ``study`` add lines to those sections, ``search``
     replaces the two searched parameters."""
 
-    def make(*, name: str = "t", n_trials: int = 2, epochs: int = 2, n_queries: int = 24, url: str | None = None,
-             storage: str = "", study: str = "", pruner: str = "none", search: str | None = None,
-             filename: str | None = None) -> Path:
+    def make(*, name: str = "t", n_trials: int = 2, epochs: int = 2, n_queries: int = 24,
+             url: str | None = None, storage: str = "", study: str = "", pruner: str = "none",
+             search: str | None = None, filename: str | None = None) -> Path:
         url = url or f"sqlite:///{tmp_path / 'studies.db'}"
         search = search if search is not None else (
             '"train.head_lr" = { low = 1e-3, high = 1e-2, log = true }\n'
@@ -147,8 +147,8 @@ patience = 0
 
 @pytest.fixture
 def start_study(tmp_path: Path) -> Callable[[list[str], str], tuple[subprocess.Popen, Path, Path]]:
-    """``start(args, tag) -> (process, stdout file, stderr file)``: ``python -m study *args`` in the background,
-    its output in ``tmp_path/<tag>.out`` and ``.err``."""
+    """``start(args, tag) -> (process, stdout file, stderr file)``: ``python -m study *args`` in the
+    background, its output in ``tmp_path/<tag>.out`` and ``.err``."""
 
     def start(args: list[str], tag: str) -> tuple[subprocess.Popen, Path, Path]:
         out, err = tmp_path / f"{tag}.out", tmp_path / f"{tag}.err"

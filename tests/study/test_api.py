@@ -59,7 +59,8 @@ def test_import_study_is_light_and_the_namespace_is_ours(tmp_path) -> None:
             "assert 'torch' not in sys.modules, 'import study loaded torch'\n"
             "import study.models.ranker, study.data.validate\n"
             "print(models.WHO, data.WHO, study.models.ranker.__name__, study.data.validate.__name__)\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONPATH": ""})
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          check=False, env={**os.environ, "PYTHONPATH": ""})
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["user", "models", "user", "data", "study.models.ranker", "study.data.validate"]
+    assert proc.stdout.split() == ["user", "models", "user", "data", "study.models.ranker",
+                                   "study.data.validate"]

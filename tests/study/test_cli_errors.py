@@ -55,7 +55,8 @@ def test_data_check_summarises_a_good_file(tmp_path, capsys) -> None:
         (GOOD + "\nq0,query 0,p00,title 0 0,10,1", ["duplicate", "row"]),
         (GOOD + "\nq9,query 9,p90,title 9,10,1", ["single", "q9"]),
     ],
-    ids=["missing-label-column", "nan-label", "non-numeric-label", "empty-query", "duplicate-pair", "single-item"],
+    ids=["missing-label-column", "nan-label", "non-numeric-label", "empty-query", "duplicate-pair",
+         "single-item"],
 )
 def test_bad_files_exit_2_with_a_message_naming_column_and_rows(tmp_path, capsys, text, needles) -> None:
     path = write(tmp_path, text)
@@ -79,8 +80,8 @@ def test_run_with_a_bad_file_exits_2_from_a_real_process(tmp_path, repo_root) ->
     proc = subprocess.run(
         [sys.executable, "-m", "study", "run", "--storage", f"sqlite:///{tmp_path / 's.db'}",
          "--set", "data.source=file", "--set", f"data.path={str(path)!r}", "--quiet"],
-        check=False, capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(repo_root), "HF_HUB_OFFLINE": "1",
-                                                            "PATH": "/usr/bin:/bin"},
+        check=False, capture_output=True, text=True, cwd=tmp_path,
+        env={"PYTHONPATH": str(repo_root), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 2, proc.stderr
     assert "label" in proc.stderr and "Traceback" not in proc.stderr
@@ -121,5 +122,6 @@ def test_data_check_lists_several_problems_one_paragraph_each(tmp_path, capsys) 
     assert lines[0].startswith("error: ") and lines[0].endswith("2 problems.")
     starts = [i for i, line in enumerate(lines) if line[:3] in ("1. ", "2. ")]
     assert len(starts) == 2 and "label" in lines[starts[0]] and "single" in " ".join(lines[starts[1]:])
-    assert all(line.startswith("   ") for line in lines[1:] if line[:3] not in ("1. ", "2. "))  # wrapped, indented
+    # wrapped, indented
+    assert all(line.startswith("   ") for line in lines[1:] if line[:3] not in ("1. ", "2. "))
     assert "Traceback" not in err

@@ -94,8 +94,8 @@ def fixed_comparison(delta: float, low: float, high: float) -> Comparison:
 
 
 @pytest.mark.parametrize(("delta", "low", "high", "says"), [
-    (0.0051, 0.001, 0.0102, ("The tuned model beats the zero-shot encoder on these 70 test queries: +0.0051 NDCG@10, "
-                    "95% interval [+0.0010, +0.0102], above 0.")),
+    (0.0051, 0.001, 0.0102, ("The tuned model beats the zero-shot encoder on these 70 test queries: "
+                             "+0.0051 NDCG@10, 95% interval [+0.0010, +0.0102], above 0.")),
     (0.0051, -0.0021, 0.012, "does not clearly beat the zero-shot encoder"),
     (-0.01, -0.02, -0.001, "is worse than the zero-shot encoder"),
 ])
@@ -179,7 +179,8 @@ def test_a_run_prints_and_stores_the_comparison(study_toml, capsys) -> None:
     stored = study_attr(study, "comparison")
     assert [r["key"] for r in stored["rows"]] == ["tuned", "untuned_default", "zero_shot_encoder",
                                                   "tfidf_cosine", "random", "behaviour_only"]
-    assert study_attr(study, "test_default")["trial"] == 0 and "tfidf_cosine" in study_attr(study, "baselines")
+    assert (study_attr(study, "test_default")["trial"] == 0
+            and "tfidf_cosine" in study_attr(study, "baselines"))
     assert len(json.dumps(stored)) < 4000  # rows and intervals, no per-query arrays
     for label in ("tuned (best trial", "untuned default (trial 0)", "zero-shot encoder", "tf-idf cosine",
                   "random order", "behaviour only", "95% interval", "the zero-shot encoder on these"):

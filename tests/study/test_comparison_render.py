@@ -55,7 +55,8 @@ def test_a_stored_comparison_is_completed_with_the_stored_test_metrics() -> None
                                                                                      "roc_auc"]
     page = comparison.to_html(all_metrics=True)
     assert "<th>map</th>" in page and "<th>tuned − model</th>" in page and "<b>+0.0600</b>" in page
-    assert "<th>map</th>" not in comparison.to_html()  # the short table: the same columns as text and Markdown
+    # the short table: the same columns as text and Markdown
+    assert "<th>map</th>" not in comparison.to_html()
     text = comparison.to_text().splitlines()
     assert text[2].split()[-4:] == ["0.9500", "+0.0600", "[+0.0200,", "+0.1000]"]
     assert len({line.index(f"{r.mrr:.4f}") for line, r in zip(text[1:4], comparison.rows)}) == 1  # lined up

@@ -50,7 +50,8 @@ def test_the_demo_profile_is_for_the_builtin_catalogue_only() -> None:
 
 def test_printed_toml_reads_back_as_the_same_config(tmp_path) -> None:
     odd = 'a "quoted" \\ path\twith ünïcode\x7f.csv'
-    config = build_config({}, overrides=[f"data.path={toml_value(odd)}", "data.columns={query = 'search term'}",
+    config = build_config({}, overrides=[f"data.path={toml_value(odd)}",
+                                         "data.columns={query = 'search term'}",
                                          "search.model.n_layers={choices = [1, 2]}", "train.encoder_lr=3e-5"])
     path = tmp_path / "printed.toml"
     path.write_text(config_to_toml(config))
@@ -69,8 +70,9 @@ def test_stored_configs_of_older_versions_still_load() -> None:
 
 def test_fixed_trial_maps_params_back_onto_the_config() -> None:
     config = build_config({}, profile="cpu")
-    params = {"model.architecture": "two_tower", "model.match_features": True, "train.epochs": 8, "train.encoder_lr": 1e-4,
-              "train.head_lr": 2e-3, "train.loss": "ranknet", "train.weight_decay": 0.01, "model.dropout": 0.2}
+    params = {"model.architecture": "two_tower", "model.match_features": True, "train.epochs": 8,
+              "train.encoder_lr": 1e-4, "train.head_lr": 2e-3, "train.loss": "ranknet",
+              "train.weight_decay": 0.01, "model.dropout": 0.2}
     got = suggest(optuna.trial.FixedTrial(params), config.search)
     assert got == params
     resolved = config.with_params(got)
@@ -88,7 +90,8 @@ def test_fixed_trial_outside_the_space_is_rejected() -> None:
 
 
 def test_int_and_log_ranges_suggest_the_right_types() -> None:
-    space = {"model.n_layers": {"low": 1, "high": 3}, "train.head_lr": {"low": 1e-4, "high": 1e-2, "log": True}}
+    space = {"model.n_layers": {"low": 1, "high": 3},
+             "train.head_lr": {"low": 1e-4, "high": 1e-2, "log": True}}
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
     params = suggest(trial, space)

@@ -1,5 +1,6 @@
-"""``study dashboard`` reads its --storage URL as every other command does: ``journal:///abs/path.log`` (the form
-the README and --help show) is an absolute path; a missing database or journal file is refused, not created."""
+"""``study dashboard`` reads its --storage URL as every other command does: ``journal:///abs/path.log`` (the
+form the README and --help show) is an absolute path; a missing database or journal file is refused, not
+created."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`study data check` and `study run` refuse the same files with the same paragraph and exit code 2: a file that
-check calls OK is one run accepts."""
+"""`study data check` and `study run` refuse the same files with the same paragraph and exit code 2: a file
+that check calls OK is one run accepts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from study.cli import main
 
 REFUSED = {
     "single-query": "query,title,label\nred shoe,Red shoe,3\nred shoe,Blue boot,0\nred shoe,Red sock,1\n",
-    "one-label": "query,title,label\nshoe,Shoe,1\nshoe,Boot,1\nsofa,Sofa,1\nsofa,Boot,1\nlamp,Lamp,1\nlamp,Boot,1\n",
-    "one-label-per-query": "query,title,label\nshoe,Shoe,2\nshoe,Boot,2\nsofa,Sofa,0\nsofa,Boot,0\nlamp,Lamp,1\n"
-                           "lamp,Boot,1\n",
-    "percent-scale": "query,title,label\nshoe,Shoe,100\nshoe,Boot,0\nsofa,Sofa,40\nsofa,Boot,10\nlamp,Lamp,70\n"
-                     "lamp,Boot,5\n",
-    "no-text": "query,product_id,title,label\nshoe,1,,2\nshoe,2,,0\nsofa,3,,1\nsofa,4,,0\nlamp,5,,2\nlamp,6,,0\n",
+    "one-label": "query,title,label\nshoe,Shoe,1\nshoe,Boot,1\nsofa,Sofa,1\nsofa,Boot,1\nlamp,Lamp,1\n"
+                 "lamp,Boot,1\n",
+    "one-label-per-query": "query,title,label\nshoe,Shoe,2\nshoe,Boot,2\nsofa,Sofa,0\nsofa,Boot,0\n"
+                           "lamp,Lamp,1\nlamp,Boot,1\n",
+    "percent-scale": "query,title,label\nshoe,Shoe,100\nshoe,Boot,0\nsofa,Sofa,40\nsofa,Boot,10\n"
+                     "lamp,Lamp,70\nlamp,Boot,5\n",
+    "no-text": "query,product_id,title,label\nshoe,1,,2\nshoe,2,,0\nsofa,3,,1\nsofa,4,,0\nlamp,5,,2\n"
+               "lamp,6,,0\n",
 }
 
 

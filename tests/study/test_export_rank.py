@@ -28,7 +28,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> dict:
     tmp = tmp_path_factory.mktemp("export-study")
     path = study_toml_in(tmp)
     storage = f"sqlite:///{tmp / 'studies.db'}"
-    assert main(["run", "--config", str(path), "--n-trials", "2", "--set", "study.baselines=false", "--quiet"]) == 0
+    assert main(["run", "--config", str(path), "--n-trials", "2", "--set", "study.baselines=false",
+                 "--quiet"]) == 0
     assert main(["export", "--name", "t", "--storage", storage, "--out", str(tmp / "export")]) == 0
     moved = tmp / "elsewhere" / "model"
     moved.parent.mkdir()
@@ -53,7 +54,8 @@ def _in_study_scores(ex: dict) -> pd.Series:
     model, config, _ = load_trial_model(best_trial(study))
     split = ex["ws"].tensors("test", config.model)
     scores = predict(model, split, batch_size=64, dtype=torch.float32)
-    keys = pd.MultiIndex.from_arrays([split.frame["query_id"].astype(str), split.frame["product_id"].astype(str)])
+    keys = pd.MultiIndex.from_arrays([split.frame["query_id"].astype(str),
+                                      split.frame["product_id"].astype(str)])
     return pd.Series(scores, index=keys)
 
 
@@ -64,8 +66,8 @@ def _scores(frame: pd.DataFrame) -> pd.Series:
 
 def test_export_directory_is_self_contained(exported) -> None:
     model = exported["model"]
-    for name in ("model.safetensors", "ranker.json", "feature_scaler.json", "study_config.json", "metrics.json",
-                 "README.md", "encoder/config.json", "encoder/tokenizer_config.json"):
+    for name in ("model.safetensors", "ranker.json", "feature_scaler.json", "study_config.json",
+                 "metrics.json", "README.md", "encoder/config.json", "encoder/tokenizer_config.json"):
         assert (model / name).is_file(), name
     spec = json.loads((model / "ranker.json").read_text())
     assert spec["model"]["encoder"] == "encoder" and spec["text_fields"] and spec["feature_fields"]
@@ -124,8 +126,10 @@ def test_missing_behaviour_columns_warn_and_rank_as_cold_start(exported, caplog)
 def test_no_text_column_at_all_exits_2(exported, tmp_path, capsys) -> None:
     bad = tmp_path / "no_title.csv"
     texts = json.loads((exported["model"] / "ranker.json").read_text())["text_fields"]
-    exported["frame"].drop(columns=texts).to_csv(bad, index=False)  # one missing is empty text: see test_rank_lenient
-    code = main(["rank", "--model", str(exported["model"]), "--input", str(bad), "--output", str(tmp_path / "o.csv")])
+    # one missing is empty text: see test_rank_lenient
+    exported["frame"].drop(columns=texts).to_csv(bad, index=False)
+    code = main(["rank", "--model", str(exported["model"]), "--input", str(bad), "--output",
+                 str(tmp_path / "o.csv")])
     assert code == 2
     err = capsys.readouterr().err
     assert "'title'" in err and "no_title.csv" in err and "Traceback" not in err
@@ -147,7 +151,8 @@ def test_export_refuses_to_overwrite_and_retrains_on_request(exported, capsys) -
 @pytest.mark.parametrize("architecture", ["frozen", "two_tower", "cross"])
 def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, study_toml,
                                                              architecture: str) -> None:
-    """Match features and the zero-shot prior travel with the export; two-tower tokenises query and product apart."""
+    """Match features and the zero-shot prior travel with the export; two-tower tokenises query and product
+    apart."""
     import optuna
     from study.models.train import predict
 

@@ -42,13 +42,15 @@ def good_db(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["random bytes", "text file", "half a database"])
 @pytest.mark.parametrize("command", [["status"], ["status", "--name", "t"], ["best", "--name", "t"],
                                      ["run", "--n-trials", "1", "--quiet"], ["list"]])
-def test_a_corrupt_database_is_one_paragraph_and_left_untouched(tmp_path, good_db, capsys, kind, command) -> None:
+def test_a_corrupt_database_is_one_paragraph_and_left_untouched(tmp_path, good_db, capsys, kind,
+                                                                command) -> None:
     db = tmp_path / "studies.db"
     _corrupt(kind, db, good_db)
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     assert main([*command, "--storage", f"sqlite:///{db}"]) == 2
     err = capsys.readouterr().err.replace("\n", " ")
-    assert "is not a usable study database" in err and "left exactly as it is" in err and "Traceback" not in err
+    assert ("is not a usable study database" in err and "left exactly as it is" in err
+            and "Traceback" not in err)
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["studies.db"]  # no -wal / -shm created beside it
 

@@ -39,7 +39,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A throwaway cluster on a free port with password authentication, run as ``postgres`` when we are root."""
+    """A throwaway cluster on a free port with password authentication, run as ``postgres`` when we are
+    root."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -76,10 +77,11 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_config, start_study, postgres_url,
-                                                                    capsys):
+def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_config, start_study,
+                                                                   postgres_url, capsys):
     path = write_study_config(name="pg", n_trials=4, url="sqlite:///unused.db")
-    proc, out, err = start_study(["run", "--config", str(path), "--storage", postgres_url, "--workers", "2"], "pg")
+    proc, out, err = start_study(["run", "--config", str(path), "--storage", postgres_url, "--workers", "2"],
+                                 "pg")
     assert proc.wait(timeout=240) == 0, err.read_text()[-3000:].replace(PASSWORD, "<password>")
     outputs = [out.read_text() + err.read_text()]
     assert "postgresql://study:***@127.0.0.1" in outputs[0] and "Traceback" not in outputs[0]
@@ -87,7 +89,8 @@ def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_c
     states = [t.state for t in study.trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 4
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states and len(states) == 4
-    assert len({trial_attr(t, "sampler_seed") for t in study.trials}) == len({trial_attr(t, "pid") for t in study.trials})
+    assert (len({trial_attr(t, "sampler_seed") for t in study.trials})
+            == len({trial_attr(t, "pid") for t in study.trials}))
     assert not Path("unused.db").exists()
 
     assert main(["status", "--name", "pg", "--storage", postgres_url]) == 0
@@ -102,7 +105,8 @@ def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_c
     # a worker joining from "another machine" when the study is done returns at once
     assert main(["worker", "--name", "pg", "--storage", postgres_url, "--quiet"]) == 0
     joined = capsys.readouterr()
-    outputs += [status.out + status.err, best.out + best.err, missing.out + missing.err, joined.out + joined.err]
+    outputs += [status.out + status.err, best.out + best.err, missing.out + missing.err,
+                joined.out + joined.err]
     for text in outputs:
         assert PASSWORD not in text
     # nor in what the study stores (the dashboard and reports show these)

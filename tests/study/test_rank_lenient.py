@@ -1,6 +1,6 @@
-"""`study rank` takes the candidates users have: a missing text column is scored as empty text (with a warning),
-product_id and label are optional, --map renames columns, and only what rank needs is ever demanded. A bad
-output name is refused before the model is loaded."""
+"""`study rank` takes the candidates users have: a missing text column is scored as empty text (with a
+warning), product_id and label are optional, --map renames columns, and only what rank needs is ever demanded.
+A bad output name is refused before the model is loaded."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def model(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> dict:
     assert main(["run", "--config", str(config), "--n-trials", "1", "--set", "train.epochs=1",
                  "--set", "study.baselines=false", "--quiet"]) == 0
     out = tmp / "model"
-    assert main(["export", "--name", "t", "--storage", f"sqlite:///{tmp / 'studies.db'}", "--out", str(out)]) == 0
+    assert main(["export", "--name", "t", "--storage", f"sqlite:///{tmp / 'studies.db'}",
+                 "--out", str(out)]) == 0
     shutil.rmtree(tmp / "runs")  # the export stands alone
     pairs = load_dataset(DataConfig(n_queries=24, items_per_query=6), log_warnings=False)
     frame = pairs.frame[pairs.frame["query_id"].isin(pairs.frame["query_id"].unique()[:4])]
@@ -81,13 +82,15 @@ def test_without_product_id_rows_get_their_input_row_number(model) -> None:
     for row, title in zip(ranked["row"], ranked["title"], strict=True):
         assert frame.loc[row - 1, "title"] == title  # the row number leads back to the input row
     for _, group in ranked.groupby("query_id", sort=False):
-        assert group["score"].is_monotonic_decreasing and list(group["rank"]) == list(range(1, len(group) + 1))
+        assert (group["score"].is_monotonic_decreasing
+                and list(group["rank"]) == list(range(1, len(group) + 1)))
 
 
 def test_equal_scores_keep_the_input_order(model) -> None:
     frame = model["frame"].drop(columns=["product_id", "label"])
     first = frame[frame["query"] == frame["query"][0]]
-    twins = pd.concat([first.iloc[[0]]] * 3, ignore_index=True)  # the same candidate three times: equal scores
+    # the same candidate three times: equal scores
+    twins = pd.concat([first.iloc[[0]]] * 3, ignore_index=True)
     ranked = _rank(model, twins)
     assert ranked["row"].tolist() == [1, 2, 3] and ranked["score"].nunique() == 1
 

@@ -1,6 +1,6 @@
-"""The report of a real run (five searched parameters, baselines, per-query NDCG, examples) as a reader sees it:
-headless Chromium at a laptop and a desktop width, a screenshot taken, and the page checked: nothing wider than
-the window (no sideways scrolling), every figure drawn inside its section, no JavaScript error."""
+"""The report of a real run (five searched parameters, baselines, per-query NDCG, examples) as a reader sees
+it: headless Chromium at a laptop and a desktop width, a screenshot taken, and the page checked: nothing wider
+than the window (no sideways scrolling), every figure drawn inside its section, no JavaScript error."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ FIVE = ('"model.dropout" = { low = 0.0, high = 0.3 }\n"train.weight_decay" = { l
 def report(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> Path:
     tmp = tmp_path_factory.mktemp("browser-report")
     config = study_toml_in(tmp, tail=FIVE)
-    assert main(["run", "--config", str(config), "--quiet", "--n-trials", "4", "--set", "pruner.name=none"]) == 0
+    assert main(["run", "--config", str(config), "--quiet", "--n-trials", "4",
+                 "--set", "pruner.name=none"]) == 0
     out = tmp / "out"
     out.mkdir()
     assert main(["report", "--name", "t", "--storage", f"sqlite:///{tmp / 'studies.db'}", "--out", str(out),
@@ -65,7 +66,8 @@ return {
   viewport: document.documentElement.clientWidth,  // the window less its vertical scrollbar
   figures: Array.from(document.querySelectorAll('.js-plotly-plot')).map(p => ({
     section: p.closest('section').id, right: p.getBoundingClientRect().right,
-    width: p.getBoundingClientRect().width, drawn: p.querySelectorAll('.main-svg .plot, .main-svg .trace').length,
+    width: p.getBoundingClientRect().width, \
+drawn: p.querySelectorAll('.main-svg .plot, .main-svg .trace').length,
     svg: p.querySelector('.main-svg') ? p.querySelector('.main-svg').getBoundingClientRect().width : 0})),
   sections: sections,
 };
@@ -76,7 +78,8 @@ return {
 def test_the_report_fits_the_window_and_draws_every_figure(report, tmp_path, width) -> None:
     page = report.read_text()
     n_figures = page.count('class="plotly-graph-div"')
-    assert n_figures >= 9  # history, importances, parallel, 2 x slices, curves, timeline, comparison, per-query
+    # history, importances, parallel, 2 x slices, curves, timeline, comparison, per-query
+    assert n_figures >= 9
     driver = _chrome(width, 900)
     try:
         driver.get(report.as_uri())

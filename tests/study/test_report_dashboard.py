@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 browser_needed = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                                    reason="needs chromium and chromedriver (Debian: chromium chromium-driver)")
+                                    reason="needs chromium and chromedriver (Debian: chromium "
+                                           "chromium-driver)")
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,9 @@ def chrome():
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1400,900"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,900"):
         options.add_argument(flag)
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -121,7 +123,8 @@ def test_report_of_a_3000_trial_study_stays_small() -> None:
 
     rng = np.random.default_rng(0)
     dists = {"train.head_lr": FloatDistribution(1e-4, 1e-2, log=True),
-             "train.loss": CategoricalDistribution(["listnet", "ranknet"]), "model.dropout": FloatDistribution(0, 0.3)}
+             "train.loss": CategoricalDistribution(["listnet", "ranknet"]),
+             "model.dropout": FloatDistribution(0, 0.3)}
     study = optuna.create_study(direction="maximize", study_name="big")
     start = dt.datetime(2026, 1, 1)
     trials = []
@@ -133,10 +136,12 @@ def test_report_of_a_3000_trial_study_stays_small() -> None:
                          params={"train.head_lr": float(10 ** rng.uniform(-4, -2)),
                                  "train.loss": str(rng.choice(["listnet", "ranknet"])),
                                  "model.dropout": float(rng.uniform(0, 0.3))}, intermediate_values=curve)
-        t.datetime_start, t.datetime_complete = start + dt.timedelta(minutes=i), start + dt.timedelta(minutes=i + 1)
+        t.datetime_start, t.datetime_complete = (start + dt.timedelta(minutes=i),
+                                                 start + dt.timedelta(minutes=i + 1))
         trials.append(t)
     study.add_trials(trials)
-    out = build_report(study, out=Path(os.environ["STUDY_CACHE_DIR"]) / "big.html")  # its time: bench/timings.py
+    # its time: bench/timings.py
+    out = build_report(study, out=Path(os.environ["STUDY_CACHE_DIR"]) / "big.html")
     page = out.read_text()
     assert out.stat().st_size < 10e6
     assert "Not drawn" not in page.split('id="ranking"')[0]
@@ -173,7 +178,8 @@ def test_dashboard_shows_the_trials_while_a_worker_writes(tiny_study, chrome) ->
         _wait(answers, what="the dashboard to answer")
         # A worker runs one more trial in the same SQLite file while the dashboard is read and written hard.
         worker = subprocess.Popen(
-            [sys.executable, "-m", "study", "run", "--config", str(tiny_study["config"]), "--n-trials", "4", "--quiet"],
+            [sys.executable, "-m", "study", "run", "--config", str(tiny_study["config"]), "--n-trials", "4",
+             "--quiet"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tiny_study["tmp"])
         errors: list[str] = []
         stop = threading.Event()
@@ -204,7 +210,8 @@ def test_dashboard_shows_the_trials_while_a_worker_writes(tiny_study, chrome) ->
         poller.start()
         chrome.get(base + f"dashboard/studies/{study._study_id}/trials")
         body = lambda: chrome.find_element(By.TAG_NAME, "body").text
-        _wait(lambda: "t (id=" in body() and "Trial 0" in body() and "Trial 2" in body(), what="the trial list")
+        _wait(lambda: "t (id=" in body() and "Trial 0" in body() and "Trial 2" in body(),
+              what="the trial list")
         assert "Artifacts" in body()
         assert _severe(chrome) == []
         trial = next(t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
@@ -217,8 +224,10 @@ def test_dashboard_shows_the_trials_while_a_worker_writes(tiny_study, chrome) ->
         assert worker.returncode == 0, err
         assert "locked" not in err.lower() and errors == []
         notes = study._storage.get_study_system_attrs(study._study_id)
-        assert any(str(v).startswith("checked") for k, v in notes.items() if f":{first._trial_id}:note_str" in k)
-        assert sum(t.state.is_finished() for t in optuna.load_study(study_name="t", storage=tiny_study["storage"])
+        assert any(str(v).startswith("checked")
+                   for k, v in notes.items() if f":{first._trial_id}:note_str" in k)
+        assert sum(t.state.is_finished()
+                   for t in optuna.load_study(study_name="t", storage=tiny_study["storage"])
                    .trials) >= 4
         chrome.refresh()
         _wait(lambda: "Trial 3" in body(), what="the new trials in the dashboard")

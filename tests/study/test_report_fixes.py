@@ -26,20 +26,23 @@ SPACE = {"train.head_lr": FloatDistribution(1e-4, 1e-2, log=True), "model.dropou
 
 
 def make_study(n_complete: int, *, storage: str | None = None, seed: int = 0) -> optuna.Study:
-    """``n_complete`` complete trials over five searched parameters and one pruned trial, each with its curve."""
+    """``n_complete`` complete trials over five searched parameters and one pruned trial, each with its
+    curve."""
     rng = np.random.default_rng(seed)
     study = optuna.create_study(study_name="five", storage=storage, direction="maximize")
     study.set_metric_names(["ndcg@10"])
     start = dt.datetime(2026, 1, 1)
     for i in range(n_complete + 1):
-        params = {"train.head_lr": float(10 ** rng.uniform(-4, -2)), "model.dropout": float(rng.uniform(0, 0.3)),
+        params = {"train.head_lr": float(10 ** rng.uniform(-4, -2)),
+                  "model.dropout": float(rng.uniform(0, 0.3)),
                   "train.weight_decay": float(rng.uniform(0, 0.1)), "train.epochs": int(rng.integers(1, 4)),
                   "train.loss": str(rng.choice(["listnet", "ranknet"]))}
         curve = {e: float(0.8 + 0.02 * e + rng.normal(0, 0.01)) for e in range(params["train.epochs"] + 1)}
         pruned = i == n_complete
         trial = create_trial(state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
-                             value=None if pruned else max(curve.values()), params=params, distributions=SPACE,
-                             intermediate_values=curve, user_attrs={"epochs_run": params["train.epochs"]})
+                             value=None if pruned else max(curve.values()), params=params,
+                             distributions=SPACE, intermediate_values=curve,
+                             user_attrs={"epochs_run": params["train.epochs"]})
         trial.datetime_start = start + dt.timedelta(minutes=i)
         trial.datetime_complete = start + dt.timedelta(minutes=i, seconds=40)
         study.add_trial(trial)
@@ -57,9 +60,11 @@ def test_study_report_out_folder_writes_name_html(tmp_path, capsys) -> None:
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     make_study(3, storage=storage)
     out = tmp_path / "reports"
-    assert main(["report", "--name", "five", "--storage", storage, "--out", f"{out}/", "--device", "cpu"]) == 0
+    assert main(["report", "--name", "five", "--storage", storage, "--out", f"{out}/",
+                 "--device", "cpu"]) == 0
     assert (out / "five.html").is_file() and "five.html" in capsys.readouterr().out
-    assert main(["report", "--name", "five", "--storage", storage, "--out", str(tmp_path), "--device", "cpu"]) == 0
+    assert main(["report", "--name", "five", "--storage", storage, "--out", str(tmp_path),
+                 "--device", "cpu"]) == 0
     assert (tmp_path / "five.html").is_file()
 
 
@@ -111,7 +116,8 @@ def test_the_speed_chart_colours_by_a_searched_parameter_only() -> None:
     searched = [(0, 0.8, 900.0, {"model.n_layers": 2}), (1, 0.82, 450.0, {"model.n_layers": 6})]
     fig = speed_figure(searched, "ndcg@10")
     assert list(fig.data[0].marker.color) == [2, 6] and fig.data[0].marker.colorbar.title.text == "n_layers"
-    by_choice = [(0, 0.8, 900.0, {"model.architecture": "two_tower"}), (1, 0.8, 300.0, {"model.architecture": "cross"})]
+    by_choice = [(0, 0.8, 900.0, {"model.architecture": "two_tower"}),
+                 (1, 0.8, 300.0, {"model.architecture": "cross"})]
     marker = speed_figure(by_choice, "ndcg@10").data[0].marker
     assert list(marker.color) == [1, 0] and list(marker.colorbar.ticktext) == ["cross", "two_tower"]
 

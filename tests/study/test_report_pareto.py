@@ -25,7 +25,8 @@ def two_objective_study(study_toml, second: str, n_trials: int = 12) -> optuna.S
     for number in range(n_trials):
         trial = study.ask()
         suggest(trial, config.search)
-        curve = [{"epoch": e, "ndcg@10": round(0.7 + 0.05 * e + float(rng.normal(0, 0.01)), 6)} for e in range(3)]
+        curve = [{"epoch": e, "ndcg@10": round(0.7 + 0.05 * e + float(rng.normal(0, 0.01)), 6)}
+                 for e in range(3)]
         set_trial_attr(trial, "curve", curve)  # a trial with two objectives cannot report intermediate values
         trial.set_user_attr("epochs_run", 2)
         if number == 5:
@@ -55,4 +56,5 @@ def test_the_report_of_a_two_objective_study_draws_its_pareto_front(tmp_path, st
     assert f"<th>{study.metric_names[1]}</th>" in overview and "(a Pareto front)" in overview
     best = best_trial(study)
     assert f"Best trial <b>{best.number}</b>" in page  # the highest NDCG on the front, not study.best_trial
-    assert page.count('class="plotly-graph-div"') >= 7  # history, Pareto, importances, parallel, slices, curves, timeline
+    # history, Pareto, importances, parallel, slices, curves, timeline
+    assert page.count('class="plotly-graph-div"') >= 7

@@ -71,12 +71,15 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(
     assert dead.state == TrialState.FAIL and dead.user_attrs["fail_reason"] == "process_died"
     retry = next(t for t in trials if t.system_attrs.get("retry_history") == [killed])
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params
-    assert trial_attr(retry, "resumed_from")["trial"] == killed and trial_attr(retry, "resumed_from")["epoch"] > 0
+    assert (trial_attr(retry, "resumed_from")["trial"] == killed
+            and trial_attr(retry, "resumed_from")["epoch"] > 0)
     assert "fail_reason" not in retry.user_attrs and trial_attr(retry, "pid") == os.getpid()
     assert len(retry.intermediate_values) < 4  # the epochs before the checkpoint were not run again
-    assert retry.user_attrs["epochs_run"] == 4 and len(trial_attr(retry, "curve")) == 5  # epochs 0 (untrained)..4
-    # the best finished trial and the untuned default (trial 0's chain: the killed trial was the default, queued
-    # first, and its retry keeps the mark) keep their weights; no resume file and no other trial folder is left
+    # epochs 0 (untrained)..4
+    assert retry.user_attrs["epochs_run"] == 4 and len(trial_attr(retry, "curve")) == 5
+    # the best finished trial and the untuned default (trial 0's chain: the killed trial was the default,
+    # queued first, and its retry keeps the mark) keep their weights; no resume file and no other trial folder
+    # is left
     assert dead.user_attrs["default_config"] and retry.user_attrs["default_config"]
     best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     folders = sorted(p.name for p in (tmp_path / "runs" / "t").iterdir())
@@ -92,7 +95,8 @@ def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(
     first = wait_for_checkpoint(proc, runs)
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=60)
-    assert code == 130, f"exit {code}; the run's log ends with:\n" + "\n".join(err.read_text().splitlines()[-15:])
+    assert code == 130, (f"exit {code}; the run's log ends with:\n"
+                         + "\n".join(err.read_text().splitlines()[-15:]))
     assert "interrupted" in err.read_text() and "Traceback" not in err.read_text()
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # none left RUNNING
@@ -153,7 +157,8 @@ def test_changed_search_space_is_refused_and_nothing_changes(write_study_config,
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     capsys.readouterr()
     # fixing a searched field changes the search space
-    assert main(["run", "--config", str(path), "--quiet", "--set", 'train.loss="listnet"', "--n-trials", "2"]) == 2
+    assert main(["run", "--config", str(path), "--quiet", "--set", 'train.loss="listnet"',
+                 "--n-trials", "2"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "search space differs" in err and "train.loss" in err and "--name" in err
     other = write_study_config(n_trials=2, epochs=1, filename="other.toml",
@@ -191,7 +196,8 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     trials = trials_of(path)
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["fail_reason"] == "heartbeat_stale"
-    assert (trials[0].datetime_complete - trials[0].datetime_start).total_seconds() >= 3  # not before the grace
+    # not before the grace
+    assert (trials[0].datetime_complete - trials[0].datetime_start).total_seconds() >= 3
     retry = next(t for t in trials if t.system_attrs.get("retry_history") == [0])
     assert retry.state == TrialState.COMPLETE and retry.params == trials[0].params
     assert trial_attr(retry, "host") == socket.gethostname()

@@ -61,7 +61,8 @@ def test_the_optimised_metric_also_selects_the_best_epoch(study_toml) -> None:
     ("study.n_trials=2.5", "study.n_trials must be a whole number, got 2.5"),
     ("study.n_trials=0", "n_trials must be >= 1, got 0"),
 ])
-def test_config_problems_are_refused_before_a_study_exists(tmp_path, study_toml, capsys, setting, message) -> None:
+def test_config_problems_are_refused_before_a_study_exists(tmp_path, study_toml, capsys, setting,
+                                                           message) -> None:
     path = study_toml()
     assert main(["run", "--config", str(path), "--set", setting, "--quiet"]) == 2
     err = capsys.readouterr().err.replace("\n", " ")

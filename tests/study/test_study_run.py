@@ -34,8 +34,8 @@ def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
     config = load_config(path)
     ws = prepare_workspace(config, CPU)
     study = create_or_resume(config, fingerprint=ws.pairs.fingerprint(), summary=ws.summary())
-    # trial 0 is the untuned default, queued at creation; trial 1 gets a diverging learning rate below: the NaN
-    # loss prunes it with a reason
+    # trial 0 is the untuned default, queued at creation; trial 1 gets a diverging learning rate below: the
+    # NaN loss prunes it with a reason
     study.enqueue_trial({"train.head_lr": 3e-3, "train.loss": "listnet"}, user_attrs={"note": "nan"})
     study.enqueue_trial({"train.head_lr": 3e-3, "train.loss": "listnet"})
     with pytest.MonkeyPatch.context() as mp:
@@ -62,15 +62,16 @@ def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     for t in done:
         attrs = t.user_attrs  # what the dashboard shows: few, readable; the rest are system attributes
-        assert set(attrs) - {"default_config", "note"} == {"val_metrics", "best_epoch", "epochs_run", "wall_time_s",
-                                                           "device"}
+        assert set(attrs) - {"default_config", "note"} == {"val_metrics", "best_epoch", "epochs_run",
+                                                           "wall_time_s", "device"}
         assert set(attrs["val_metrics"]) == {"ndcg@10", "mrr", "map", "recall@10", "roc_auc"}
-        assert set(t.system_attrs) >= {"curve", "pairs_per_second", "peak_gpu_memory_mb", "config", "checkpoint",
-                                       "host", "pid", "val_metrics_all"}
+        assert set(t.system_attrs) >= {"curve", "pairs_per_second", "peak_gpu_memory_mb", "config",
+                                       "checkpoint", "host", "pid", "val_metrics_all"}
         assert len(t.intermediate_values) == attrs["epochs_run"] + 1 == 3  # epoch 0: before training
         assert attrs["val_metrics"]["ndcg@10"] == pytest.approx(t.value)
     assert study_attr(study, "dataset_fingerprint") == ws.pairs.fingerprint()
-    assert set(study.user_attrs) == {"data", "created_at", "test"}  # the dashboard's study list stays readable
+    # the dashboard's study list stays readable
+    assert set(study.user_attrs) == {"data", "created_at", "test"}
     assert study_attr(study, "versions") is not None and study.metric_names == ["ndcg@10"]
     test = study.user_attrs["test"]
     assert test["trial"] == max(done, key=lambda t: t.value).number and 0 < test["metrics"]["ndcg@10"] <= 1
@@ -131,8 +132,9 @@ SAMPLER_CLASSES = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.
 def _proposals(path: Path, sampler: str) -> tuple[optuna.Study, list[dict]]:
     """A 7-trial study named after ``sampler``, run by this tool's worker loop with a stand-in objective (a
     formula of the params, no training): the study the worker used and the params of every trial."""
-    config = load_config(path, overrides=[f"sampler.name={sampler}", f'study.name="{sampler}"', "study.n_trials=7",
-                                          "sampler.n_startup_trials=2", "pruner.name=none"])
+    config = load_config(path, overrides=[f"sampler.name={sampler}", f'study.name="{sampler}"',
+                                          "study.n_trials=7", "sampler.n_startup_trials=2",
+                                          "pruner.name=none"])
     create_or_resume(config, fingerprint="f", summary={})
 
     def score(params: dict) -> float:
@@ -222,17 +224,20 @@ def test_a_timeout_starts_no_trial_after_it_and_the_study_resumes_to_its_target(
     real_fit = objective_mod.fit
 
     def slow_fit(model, train, val, cfg, **kw):
-        time.sleep(timeout)  # the timeout (counted from before the first claim) has passed when this trial ends
+        # the timeout (counted from before the first claim) has passed when this trial ends
+        time.sleep(timeout)
         return real_fit(model, train, val, cfg, **kw)
 
-    fast = ["--set", "train.epochs=1", "--set", "pruner.name=none", "--set", "study.baselines=false", "--quiet"]
+    fast = ["--set", "train.epochs=1", "--set", "pruner.name=none",
+            "--set", "study.baselines=false", "--quiet"]
     with monkeypatch.context() as mp:
         mp.setattr(objective_mod, "fit", slow_fit)
         assert main(["run", "--config", str(path), "--timeout", str(timeout), *fast]) == 0
     study = optuna.load_study(study_name="t", storage=url)
     assert [(t.number, t.state) for t in study.trials] == [(0, TrialState.COMPLETE)]  # nothing started after
     assert study_attr(study, "config")["study"]["timeout"] == timeout
-    assert study.user_attrs["test"]["trial"] == 0  # the run still finished properly: the best so far is tested
+    # the run still finished properly: the best so far is tested
+    assert study.user_attrs["test"]["trial"] == 0
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", url]) == 0
     assert "finished 1/3" in capsys.readouterr().out
@@ -246,7 +251,8 @@ def test_a_timeout_starts_no_trial_after_it_and_the_study_resumes_to_its_target(
 def test_new_replaces_the_study_its_trials_and_its_checkpoints(tmp_path, study_toml) -> None:
     path = study_toml()
     config = load_config(path)
-    fast = ["--set", "train.epochs=1", "--set", "pruner.name=none", "--set", "study.baselines=false", "--quiet"]
+    fast = ["--set", "train.epochs=1", "--set", "pruner.name=none",
+            "--set", "study.baselines=false", "--quiet"]
     assert main(["run", "--config", str(path), *fast]) == 0
     study = optuna.load_study(study_name="t", storage=config.storage.url)
     assert len(study.trials) == 3

@@ -26,7 +26,8 @@ def write_pairs(tmp_path: Path, *, features: bool = False, name: str = "pairs.cs
     rows = ["query,title,label" + (",price" if features else "")]
     for q in range(24):
         for i in range(6):
-            row = f"{words[q % 12]} {words[(q * 5 + 3) % 12]} {q},{words[(q + i) % 12]} {words[(q + 2 * i) % 12]} {i}"
+            row = (f"{words[q % 12]} {words[(q * 5 + 3) % 12]} {q},{words[(q + i) % 12]} "
+                   f"{words[(q + 2 * i) % 12]} {i}")
             rows.append(f"{row},{(6 - i) % 4}" + (f",{10 + i}" if features else ""))
     path = tmp_path / name
     path.write_text("\n".join(rows) + "\n")
@@ -36,11 +37,12 @@ def write_pairs(tmp_path: Path, *, features: bool = False, name: str = "pairs.cs
 def fast(tmp_path: Path, tiny_bert: Path) -> list[str]:
     """A study of one 1-epoch trial on the tiny BERT, in a private SQLite file."""
     return ["--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "1", "--device", "cpu",
-            "--set", "train.epochs=1", "--set", f"model.encoder={str(tiny_bert)!r}", "--set", "model.max_length=24",
-            "--set", f"study.runs_dir={str(tmp_path / 'runs')!r}"]
+            "--set", "train.epochs=1", "--set", f"model.encoder={str(tiny_bert)!r}", "--set",
+            "model.max_length=24", "--set", f"study.runs_dir={str(tmp_path / 'runs')!r}"]
 
 
-def test_a_three_column_file_runs_a_study_and_the_same_command_resumes_it(tmp_path, tiny_bert, capsys) -> None:
+def test_a_three_column_file_runs_a_study_and_the_same_command_resumes_it(tmp_path, tiny_bert,
+                                                                          capsys) -> None:
     path = write_pairs(tmp_path)
     command = ["run", "--data", str(path), "--name", "x", *fast(tmp_path, tiny_bert)]
     assert main(command) == 0
@@ -64,9 +66,11 @@ def test_auto_variant_is_text_without_features_and_fusion_with_them(tmp_path, ti
     text_only = load_dataset(config.data)
     assert describe_variant(config, text_only) == "model: text (auto: the data has no behaviour features)"
     path = write_pairs(tmp_path, features=True, name="shop.csv")
-    assert main(["run", "--data", str(path), *fast(tmp_path, tiny_bert), "--set", "study.baselines=false"]) == 0
+    assert main(["run", "--data", str(path), *fast(tmp_path, tiny_bert),
+                 "--set", "study.baselines=false"]) == 0
     assert "model: fusion (auto: the data has behaviour features: price)" in capsys.readouterr().err
-    study = optuna.load_study(study_name="shop", storage=f"sqlite:///{tmp_path / 's.db'}")  # named after the file
+    # named after the file
+    study = optuna.load_study(study_name="shop", storage=f"sqlite:///{tmp_path / 's.db'}")
     assert study.trials[0].state == TrialState.COMPLETE
 
 
@@ -78,7 +82,8 @@ def test_a_variant_the_data_cannot_feed_is_refused_before_new_deletes_anything(t
     url = f"sqlite:///{tmp_path / 's.db'}"
     optuna.create_study(study_name="old", storage=url).set_user_attr("keep", "me")
     path = write_pairs(tmp_path)
-    assert main(["run", "--data", str(path), "--name", "old", "--new", *fast(tmp_path, tiny_bert), *flags]) == 2
+    assert main(["run", "--data", str(path), "--name", "old", "--new", *fast(tmp_path, tiny_bert),
+                 *flags]) == 2
     err = capsys.readouterr().err
     assert "needs behaviour features" in err and "model.variant" in err and "Traceback" not in err
     assert optuna.load_study(study_name="old", storage=url).user_attrs == {"keep": "me"}
@@ -88,7 +93,8 @@ def test_a_data_path_means_the_file_and_synthetic_with_a_path_is_refused(tmp_pat
     path = write_pairs(tmp_path)
     assert main(["run", "--set", f"data.path={str(path)!r}", "--print-config"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
-    assert printed["data"]["path"] == str(path) and printed["data"]["val_fraction"] == 0.2  # not the demo split
+    # not the demo split
+    assert printed["data"]["path"] == str(path) and printed["data"]["val_fraction"] == 0.2
     config = build_config(printed)
     assert load_dataset(config.data).name == "pairs" and load_dataset(config.data).n_queries == 24
     storage = ["--storage", f"sqlite:///{tmp_path / 's.db'}"]
@@ -108,14 +114,16 @@ def test_print_config_reads_back_with_config_as_the_same_config(tmp_path, capsys
     assert main(["run", "--config", str(tmp_path / "my.toml"), "--print-config"]) == 0
     assert capsys.readouterr().out == first
     config = load_config(tmp_path / "my.toml")
-    assert config.study.name == "pairs" and config.data.columns == {"title": "title"} and config.train.epochs == 2
+    assert (config.study.name == "pairs" and config.data.columns == {"title": "title"}
+            and config.train.epochs == 2)
     assert not (tmp_path / "s.db").exists()  # nothing ran, nothing was created
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_on_a_machine_without_it_is_one_paragraph_and_exit_2(tmp_path, capsys) -> None:
     path = write_pairs(tmp_path)
-    assert main(["run", "--data", str(path), "--device", "cuda", "--storage", f"sqlite:///{tmp_path / 's.db'}"]) == 2
+    assert main(["run", "--data", str(path), "--device", "cuda",
+                 "--storage", f"sqlite:///{tmp_path / 's.db'}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "CUDA" in err and "--device cpu" in err.replace("\n", " ")
     assert "\n\n" not in err.strip() and "Traceback" not in err

@@ -7,7 +7,8 @@ from optuna.trial import TrialState
 from study.attrs import trial_attr
 
 
-def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_config, start_study, trials_of) -> None:
+def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_config, start_study,
+                                                                trials_of) -> None:
     # short heartbeats: more concurrent writes to the one file than a real study makes
     path = write_study_config(n_trials=6, storage="heartbeat_interval = 1")
     proc, out, err = start_study(["run", "--config", str(path), "--workers", "4"], "workers")

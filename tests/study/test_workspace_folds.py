@@ -29,7 +29,8 @@ def test_each_fold_validates_on_its_own_part_of_the_non_test_queries(study_toml,
 
     vals = []
     for fold in range(n_folds):
-        ws = prepare_workspace(load_config(path, overrides=[f"data.n_folds={n_folds}", f"data.fold={fold}"]), CPU)
+        ws = prepare_workspace(load_config(path, overrides=[f"data.n_folds={n_folds}", f"data.fold={fold}"]),
+                               CPU)
         # the test split is unchanged, row for row: a k-fold study is scored on the same held-out pairs
         pd.testing.assert_frame_equal(ws.split("test").frame.sort_values(["query_id", "product_id"])
                                       .reset_index(drop=True),
