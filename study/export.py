@@ -279,6 +279,11 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"),
                   metadata={"format": FORMAT, "version": str(FORMAT_VERSION)})
+        # safetensors writes 0600; the export gets the modes any new file gets here (umask), so that the
+        # model can be shared like the rest of the directory
+        (tmp / ".mode").write_text("")
+        os.chmod(tmp / "model.safetensors", (tmp / ".mode").stat().st_mode & 0o777)
+        (tmp / ".mode").unlink()
         if config.model.uses_text:  # the tokenizer; the trained encoder's config where there is one
             if model.encoder is not None:
                 model.encoder.config.save_pretrained(str(tmp / "encoder"))

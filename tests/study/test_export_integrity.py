@@ -114,3 +114,8 @@ def test_export_to_an_unwritable_place_is_one_paragraph(exported, capsys, place)
     assert flat.startswith(f"error: Cannot write the exported model to {out}: ") and "--out" in flat
     assert "Traceback" not in err and err.count("\n") <= 4  # one paragraph, wrapped
     assert not out.exists()
+
+
+def test_the_exported_weights_are_readable_like_the_rest_of_the_directory(exported) -> None:
+    modes = {p.name: p.stat().st_mode & 0o777 for p in Path(exported["model"]).iterdir() if p.is_file()}
+    assert modes["model.safetensors"] == modes["ranker.json"]
