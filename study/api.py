@@ -28,7 +28,7 @@ from study.liveness import Terminated
 from study.ranking import Ranker, read_candidates
 from study.session import RunRequest, resolve_config, run_study
 from study.show import stored_comparison, trial_rows
-from study.storage import DEFAULT_STORAGE
+from study.storage_urls import DEFAULT_STORAGE
 from study.studies import load_existing
 
 __all__ = ["export_model", "load_config", "rank", "run", "test_results", "trials_dataframe"]

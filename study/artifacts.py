@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from study.attrs import set_trial_attr, study_attr, study_attrs, trial_attr
 from study.comparison import Comparison
-from study.storage import redact
+from study.storage_urls import redact
 
 logger = logging.getLogger(__name__)
 

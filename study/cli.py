@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from study import __version__
 from study.data.errors import UserInputError
-from study.storage import DEFAULT_STORAGE, redact
+from study.storage_urls import DEFAULT_STORAGE, redact
 
 EXAMPLES = {
     "run": "study run\n"

@@ -11,12 +11,12 @@ import sys
 from typing import Any
 
 from study.attrs import study_attr
-from study.config import config_to_toml, toml_value
 from study.data.errors import UserInputError
 from study.models.device import enable_fast_math
 from study.preflight import device_for
 from study.session import RunRequest, parse_column_maps, resolve_config, run_study, work
 from study.studies import load_existing, stored_config
+from study.toml_out import config_to_toml, toml_value
 from study.trials import counts
 from study.worker import worker_index_for_this_process
 from study.workspace import prepare_workspace

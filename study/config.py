@@ -10,7 +10,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,9 +19,10 @@ from typing import Any
 from study.data.config import DataConfig, is_builtin_catalogue
 from study.data.errors import UserInputError
 from study.models.config import RankerConfig, TrainConfig, check_metric
+from study.profiles import DEFAULT_SEARCH, DEVICES, PROFILES
 from study.samplers import PrunerConfig, SamplerConfig
-from study.space import check_space, in_spec
-from study.storage import StorageConfig, redact
+from study.space import check_enqueue, check_space
+from study.storage import StorageConfig
 
 SECOND_OBJECTIVES = ("", "latency", "model_size")
 
@@ -121,74 +121,6 @@ class Config:
 
 def valid_fields() -> set[str]:
     return {f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
-
-
-# The search space every profile starts from (a profile's "search" table adds to it; None there removes an
-# entry). The architecture is searched: ``prior`` and ``frozen`` start at the pretrained encoder's zero-shot
-# ranking (bench/RESULTS.md, "Architectures"), ``two_tower`` and ``cross`` fine-tune the encoder's own view of
-# the pair.
-DEFAULT_SEARCH: dict[str, dict[str, Any]] = {
-    "model.architecture": {"choices": ["prior", "frozen", "two_tower", "cross"]},
-    "model.match_features": {"choices": [False, True]},
-    "train.encoder_lr": {"low": 3e-5, "high": 1e-3, "log": True},
-    "train.head_lr": {"low": 1e-3, "high": 3e-2, "log": True},
-    "train.loss": {"choices": ["listnet", "lambdaloss", "ranknet", "bce"]},
-    "train.weight_decay": {"low": 1e-4, "high": 0.1, "log": True},
-    "model.dropout": {"low": 0.0, "high": 0.3},
-}
-# Built-in defaults, chosen by (device, data): "<device>-demo" for the built-in synthetic catalogue,
-# "<device>-file" for a user's file or a public dataset. The user's TOML and --set override them.
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    # The demo: on a CPU the first MiniLM layer for the fine-tuned architectures (the zero-shot prior always
-    # uses the whole pretrained encoder) and a small catalogue, so that the study fits in about 10 minutes on
-    # 2 cores; on CUDA the full encoder and a larger budget.
-    "cpu-demo": {
-        "study": {"n_trials": 24},
-        "pruner": {"n_startup_trials": 4, "n_warmup_steps": 1},
-        "data": {"n_queries": 300, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
-        "model": {"n_layers": 1, "max_length": 40},
-        "train": {"epochs": 3, "batch_size": 16, "patience": 0},
-        # frozen trials take a second an epoch and need more of them (bench/RESULTS.md, section 5)
-        "search": {"train.epochs": {"choices": [3, 8]}},
-    },
-    "cuda-demo": {
-        "study": {"n_trials": 60},
-        "data": {"n_queries": 2000, "items_per_query": 12},
-        "model": {"n_layers": 0, "max_length": 64},
-        "train": {"epochs": 5, "batch_size": 64, "patience": 2},
-        "search": {"model.n_layers": {"choices": [3, 6]},
-                   "model.pooling": {"choices": ["pair", "cls", "mean"]},
-                   "train.layerwise_lr_decay": {"low": 0.7, "high": 1.0}},
-    },
-    # A user's own file (or a public dataset): the normal split (DataConfig defaults), the whole encoder.
-    # On a CPU, fine-tuning a 6-layer encoder runs at ~50 pairs/s, hours per study on a shop's file: the CPU
-    # profile keeps the encoder frozen (its zero-shot cosine plus a learned residual over the match and
-    # behaviour features; trials take seconds) and says so; --set model.architecture=prior fine-tunes anyway.
-    "cpu-file": {
-        "study": {"n_trials": 30},
-        # match features on by default: on a text-only file, frozen without them is the zero-shot ranking
-        # itself
-        "model": {"architecture": "frozen", "match_features": True, "n_layers": 0, "max_length": 64},
-        "train": {"epochs": 6, "patience": 3},
-        "search": {"model.architecture": None, "train.encoder_lr": None},
-    },
-    "cuda-file": {
-        "study": {"n_trials": 40},
-        "model": {"n_layers": 0, "max_length": 64},
-        "train": {"epochs": 4, "batch_size": 64, "patience": 2},
-        "search": {"train.layerwise_lr_decay": {"low": 0.7, "high": 1.0}},
-    },
-}
-DEVICES = ("cpu", "cuda")
-# A file profile's settings that deserve a sentence of their own when a run applies them (``study run``
-# says it).
-PROFILE_NOTES: dict[str, str] = {
-    "model.architecture": (
-        "the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained "
-        "encoder's zero-shot cosine plus a learned residual over match and behaviour features; fine-tuning a "
-        "6-layer encoder runs at ~50 pairs/s on a CPU). --set model.architecture=prior fine-tunes it "
-        "anyway."),
-}
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -369,72 +301,3 @@ def config_from_dict(d: dict[str, Any]) -> Config:
         sections[name] = cls(**values)
     return Config(**sections, search=search, enqueue=enqueue)
 
-
-def check_enqueue(entries: Any, search: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """Each ``[[enqueue]]`` table (or ``--enqueue`` JSON) names searched fields only, with values their range
-    or choices allow; the sampler fills the searched fields an entry leaves out."""
-    if isinstance(entries, dict):
-        entries = [entries]
-    if not isinstance(entries, (list, tuple)):
-        raise TypeError("enqueue must be a list of tables like {\"train.head_lr\" = 0.01}, got "
-                        f"{entries!r}")
-    out = []
-    for i, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or not entry:
-            raise ValueError(f"enqueue entry {i} must be a non-empty table of searched fields, got {entry!r}")
-        for key, value in entry.items():
-            if key not in search:
-                raise ValueError(f"enqueue entry {i} sets {key!r}, which is not searched (searched: "
-                                 f"{', '.join(sorted(search)) or 'nothing'}); fix a field with --set instead")
-            if not in_spec(value, search[key]):
-                raise ValueError(f"enqueue entry {i}: {key} = {value!r} lies outside its search range "
-                                 f"{search[key]}")
-        out.append(dict(entry))
-    return tuple(out)
-
-
-# --- the resolved config as TOML (``study run --print-config``), read back by ``--config`` ---------------
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
-
-
-def _toml_string(text: str) -> str:
-    out = (_ESCAPES.get(ch) or (f"\\u{ord(ch):04X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch)
-           for ch in text)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
-
-
-def toml_value(value: Any) -> str:
-    """One TOML value: strings, booleans, numbers, arrays and inline tables (``None`` entries left out)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)  # 3e-05, 1.0, inf and nan are TOML as Python writes them
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items() if v is not None)
-        return "{" + items + "}" if items else "{}"
-    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
-
-
-def config_to_toml(config: Config) -> str:
-    """The config as a TOML file that ``load_config`` turns back into an equal config (a storage password is
-    shown as ``***``, as everywhere)."""
-    d = config.to_dict()
-    d["storage"]["url"] = redact(d["storage"]["url"])
-    lines = []
-    for section in [*SECTIONS, "search"]:
-        lines.append(f"[{section}]")
-        lines += [f"{_toml_key(k)} = {toml_value(v)}" for k, v in d[section].items() if v is not None]
-        lines.append("")
-    for entry in d["enqueue"]:
-        lines += ["[[enqueue]]", *(f"{_toml_key(k)} = {toml_value(v)}" for k, v in entry.items()), ""]
-    return "\n".join(lines)

@@ -22,7 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from study.artifacts import artifact_store, refresh_study_notes
 from study.data.errors import UserInputError
-from study.storage import StorageConfig, open_storage, redact
+from study.storage import StorageConfig, open_storage
+from study.storage_urls import redact
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ import optuna
 from study.attrs import study_attr, trial_attr
 from study.data.errors import UserInputError
 from study.data.features import FeatureScaler
-from study.storage import redact
+from study.storage_urls import redact
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from study.storage import redact
+from study.storage_urls import redact
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study import optuna_private as private
 from study.attrs import set_trial_attr_by_id, trial_attr
-from study.storage import HEARTBEAT_ATTR, RetryStaleTrial, StorageConfig, claim_lock, retrying
+from study.locks import claim_lock
+from study.storage import HEARTBEAT_ATTR, RetryStaleTrial, StorageConfig, retrying
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from study.attrs import study_attrs, trial_attr
 from study.report_html import CSS, Section, duration, escape, metric_names, note, number, table
 from study.report_ranking import ranking_section
 from study.report_search import best_first, complete_trials, search_sections
-from study.storage import redact
+from study.storage_urls import redact
 from study.trials import counts
 
 

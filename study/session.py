@@ -19,14 +19,12 @@ import optuna
 from study.artifacts import write_study_note
 from study.attrs import study_attr
 from study.config import (
-    PROFILE_NOTES,
     Config,
     build_config,
     check_enqueue,
     parse_override,
     profile_cuts,
     read_toml,
-    toml_value,
 )
 from study.data.config import is_builtin_catalogue
 from study.data.errors import UserInputError
@@ -34,11 +32,14 @@ from study.liveness import Terminated
 from study.models.device import enable_fast_math
 from study.objective import Objective
 from study.preflight import check_model, check_variants, describe_variant, device_for
+from study.profiles import PROFILE_NOTES
 from study.progress import Progress
 from study.show import summary_table
 from study.spawn import spawn_workers
-from study.storage import StorageConfig, StorageUnavailableError, redact
+from study.storage import StorageConfig, StorageUnavailableError
+from study.storage_urls import redact
 from study.studies import create_or_resume, load_existing
+from study.toml_out import toml_value
 from study.trials import counts
 from study.worker import run_worker
 from study.workspace import Workspace, prepare_workspace

@@ -18,7 +18,8 @@ from study.attrs import study_attr, study_attrs, trial_attr
 from study.comparison import Comparison
 from study.data.errors import UserInputError
 from study.liveness import process_gone
-from study.storage import StorageConfig, open_storage, redact
+from study.storage import StorageConfig, open_storage
+from study.storage_urls import redact
 from study.studies import load_existing, remove_study, stored_config
 from study.trials import best_trial, counts
 

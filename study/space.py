@@ -110,3 +110,25 @@ def grid_values(space: dict[str, dict[str, Any]], *, points: int = 3) -> dict[st
         else:
             grid[name] = [float(v) for v in np.linspace(spec["low"], spec["high"], points)]
     return grid
+
+def check_enqueue(entries: Any, search: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Each ``[[enqueue]]`` table (or ``--enqueue`` JSON) names searched fields only, with values their range
+    or choices allow; the sampler fills the searched fields an entry leaves out."""
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, (list, tuple)):
+        raise TypeError("enqueue must be a list of tables like {\"train.head_lr\" = 0.01}, got "
+                        f"{entries!r}")
+    out = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not entry:
+            raise ValueError(f"enqueue entry {i} must be a non-empty table of searched fields, got {entry!r}")
+        for key, value in entry.items():
+            if key not in search:
+                raise ValueError(f"enqueue entry {i} sets {key!r}, which is not searched (searched: "
+                                 f"{', '.join(sorted(search)) or 'nothing'}); fix a field with --set instead")
+            if not in_spec(value, search[key]):
+                raise ValueError(f"enqueue entry {i}: {key} = {value!r} lies outside its search range "
+                                 f"{search[key]}")
+        out.append(dict(entry))
+    return tuple(out)

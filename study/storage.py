@@ -8,16 +8,10 @@ Also the one place that hides passwords in storage URLs before anything is print
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import logging
-import os
-import re
 import sqlite3
-import tempfile
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,12 +20,20 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from study.data.errors import UserInputError
+from study.locks import file_lock
+from study.sqlite_files import immediate_transactions, prepare_sqlite
+from study.storage_urls import (
+    DEFAULT_STORAGE,
+    engine_url,
+    file_of,
+    is_journal,
+    journal_path,
+    redact,
+    sqlite_path,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///studies.db"
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)")
-_KEY_PASSWORD = re.compile(r"(?P<head>\bpassword['\"]?\s*[=:]\s*['\"]?)(?P<pw>[^\s'\",;&]+)", re.IGNORECASE)
 T = TypeVar("T")
 
 HEARTBEAT_ATTR = "heartbeat_at"  # where the storage has no heartbeat table (journal file): a user attribute
@@ -76,103 +78,20 @@ class StorageUnavailableError(UserInputError):
     """The database could not be opened or written after the configured attempts."""
 
 
-def redact(text: object) -> str:
-    """Replace every password in ``text`` (``scheme://user:pw@host`` URLs, ``password=...``) by ``***``."""
-    out = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", str(text))
-    return _KEY_PASSWORD.sub(lambda m: f"{m['head']}***", out)
 
 
-def is_journal(url: str) -> bool:
-    return url.startswith("journal://") or url.endswith((".log", ".journal"))
 
 
-def journal_path(url: str) -> Path:
-    """``journal:///abs/path.log`` (like ``file:///``), ``journal://relative.log``, or a bare path."""
-    if url.startswith("journal:///"):
-        return Path("/" + url.removeprefix("journal:///").lstrip("/"))
-    return Path(url.removeprefix("journal://"))
 
 
-def _sqlite_path(url: str) -> str | None:
-    path = url.split("?", 1)[0].removeprefix("sqlite:///")
-    if not url.startswith("sqlite:///") or path in ("", ":memory:") or path.startswith("file:"):
-        return None
-    return path
 
 
-def engine_url(url: str) -> str:
-    """``postgresql://`` means psycopg 3 (the ``postgres`` extra) when psycopg2 is not installed."""
-    scheme, sep, rest = url.partition("://")
-    if sep and scheme in ("postgresql", "postgres"):
-        import importlib.util
-
-        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
-            return f"postgresql+psycopg://{rest}"
-        return f"postgresql://{rest}"
-    return url
 
 
-def check_sqlite_file(path: str, timeout: float = 5.0) -> None:
-    """A file that is not a usable SQLite database (random bytes, a text file, a database cut short) is
-    refused before anything writes to it: read-only checks, the file left byte for byte as it was."""
-    file = Path(path)
-    if not file.is_file() or file.stat().st_size == 0:
-        return  # none yet (or an empty file): SQLite creates the database
-    with file.open("rb") as fh:
-        header = fh.read(16)
-    problem = None if header == b"SQLite format 3\x00" else "it is not a SQLite database (wrong file header)"
-    if problem is None:
-        try:
-            con = sqlite3.connect(f"file:{file.resolve()}?mode=ro", uri=True, timeout=timeout)
-            try:
-                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                result = con.execute("PRAGMA quick_check").fetchone()
-                if result is None or result[0] != "ok":
-                    problem = f"SQLite's integrity check failed ({result[0] if result else 'no answer'})"
-            finally:
-                con.close()
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc):
-                return  # busy, not broken: the retries that follow handle a lock
-            problem = f"SQLite cannot read it ({exc})"
-        except sqlite3.DatabaseError as exc:
-            problem = f"SQLite cannot read it ({exc})"
-    if problem:
-        raise UserInputError(
-            f"{file} is not a usable study database: {problem}. It was left exactly as it is. If you have a "
-            "copy, restore it; otherwise move this file away and start again with `study run` (or point "
-            "--storage at another database, e.g. sqlite:///other.db)."
-        )
 
 
-def _prepare_sqlite(path: str, timeout: float) -> None:
-    """WAL mode lets readers (the dashboard, ``study status``) read while a worker writes."""
-    check_sqlite_file(path, timeout)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, timeout=timeout)
-    try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
 
 
-def _immediate_transactions(engine: Any) -> None:
-    """Every SQLite transaction takes the write lock when it begins, so that the busy timeout applies.
-
-    With SQLite's default deferred transactions a worker that read and then writes fails at once with
-    "database is locked" when another worker committed in between; the busy timeout never gets a chance.
-    """
-    import sqlalchemy
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own
-
-    @sqlalchemy.event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections opened before the listeners existed are replaced
 
 
 class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
@@ -267,25 +186,20 @@ def open_storage(config: StorageConfig, *, must_exist: bool = False) -> optuna.s
     ``must_exist``: for commands that only read (status, best, report, dashboard, export), a SQLite or
     journal file that is not there is an error rather than a new empty database."""
     if must_exist:
-        path = _file_of(config.url)
+        path = file_of(config.url)
         if path is not None and not Path(path).is_file():
             raise UserInputError(
                 f"There is no study database at {Path(path).resolve()} ({redact(config.url)}). Check the "
                 "--storage URL (a SQLite URL is sqlite:///relative.db or sqlite:////absolute.db), or run "
                 "`study run` first to create it."
             )
-    path = _file_of(config.url)
+    path = file_of(config.url)
     key = (config, str(Path(path).resolve()) if path else None)
     if key not in _OPENED or (path and not Path(path).exists()):  # a file deleted since: open it afresh
         _OPENED[key] = build_storage(config)
     return _OPENED[key]
 
 
-def _file_of(url: str) -> str | None:
-    """The database file of a SQLite or journal URL (None for a server or an in-memory database)."""
-    path = (str(journal_path(url)) if is_journal(url)
-            else (_sqlite_path(url) if url.startswith("sqlite") else None))
-    return None if path in (None, ":memory:", "") else path
 
 
 def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
@@ -298,7 +212,7 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
             str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
         )
         return optuna.storages.JournalStorage(backend)
-    sqlite_path = _sqlite_path(url) if url.startswith("sqlite") else None
+    db_file = sqlite_path(url) if url.startswith("sqlite") else None
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": config.sqlite_timeout}}
@@ -306,11 +220,11 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
 
     def open_rdb() -> optuna.storages.RDBStorage:
-        if sqlite_path is not None:
-            _prepare_sqlite(sqlite_path, config.sqlite_timeout)
+        if db_file is not None:
+            prepare_sqlite(db_file, config.sqlite_timeout)
         # several `study run` started at once on a new file would race to create the schema (alembic's
         # version row is unique): the first creates it under the file lock, the others then find it
-        with _file_lock(sqlite_path, "schema") if sqlite_path else contextlib.nullcontext():
+        with file_lock(db_file, "schema") if db_file else contextlib.nullcontext():
             storage = optuna.storages.RDBStorage(
                 engine_url(url),
                 engine_kwargs=engine_kwargs,
@@ -319,7 +233,7 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
                 heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=config.max_retry),
             )
         if url.startswith("sqlite"):
-            _immediate_transactions(storage.engine)
+            immediate_transactions(storage.engine)
         return storage
 
     try:
@@ -335,46 +249,4 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
         raise
 
 
-@contextlib.contextmanager
-def claim_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) -> Iterator[None]:
-    """Held while a worker counts the trials and creates the next one, so that workers asking at the same
-    moment cannot both take the last slot. A file lock for SQLite and journal files (one host), a PostgreSQL
-    advisory lock for PostgreSQL (every host); elsewhere no lock, and the runner's rank check decides."""
-    backend = getattr(storage, "_backend", storage)
-    engine = getattr(backend, "engine", None)
-    if engine is not None and engine.dialect.name == "postgresql":
-        import sqlalchemy
 
-        key = zlib.crc32(f"study-claim:{study_name}".encode()) - 2**31
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                conn.commit()
-        return
-    path = journal_path(url) if is_journal(url) else (_sqlite_path(url) if url.startswith("sqlite") else None)
-    if path is None:
-        yield
-        return
-    with _file_lock(str(path), study_name):
-        yield
-
-
-@contextlib.contextmanager
-def _file_lock(path: str, name: str) -> Iterator[None]:
-    """An exclusive lock named after a database file and ``name``, in the temp folder (every process of the
-    host that opens the same file sees the same lock)."""
-    digest = hashlib.sha256(f"{Path(path).resolve()}\0{name}".encode()).hexdigest()[:20]
-    lock_path = Path(tempfile.gettempdir()) / f"study-claim-{digest}.lock"
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except PermissionError:  # created by another user: a read-only descriptor can hold the lock too
-        fd = os.open(lock_path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock

@@ -19,9 +19,11 @@ from study.artifacts import artifact_dir
 from study.attrs import set_study_attr, study_attr, study_attrs
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
+from study.locks import claim_lock
 from study.samplers import build_pruner, build_sampler
 from study.space import in_spec
-from study.storage import StorageConfig, claim_lock, open_storage, redact, retrying
+from study.storage import StorageConfig, open_storage, retrying
+from study.storage_urls import redact
 from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
 
 logger = logging.getLogger(__name__)

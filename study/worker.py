@@ -34,17 +34,11 @@ from study.liveness import (
     recover_trials,
     signals_deferred,
 )
+from study.locks import claim_lock
 from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
 from study.samplers import build_pruner, build_sampler
-from study.storage import (
-    HEARTBEAT_ATTR,
-    StorageConfig,
-    StorageUnavailableError,
-    claim_lock,
-    open_storage,
-    redact,
-    retrying,
-)
+from study.storage import HEARTBEAT_ATTR, StorageConfig, StorageUnavailableError, open_storage, retrying
+from study.storage_urls import redact
 from study.studies import public_config
 from study.trials import CLAIMED, counts
 

@@ -6,19 +6,10 @@ import optuna
 import pytest
 from study.data.errors import UserInputError
 
-from study.config import (
-    DEFAULT_SEARCH,
-    PROFILES,
-    Config,
-    build_config,
-    config_to_toml,
-    load_config,
-    profile_cuts,
-    profile_key,
-    toml_value,
-    valid_fields,
-)
+from study.config import Config, build_config, load_config, profile_cuts, profile_key, valid_fields
+from study.profiles import DEFAULT_SEARCH, PROFILES
 from study.space import grid_values, suggest
+from study.toml_out import config_to_toml, toml_value
 
 
 def test_defaults_differ_by_device_profile() -> None:

@@ -235,7 +235,7 @@ def test_an_unreachable_server_is_reported_with_exit_2_and_no_password(write_stu
 
 
 def test_redact_hides_passwords_in_urls_and_driver_messages() -> None:
-    from study.storage import redact
+    from study.storage_urls import redact
 
     assert redact("postgresql+psycopg://u:p%40ss@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"
     assert "s3cr" not in redact("connection failed: host=h user=u password=s3cr dbname=db")

@@ -1,0 +1,62 @@
+"""Locks between processes: the claim lock (a worker counts the trials and creates the next one while no
+other can) and the file locks it is built from, which also serialise a new SQLite file's schema creation."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+
+from study.storage_urls import is_journal, journal_path, sqlite_path
+
+
+@contextlib.contextmanager
+def claim_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) -> Iterator[None]:
+    """Held while a worker counts the trials and creates the next one, so that workers asking at the same
+    moment cannot both take the last slot. A file lock for SQLite and journal files (one host), a PostgreSQL
+    advisory lock for PostgreSQL (every host); elsewhere no lock, and the runner's rank check decides."""
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    if engine is not None and engine.dialect.name == "postgresql":
+        import sqlalchemy
+
+        key = zlib.crc32(f"study-claim:{study_name}".encode()) - 2**31
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+        return
+    path = journal_path(url) if is_journal(url) else (sqlite_path(url) if url.startswith("sqlite") else None)
+    if path is None:
+        yield
+        return
+    with file_lock(str(path), study_name):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: str, name: str) -> Iterator[None]:
+    """An exclusive lock named after a database file and ``name``, in the temp folder (every process of the
+    host that opens the same file sees the same lock)."""
+    digest = hashlib.sha256(f"{Path(path).resolve()}\0{name}".encode()).hexdigest()[:20]
+    lock_path = Path(tempfile.gettempdir()) / f"study-claim-{digest}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # created by another user: a read-only descriptor can hold the lock too
+        fd = os.open(lock_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
