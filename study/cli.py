@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--enqueue", action="append", default=[], metavar="JSON",
                      help="run these searched values first, e.g. '{\"train.head_lr\": 0.01}' (repeatable; "
                           "[[enqueue]] tables in the config do the same)")
+    run.add_argument("--tracker", choices=("mlflow", "wandb"),
+                     help="also log every finished trial to MLflow or Weights & Biases (needs the extra "
+                          "study[mlflow] or study[wandb]; study.tracker_uri sets where)")
     run.add_argument("--warm-start-from", metavar="STUDY",
                      help="run the best finished configs of another study in the same storage first "
                           "(study.warm_start_trials of them, default 5)")

@@ -23,6 +23,7 @@ from study.profiles import DEFAULT_SEARCH, DEVICES, PROFILES
 from study.samplers import PrunerConfig, SamplerConfig
 from study.space import check_enqueue, check_space
 from study.storage import StorageConfig
+from study.trackers import TRACKERS
 
 SECOND_OBJECTIVES = ("", "latency", "model_size")
 
@@ -42,6 +43,8 @@ class StudyConfig:
     baselines: bool = True  # evaluate behaviour-only and zero-shot encoder on the test split
     warm_start_from: str = ""  # another study (same storage) whose best finished configs are run first
     warm_start_trials: int = 5  # how many of them
+    tracker: str = ""  # '', 'mlflow' or 'wandb': every finished trial logged there too (study.trackers)
+    tracker_uri: str = ""  # MLflow tracking URI or W&B project; '' = the tracker's default
 
     def __post_init__(self) -> None:
         if not str(self.name).strip():
@@ -52,6 +55,8 @@ class StudyConfig:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"unknown tracker {self.tracker!r}; expected one of {TRACKERS}")
         if self.second_objective not in SECOND_OBJECTIVES:
             raise ValueError(f"unknown second_objective {self.second_objective!r}; expected one of "
                              f"{SECOND_OBJECTIVES}")

@@ -28,6 +28,7 @@ from study.config import (
 )
 from study.data.config import is_builtin_catalogue
 from study.data.errors import UserInputError
+from study.evaluation import prune_checkpoints
 from study.liveness import Terminated
 from study.models.device import enable_fast_math
 from study.objective import Objective
@@ -40,6 +41,7 @@ from study.storage import StorageConfig, StorageUnavailableError
 from study.storage_urls import redact
 from study.studies import create_or_resume, load_existing
 from study.toml_out import toml_value
+from study.trackers import check_tracker, tracker_callback
 from study.trials import counts
 from study.worker import run_worker
 from study.workspace import Workspace, prepare_workspace
@@ -63,13 +65,14 @@ class RunRequest:
     new: bool = False
     enqueue: Sequence[str] = ()  # JSON objects of searched fields, run first
     warm_start_from: str | None = None
+    tracker: str | None = None
 
 
 def _flag_overrides(args: RunRequest) -> list[str]:
     out = []
     for flag, key in (("name", "study.name"), ("n_trials", "study.n_trials"), ("workers", "study.workers"),
                       ("timeout", "study.timeout"), ("device", "study.device"),
-                      ("warm_start_from", "study.warm_start_from")):
+                      ("warm_start_from", "study.warm_start_from"), ("tracker", "study.tracker")):
         value = getattr(args, flag, None)
         if value is not None:
             out.append(f"{key}={json.dumps(value)}")
@@ -200,10 +203,15 @@ def _objective_factory(ws: Workspace, progress: Progress):
 
 
 def _trial_end_callback(config: Config, progress: Progress):
-    from study.evaluation import prune_checkpoints
+    names = [config.study.metric] + {"latency": ["latency_ms_per_1000_pairs"],
+                                     "model_size": ["model_size_m"]}.get(config.study.second_objective, [])
+    tracker = tracker_callback(config.study.tracker, uri=config.study.tracker_uri,
+                               study_name=config.study.name, metric_names=names)
 
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         prune_checkpoints(study, config)
+        if tracker is not None and trial.values:
+            tracker(study, trial)
         progress.trial_ended(study, trial)
 
     return callback
@@ -246,7 +254,8 @@ def run_study(config: Config, *, cuts: Sequence[tuple[str, Any, Any]] = (), new:
     ws = prepare_workspace(config, device)
     check_variants(config, ws.pairs)
     say(describe_variant(config, ws.pairs))
-    check_model(config, n_features=ws.scaler.n_outputs_)  # all checked: only now may --new delete a study
+    check_model(config, n_features=ws.scaler.n_outputs_)
+    check_tracker(config.study.tracker)  # all checked: only now may --new delete a study
     summary = ws.summary()
     study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=new)
     write_study_note(study, summary, config)
