@@ -9,8 +9,8 @@ def test_every_finished_trial_is_logged_to_mlflow(study_toml, tmp_path) -> None:
     import mlflow
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert main(["run", "--config", str(study_toml()), "--n-trials", "2", "--quiet",
-                 "--set", "train.epochs=1", "--tracker", "mlflow", "--set", f'study.tracker_uri="{uri}"']) == 0
+    args = ["--n-trials", "2", "--quiet", "--set", "train.epochs=1", "--tracker", "mlflow"]
+    assert main(["run", "--config", str(study_toml()), *args, "--set", f'study.tracker_uri="{uri}"']) == 0
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("t")
     runs = client.search_runs([experiment.experiment_id])
