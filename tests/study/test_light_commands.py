@@ -17,12 +17,13 @@ def test_read_only_commands_import_no_torch(tmp_path) -> None:
     code = (
         "import sys\n"
         "from study.cli import main\n"
-        f"for args in (['list'], ['status'], ['best', '--name', 's'], ['trials', 's'], ['trials', 's', '--format',"
-        f" 'json']):\n"
+        "for args in (['list'], ['status'], ['best', '--name', 's'], ['trials', 's'],\n"
+        "             ['trials', 's', '--format', 'json']):\n"
         f"    assert main([*args, '--storage', {db!r}]) == 0, args\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'sklearn', 'plotly') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "HEAVY []" in proc.stdout
