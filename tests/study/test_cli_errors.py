@@ -105,12 +105,45 @@ def test_a_mistyped_database_is_named_and_not_created(tmp_path, capsys, command)
     assert not typo.exists()
 
 
-def test_help_has_an_example_for_every_command(capsys) -> None:
-    for command in (["run"], ["worker"], ["status"], ["best"], ["data", "check"]):
+def test_every_command_and_option_has_help_and_an_example(capsys) -> None:
+    from study.cli import HANDLERS, build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) == set(HANDLERS)  # every command has a handler, and every handler a parser
+    check = commands["data"]._subparsers._group_actions[0].choices["check"]
+    for name, sub in [*commands.items(), ("data check", check)]:
+        undocumented = [a.dest for a in sub._actions
+                        if a.help is None and a.dest not in ("help", "data_command")]
+        assert undocumented == [], (name, undocumented)
         with pytest.raises(SystemExit) as exc:
-            main([*command, "--help"])
+            main([*name.split(), "--help"])
         assert exc.value.code == 0
-        assert "example" in capsys.readouterr().out
+        assert "example:\n  study " in capsys.readouterr().out, name
+
+
+def test_version_and_a_bad_option_shows_the_commands_own_usage(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("study 0.")
+    for args, usage in ((["run", "--bogus"], "usage: study run "),
+                        (["status", "--bogus"], "usage: study status "),
+                        (["data", "check", "x.csv", "--bogus"], "usage: study data check ")):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith(usage) and "unrecognized arguments: --bogus" in err
+
+
+def test_log_file_keeps_every_message_and_quiet_keeps_the_console_short(tmp_path, capsys) -> None:
+    log = tmp_path / "run.log"
+    path = write(tmp_path, GOOD)
+    assert main(["data", "check", str(path), "--log-file", str(log), "-q"]) == 0
+    console = capsys.readouterr()
+    assert "OK" in console.out
+    info = [line for line in log.read_text().splitlines() if " INFO study.data" in line]
+    assert info  # what -q kept off the console is in the file, with times and the logger's name
+    assert all(line.split(": ", 1)[1] not in console.err for line in info)
 
 
 def test_data_check_lists_several_problems_one_paragraph_each(tmp_path, capsys) -> None:
