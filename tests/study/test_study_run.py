@@ -59,6 +59,10 @@ def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
     assert study.trials[0].params == {"train.head_lr": config.train.head_lr, "train.loss": config.train.loss}
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned and "non_finite_loss" in pruned[0].user_attrs["prune_reason"]
+    folders = [d for d in (Path(config.study.runs_dir) / "t").iterdir() if d.is_dir()]
+    assert all(any(d.iterdir()) for d in folders)  # a pruned trial leaves no empty folder behind
+    assert {d.name for d in folders} == {f"trial_{t.number:05d}" for t in study.trials
+                                         if t.state == TrialState.COMPLETE}
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     for t in done:
         attrs = t.user_attrs  # what the dashboard shows: few, readable; the rest are system attributes
