@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -227,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    import optuna
+    import optuna  # ~0.25 s with SQLAlchemy: --help and usage errors (parsed before this) skip it
 
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     console = logging.StreamHandler(sys.stderr)
@@ -249,7 +250,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     if args.command in TRAINING_COMMANDS:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_logging  # transformers: ~1 s, training commands only
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
@@ -310,9 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     _setup_logging(args)
-    import importlib
-
-    from study.liveness import Terminated, install_sigterm
+    from study.liveness import Terminated, install_sigterm  # loads optuna: lazy, like in _setup_logging
 
     install_sigterm()
     # only the command's own imports: status needs no torch

@@ -15,7 +15,8 @@ from study.storage import StorageConfig, open_storage
 
 @pytest.fixture
 def rdb(tmp_path):
-    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}", heartbeat_interval=1, grace_period=2)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}", heartbeat_interval=1,
+                                         grace_period=2)
     return optuna.create_study(study_name="p", storage=storage)
 
 
