@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    import optuna  # ~0.25 s with SQLAlchemy: --help and usage errors (parsed before this) skip it
+    import optuna  # optuna: ~0.2 s; --help and usage errors (parsed before this) never need it
 
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     console = logging.StreamHandler(sys.stderr)

@@ -12,6 +12,7 @@ import numpy as np
 import optuna
 
 from study.attrs import set_study_attr, study_attr, trial_attr
+from study.baselines import baseline_scores
 from study.checkpoints import load_trial_model, prune_checkpoints
 from study.comparison import (
     DEFAULT_CONFIG_ATTR,
@@ -122,8 +123,6 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
             notes.append(f"Untuned default not shown: its checkpoint {exc.path} is damaged ({exc.reason}).")
             default = None
     if baselines:
-        from study.baselines import baseline_scores
-
         others = baseline_scores(ws)
         set_study_attr(study, "baselines", {s.key: s.metrics for s in others})
         scored += others

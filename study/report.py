@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import optuna
+from plotly.offline import get_plotlyjs
 
 from study.attrs import study_attrs, trial_attr
 from study.report_html import CSS, Section, duration, escape, metric_names, note, number, table
@@ -80,8 +81,6 @@ def overview(study: optuna.Study, storage_url: str | None) -> Section:
 def build_report(study: optuna.Study, *, out: Path, storage_url: str | None = None, device: str = "cpu",
                  seed: int = 0) -> Path:
     """Write the report for ``study`` to ``out`` (one HTML file) and return its path."""
-    from plotly.offline import get_plotlyjs
-
     started = time.perf_counter()
     sections = [overview(study, storage_url), *search_sections(study, seed=seed),
                 ranking_section(study, device=device, seed=seed)]

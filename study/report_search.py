@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
 from study.attrs import trial_attr
@@ -75,8 +76,6 @@ def curve_of(trial: FrozenTrial, metric: str) -> dict[int, float]:
 
 def learning_curves(study: optuna.Study, ranked: list[FrozenTrial], metric: str) -> tuple[Any, int]:
     """Validation metric per epoch of the best complete trials and the most recent others; integer epochs."""
-    import plotly.graph_objects as go
-
     chosen = [t for t in ranked if curve_of(t, metric)][: MAX_CURVES // 2]
     numbers = {t.number for t in chosen}
     others = [t for t in study.get_trials(deepcopy=False) if t.number not in numbers and curve_of(t, metric)]

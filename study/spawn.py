@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 
+import torch
+
 from study.config import Config
 from study.liveness import Terminated, signals_deferred
 
@@ -25,8 +27,6 @@ def spawn_workers(config: Config, *, n: int, quiet: bool = True) -> int:
 
     The storage URL travels in the environment, not on the command line, where ``ps`` would show a
     password."""
-    import torch
-
     n_gpus = torch.cuda.device_count()
     on_cpu = n_gpus == 0 or config.study.device == "cpu"
     threads = cpu_threads_per_worker(n)

@@ -20,11 +20,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
+import torch
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from study import optuna_private as private
 from study.attrs import set_trial_attr, trial_attr
+from study.checkpoints import trial_closed
 from study.config import Config
 from study.liveness import (
     close_interrupted,
@@ -164,9 +166,6 @@ def run_trial(
 
 
 def _release_memory() -> None:
-
-    import torch
-
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -174,7 +173,6 @@ def _release_memory() -> None:
 
 def _checkpoint_cleanup(config: Config) -> TrialCallback:
     """After a trial closes, its checkpoints and its chain's are tidied (``checkpoints.trial_closed``)."""
-    from study.checkpoints import trial_closed
 
     def cleanup(study: optuna.Study, trial: FrozenTrial) -> None:
         trial_closed(config, trial)
@@ -256,8 +254,6 @@ def run_worker(
 
 
 def torch_oom() -> type[Exception]:
-    import torch
-
     return torch.OutOfMemoryError
 
 
