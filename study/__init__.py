@@ -27,11 +27,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:  # PEP 562: the API and its torch import load on first use
     if name in _API:
-        from study import api
+        from study import api  # torch: `import study` stays light
 
         return getattr(api, name)
     if name == "Ranker":
-        from study.ranking import Ranker
+        from study.ranking import Ranker  # torch: as above
 
         return Ranker
     raise AttributeError(f"module 'study' has no attribute {name!r}")

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from study.attrs import set_trial_attr, study_attr, study_attrs, trial_attr
 from study.comparison import Comparison
+from study.models.metrics import per_query_ndcg
 from study.storage_urls import redact
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, A
 def write_study_note(study: optuna.Study, summary: dict[str, Any], config: Any) -> bool:
     """Save the note unless the user edited the one we wrote before; returns whether it was written."""
     try:
-        from optuna_dashboard import get_note, save_note
+        from optuna_dashboard import get_note, save_note  # ~1.3 s; `study status` imports this module
 
         raw = config.to_dict() if hasattr(config, "to_dict") else dict(config)
         body = study_note(study, summary, raw)
@@ -218,7 +219,7 @@ def speed_figure(points: list[tuple[int, float, float, dict[str, Any]]], metric:
     """Validation metric against training pairs per second, one point per ``(trial number, value, pairs/s,
     params)``, coloured by the first parameter of :data:`SPEED_PARAMS` that the study searches (one colour
     when it searches none of them: a parameter the study keeps fixed explains nothing)."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # no plotly in the read-only commands, which import this module
 
     by = next((n for n in SPEED_PARAMS if any(n in p[3] for p in points)), None)  # params: searched only
     text = [f"trial {n}" + (f", {by} {params.get(by)}" if by else "") for n, _, _, params in points]
@@ -242,7 +243,7 @@ def speed_figure(points: list[tuple[int, float, float, dict[str, Any]]], metric:
 
 def best_histogram(per_query: np.ndarray, number: int, metric: str) -> Any:
     """Per-query validation NDCG of the best trial so far; query counts on whole-number ticks."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: see speed_figure
 
     finite = per_query[np.isfinite(per_query)]
     peak = int(np.histogram(finite, bins=20, range=(0.0, 1.0001))[0].max(initial=0))
@@ -255,7 +256,7 @@ def best_histogram(per_query: np.ndarray, number: int, metric: str) -> Any:
 
 def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float, per_query: np.ndarray,
                    metric: str) -> None:
-    from optuna_dashboard import save_plotly_graph_object
+    from optuna_dashboard import save_plotly_graph_object  # lazy: see write_study_note
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.values and t.number != trial.number][-MAX_CHART_TRIALS:]
@@ -277,9 +278,8 @@ def log_trial_artifacts(trial: optuna.trial.BaseTrial, *, model: Any, workspace:
         return None
     try:
         study = trial.study
-        from study.models.device import resolve_precision
-        from study.models.metrics import per_query_ndcg
-        from study.models.train import predict
+        from study.models.device import resolve_precision  # torch: not in the read-only commands
+        from study.models.train import predict  # torch: as above
 
         metric = config.study.metric
         k = config.train.ndcg_k

@@ -65,7 +65,7 @@ def make_app(storage_url: str, *, artifacts: str | Path = DEFAULT_ARTIFACTS,
             refresh_study_notes(storage)
         except Exception as exc:  # noqa: BLE001 - a note is informational; the dashboard must still start
             logger.warning("could not refresh study notes: %s", redact(str(exc)))
-    from optuna_dashboard import wsgi
+    from optuna_dashboard import wsgi  # ~1.3 s to import: only the app itself needs it
 
     return wsgi(storage, artifact_store=artifact_store(artifacts))
 

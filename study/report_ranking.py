@@ -12,13 +12,21 @@ from typing import Any
 
 import numpy as np
 import optuna
+import plotly.graph_objects as go
+import torch
 
 from study.attrs import study_attr, study_attrs
 from study.comparison import Comparison
 from study.data.errors import UserInputError
 from study.data.schema import LABEL, product_text
+from study.evaluation import load_trial_model
+from study.models.device import resolve_device, resolve_precision
+from study.models.metrics import per_query_ndcg
+from study.models.train import predict
 from study.report_html import Section, escape, figure, grade, metric_name, note, number, table
+from study.studies import stored_config
 from study.trials import best_trial
+from study.workspace import prepare_workspace
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +36,6 @@ TOP_PRODUCTS = 5
 
 def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str) -> dict[str, Any]:
     """Scores of the best trial's checkpoint on the test split of the study's own data."""
-    import torch
-
-    from study.evaluation import load_trial_model
-    from study.models.device import resolve_device, resolve_precision
-    from study.models.metrics import per_query_ndcg
-    from study.models.train import predict
-    from study.studies import stored_config
-    from study.workspace import prepare_workspace
-
     model, config, _ = load_trial_model(trial)
     dev = resolve_device(device)
     ws = prepare_workspace(stored_config(study), dev)
@@ -56,10 +55,6 @@ def _per_query(study: optuna.Study, trial: optuna.trial.FrozenTrial, device: str
 
 
 def _distribution(result: dict[str, Any], seed: int) -> str:
-    import plotly.graph_objects as go
-
-    from study.models.metrics import per_query_ndcg
-
     split, k, ndcg = result["split"], result["k"], result["ndcg"]
     random_scores = np.random.default_rng(seed).random(split.n_pairs)
     _, random_ndcg = per_query_ndcg(random_scores, split.labels_np, split.row_query, k=k)
