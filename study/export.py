@@ -32,11 +32,30 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
+import torch
+from safetensors.torch import save_file
 
 from study.attrs import study_attr, trial_attr
+from study.checkpoints import MissingCheckpointError, load_trial_model
+from study.comparison import Comparison
+from study.config import config_from_dict
+from study.data.batching import build_split_tensors
 from study.data.errors import UserInputError
 from study.data.features import FeatureScaler
+from study.data.match import MatchFeaturizer
+from study.data.schema import JudgedPairs, product_text
+from study.data.tokenize import load_tokenizer
+from study.export_files import MANIFEST_KEY, file_manifest
+from study.models.checkpoint import DamagedCheckpointError
+from study.models.device import resolve_device, resolve_precision
+from study.models.encoder import resolve_encoder_dir
+from study.models.ranker import RankingNet
+from study.models.train import evaluate, fit
 from study.storage_urls import redact
+from study.studies import stored_config
+from study.trials import best_trial
+from study.workspace import assemble_inputs, prepare_workspace
 
 logger = logging.getLogger(__name__)
 
@@ -50,19 +69,6 @@ PRIOR_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokeniz
 
 def _retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Any, device: Any) -> tuple:
     """Fit the trial's config on train + validation (scaler refitted on them) for its best epoch count."""
-    import pandas as pd
-    import torch
-
-    from study.data.batching import build_split_tensors
-    from study.data.match import MatchFeaturizer
-    from study.data.schema import JudgedPairs, product_text
-    from study.models.device import resolve_precision
-    from study.models.encoder import resolve_encoder_dir
-    from study.models.ranker import RankingNet
-    from study.models.train import evaluate, fit
-    from study.studies import stored_config
-    from study.workspace import assemble_inputs, prepare_workspace
-
     ws = prepare_workspace(stored_config(study), device)
     if study_attr(study, "dataset_fingerprint") not in (None, ws.pairs.fingerprint()):
         raise UserInputError(f"The data found here differs from study {study.study_name!r}'s (fingerprint "
@@ -156,8 +162,6 @@ def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str
             f"{summary.get('queries', 0):,} queries")
     comparison = ""
     if metrics.get("comparison"):
-        from study.comparison import Comparison
-
         comparison = ("## Against the untuned default and the baselines (same test queries)\n\n"
                       + Comparison.from_dict(metrics["comparison"]).to_markdown() + "\n\n")
     return f"""# {metrics['study']}: search ranker (trial {metrics['trial']})
@@ -226,18 +230,6 @@ def _prepare_out(out: Path, *, force: bool) -> Path:
 def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device: str = "cpu",
                 force: bool = False) -> dict[str, Any]:
     """Write the best trial's model directory to ``out``; returns its metrics."""
-    from safetensors.torch import save_file
-
-    from study.checkpoints import MissingCheckpointError, load_trial_model
-    from study.config import config_from_dict
-    from study.data.match import MatchFeaturizer
-    from study.data.tokenize import load_tokenizer
-    from study.export_files import MANIFEST_KEY, file_manifest
-    from study.models.checkpoint import DamagedCheckpointError
-    from study.models.device import resolve_device
-    from study.models.encoder import resolve_encoder_dir
-    from study.trials import best_trial
-
     trial = best_trial(study)
     if trial is None:
         raise UserInputError(f"Study {study.study_name!r} has no complete trial to export yet.")

@@ -18,15 +18,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import load_file
 
-from study.data.errors import UserInputError
+from study.data.batching import build_split_tensors
+from study.data.errors import UserInputError, describe_rows
 from study.data.features import FeatureScaler
+from study.data.loaders import apply_column_map, read_raw
 from study.data.match import MatchFeaturizer
 from study.data.schema import JudgedPairs
+from study.data.validate import validate_pairs
 from study.export import FORMAT, FORMAT_VERSION
 from study.export_files import check_export_files
+from study.models import encoder as encoder_module
 from study.models import ranker as network_module
+from study.models.device import resolve_device, resolve_precision
 from study.models.ranker import RankerConfig
+from study.models.train import predict
 from study.workspace import assemble_inputs
 
 logger = logging.getLogger(__name__)
@@ -45,9 +52,7 @@ def _build_network(config: RankerConfig, n_features: int, weights: dict[str, tor
     """
     if not config.uses_encoder:
         return network_module.RankingNet(config, n_features=n_features)
-    from transformers import AutoConfig
-
-    from study.models import encoder as encoder_module
+    from transformers import AutoConfig  # transformers: ~1 s, only models with an encoder need it
 
     key = str(encoder_dir.resolve())
     encoder_state = {k.removeprefix("encoder."): v for k, v in weights.items() if k.startswith("encoder.")}
@@ -80,10 +85,6 @@ class Ranker:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> Ranker:
-        from safetensors.torch import load_file
-
-        from study.models.device import resolve_device
-
         path = Path(path)
         spec_file = path / "ranker.json"
         if not spec_file.is_file():
@@ -118,8 +119,6 @@ class Ranker:
                    prior_encoder=path / "prior_encoder" if spec.get("prior") else None)
 
     def _pairs(self, frame: pd.DataFrame, source: str) -> JudgedPairs:
-        from study.data.validate import validate_pairs
-
         texts = tuple(f for f in self.text_fields if f in frame.columns)
         reads_text = self.network.config.uses_text  # a features-only model reads no product text
         needed = [*(["'query'"] if "query" not in frame.columns else []),
@@ -156,10 +155,6 @@ class Ranker:
 
     def _score(self, frame: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Scores and query ids (derived from the query text where absent), in the row order of ``frame``."""
-        from study.data.batching import build_split_tensors
-        from study.models.device import resolve_precision
-        from study.models.train import predict
-
         pairs = self._pairs(frame.reset_index(drop=True), source)
         canonical = pairs.frame.assign(_row=np.arange(len(pairs.frame)))
         tagged = JudgedPairs(canonical, pairs.text_fields, pairs.feature_fields, pairs.name)
@@ -206,8 +201,6 @@ def _warn_unrankable(frame: pd.DataFrame, source: str) -> None:
                        "ranked 1.", source, len(single), len(sizes), shown)
     twice = frame.duplicated(["query_id", "product_id"], keep=False)
     if twice.any():
-        from study.data.errors import describe_rows
-
         logger.warning("%s: %d candidate rows repeat a (query, product_id) pair (%s); each is scored and "
                        "ranked.", source, int(twice.sum()), describe_rows(frame.index[twice]))
 
@@ -216,8 +209,6 @@ def read_candidates(path: str | Path, *, columns: dict[str, str] | None = None) 
     """Candidates as ``study data check`` reads a file (encodings, separators, number formats; warnings
     logged), with file columns renamed to canonical names by ``columns`` (canonical -> file column, as
     ``--map``)."""
-    from study.data.loaders import apply_column_map, read_raw
-
     columns = dict(columns or {})
     id_columns = tuple(columns.get(c, c) for c in ("query_id", "product_id"))
     frame = read_raw(path, id_columns=id_columns, label_column=columns.get("label", "label"))
