@@ -11,7 +11,10 @@ import sys
 from typing import Any
 
 from study.attrs import study_attr
+from study.data.config import DataConfig
 from study.data.errors import UserInputError
+from study.data.sources import load_dataset
+from study.data.summary import check_file_report
 from study.models.device import enable_fast_math
 from study.preflight import device_for
 from study.session import RunRequest, parse_column_maps, resolve_config, run_study, work
@@ -71,10 +74,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from study.data.config import DataConfig
-    from study.data.sources import load_dataset
-    from study.data.summary import check_file_report
-
     columns = parse_column_maps(args.map)
     cfg = DataConfig.from_dict({"source": args.source or "auto", "path": args.path,
                                 "products_path": args.products, "columns": columns})

@@ -120,7 +120,7 @@ class Comparison:
 
     def figure(self) -> Any:
         """A plotly figure: ``tuned - row`` for every other row with its interval as error bars, 0 marked."""
-        import plotly.graph_objects as go
+        import plotly.graph_objects as go  # no plotly in the read-only commands, which import this module
 
         rows = [r for r in self.rows if r.delta is not None]
         fig = go.Figure(go.Scatter(

@@ -7,12 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from study.dashboard import is_loopback, serve
 from study.storage_urls import redact
+from study.studies import load_existing
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from study.report import build_report, report_path
-    from study.studies import load_existing
+    from study.report import build_report, report_path  # torch: `study dashboard` (this module) needs none
 
     study = load_existing(args.name, args.storage)
     out = report_path(args.out, args.name)
@@ -22,8 +23,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from study.dashboard import is_loopback, serve
-
     if not is_loopback(args.host):
         print(f"warning: binding to {args.host}: optuna-dashboard has no login, so anyone who can reach this "
               "port can read and edit the studies.", file=sys.stderr)
@@ -40,8 +39,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from study.export import export_best
-    from study.studies import load_existing
+    from study.export import export_best  # torch: see cmd_report
 
     study = load_existing(args.name, args.storage)
     metrics = export_best(study, out=Path(args.out), retrain=args.retrain, device=args.device,
@@ -58,8 +56,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from study.ranking import Ranker, output_format, read_candidates, write_ranked
-    from study.session import parse_column_maps
+    from study.ranking import Ranker, output_format, read_candidates, write_ranked  # torch: see cmd_report
+    from study.session import parse_column_maps  # torch: see cmd_report
 
     columns = parse_column_maps(args.map)
     output_format(args.output)  # a bad output name is refused before the model is loaded or anything scored

@@ -171,8 +171,6 @@ def heartbeat(study: optuna.Study, trial_id: int, config: StorageConfig) -> Any:
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
     """Ctrl-C / SIGTERM ignored while a trial is being closed, so a second press cannot leave it RUNNING."""
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return

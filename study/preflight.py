@@ -10,6 +10,7 @@ from study.config import Config
 from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs
 from study.models.device import resolve_device
+from study.models.encoder import resolve_encoder_dir
 from study.models.ranker import RankingNet, resolve_variant
 from study.samplers import build_pruner, build_sampler
 
@@ -99,9 +100,7 @@ def check_model(config: Config, *, n_features: int) -> None:
 
 
 def _encoder_layers(config: Config) -> int:
-    from transformers import AutoConfig
-
-    from study.models.encoder import resolve_encoder_dir
+    from transformers import AutoConfig  # transformers: ~1 s, only models with an encoder need it
 
     return int(AutoConfig.from_pretrained(str(resolve_encoder_dir(config.model.encoder)),
                                           local_files_only=True).num_hidden_layers)

@@ -7,6 +7,8 @@ from typing import Any
 
 import optuna
 
+from study.space import grid_values
+
 SAMPLERS = ("tpe", "random", "grid", "qmc", "gp", "cmaes")
 PRUNERS = ("median", "successive_halving", "hyperband", "patient", "none")
 
@@ -60,8 +62,6 @@ def build_sampler(
     if config.name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=config.n_startup_trials,
                                             warn_independent_sampling=False)
-    from study.space import grid_values
-
     if not search_space:
         raise ValueError("the grid sampler needs a search space")
     return optuna.samplers.GridSampler(grid_values(search_space), seed=seed)

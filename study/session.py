@@ -28,7 +28,7 @@ from study.config import (
 )
 from study.data.config import is_builtin_catalogue
 from study.data.errors import UserInputError
-from study.evaluation import prune_checkpoints
+from study.evaluation import compare_on_test, prune_checkpoints
 from study.liveness import Terminated
 from study.models.device import enable_fast_math
 from study.objective import Objective
@@ -227,8 +227,6 @@ def work(config: Config, ws: Workspace, *, worker_index: int, quiet: bool) -> op
 def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -> None:
     """Evaluate the best trial and the untuned default once on the test split, score the baselines on the same
     test queries, store the comparison (tuned minus each, paired bootstrap intervals) and print it."""
-    from study.evaluation import compare_on_test
-
     compare_on_test(study, ws, baselines=config.study.baselines, seed=config.study.seed)
     write_study_note(study, study_attr(study, "data_summary") or ws.summary(), config)
     if not quiet:

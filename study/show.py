@@ -18,6 +18,7 @@ from study.attrs import study_attr, study_attrs, trial_attr
 from study.comparison import Comparison
 from study.data.errors import UserInputError
 from study.liveness import process_gone
+from study.models.metrics import paired_bootstrap_interval
 from study.storage import StorageConfig, open_storage
 from study.storage_urls import redact
 from study.studies import load_existing, remove_study, stored_config
@@ -254,8 +255,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _print_pairs(names: list[str], per_query: dict[str, dict[str, float]], metric: str) -> None:
-    from study.models.metrics import paired_bootstrap_interval
-
     first = names[0]
     for other in names[1:]:
         if first not in per_query or other not in per_query:

@@ -3,6 +3,7 @@ SQLAlchemy gets, and every password replaced by ``***`` wherever a URL is shown 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -39,8 +40,6 @@ def engine_url(url: str) -> str:
     """``postgresql://`` means psycopg 3 (the ``postgres`` extra) when psycopg2 is not installed."""
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("postgresql", "postgres"):
-        import importlib.util
-
         if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
             return f"postgresql+psycopg://{rest}"
         return f"postgresql://{rest}"
