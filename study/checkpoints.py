@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -24,12 +24,22 @@ from optuna.trial import FrozenTrial, TrialState
 from study.attrs import set_trial_attr, trial_attr
 from study.config import Config, config_from_dict
 from study.data.errors import UserInputError
+from study.models.checkpoint import (
+    BEST_KEYS,
+    LAST_KEYS,
+    DamagedCheckpointError,
+    load_checkpoint,
+    pack_weights,
+    pretrained_reference,
+    require,
+    save_checkpoint,
+    unpack_state,
+    verify_reference,
+)
+from study.models.ranker import RankingNet
+from study.models.train import FitResult
 from study.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
-
-if TYPE_CHECKING:
-    from study.models.ranker import RankingNet
-    from study.models.train import FitResult
-    from study.workspace import Workspace
+from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +80,6 @@ def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) ->
     its first epoch, or left a damaged file: earlier links are tried too); None to start from epoch 1.
 
     A damaged file is a warning, never the end of the chain: its trial's parameters are still trained."""
-    from study.models.checkpoint import (
-        LAST_KEYS,
-        DamagedCheckpointError,
-        load_checkpoint,
-        pretrained_reference,
-        require,
-        verify_reference,
-    )
-
     reference = pretrained_reference(model)
     damaged: list[str] = []
     found = None
@@ -118,8 +119,6 @@ def drop_links(config: Config, numbers: list[int]) -> Callable[[Path], None]:
 
 def save_best(path: Path, *, model: RankingNet, result: FitResult, config: Config, ws: Workspace) -> None:
     """``best.ckpt``: the best epoch's weights and everything needed to rebuild and feed the network."""
-    from study.models.checkpoint import pack_weights, pretrained_reference, save_checkpoint
-
     state = {"kind": "best", "model": result.best_state, "config": config.to_dict(),
              "scaler": ws.scaler.to_dict(), "n_features": ws.scaler.n_outputs_, "epoch": result.best_epoch,
              "metrics": result.best_metrics,
@@ -132,16 +131,6 @@ def load_trial_model(trial: FrozenTrial) -> tuple[RankingNet, Config, dict[str, 
 
     :class:`MissingCheckpointError` (also a ``FileNotFoundError``) when the file is gone; a damaged file is a
     ``UserInputError`` naming it and saying what to do."""
-    from study.models.checkpoint import (
-        BEST_KEYS,
-        DamagedCheckpointError,
-        load_checkpoint,
-        pretrained_reference,
-        require,
-        unpack_state,
-    )
-    from study.models.ranker import RankingNet
-
     path = Path(trial_attr(trial, "checkpoint", ""))
     if not path.is_file():
         raise MissingCheckpointError(f"trial {trial.number} has no checkpoint at {path}")
