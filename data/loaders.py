@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from study.data.cells import drop_junk_rows, mojibake_notes, type_columns
 from study.data.errors import UserInputError, describe_rows
 from study.data.schema import ESCI_GAINS, KNOWN_FEATURE_FIELDS, LABEL
@@ -87,8 +88,6 @@ def read_columns(path: str | Path, *, format: str | None = None, encoding: str |
             sep = sniff_separator(text, "\t" if name.lower().endswith((".tsv", ".txt")) else ",")
             return list(pd.read_csv(io.StringIO(text.splitlines()[0]), sep=sep, nrows=0).columns.map(str))
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
             return [str(name) for name in pq.read_schema(path).names]
         if fmt in ("jsonl", "json"):
             return list(pd.read_json(path, lines=fmt == "jsonl", nrows=1 if fmt == "jsonl" else None,

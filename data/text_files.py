@@ -26,7 +26,7 @@ def file_bytes(path: Path, *, limit: int | None = None) -> bytes:
     suffix = path.suffix.lower()
     if suffix == ".zst":
         try:
-            import zstandard
+            import zstandard  # optional: only .zst files need it, and its absence is a clear error
         except ImportError:
             raise UserInputError(f"Cannot read {path}: reading .zst files needs the zstandard "
                                  "package.") from None

@@ -37,7 +37,7 @@ def default_cache_dir() -> Path:
 
 
 def load_tokenizer(model_dir: str | Path) -> object:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # transformers: ~1 s, not for models that read no text
 
     key = str(Path(model_dir).resolve())
     if key not in _TOKENIZERS:

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from study.data.errors import UserInputError
+from study.models.encoder import _pretrained, resolve_encoder_dir
 
 FORMAT = "study-checkpoint"
 FORMAT_VERSION = 2  # 2: packed weights (rows that differ from the pretrained encoder), digest, kind
@@ -168,8 +169,6 @@ def pretrained_reference(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     encoder = getattr(model, "encoder", None)
     if encoder is None:
         return {}
-    from study.models.encoder import _pretrained, resolve_encoder_dir
-
     _, weights = _pretrained(resolve_encoder_dir(model.config.encoder))
     return {f"encoder.{k}": v for k, v in weights.items()}
 

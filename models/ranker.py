@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from study.data.match import N_MATCH
 from study.models.config import ARCHITECTURES, VARIANTS, RankerConfig, resolve_variant  # noqa: F401 - re-exported
 from study.models.encoder import (
     encoder_hidden_size,
@@ -31,8 +32,6 @@ class FeatureLayout:
 
 
 def feature_layout(config: RankerConfig, n_features: int) -> FeatureLayout:
-    from study.data.match import N_MATCH
-
     return FeatureLayout(n_features, N_MATCH if config.uses_match else 0, config.uses_prior)
 
 
