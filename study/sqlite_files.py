@@ -60,7 +60,7 @@ def immediate_transactions(engine: Any) -> None:
     With SQLite's default deferred transactions a worker that read and then writes fails at once with
     "database is locked" when another worker committed in between; the busy timeout never gets a chance.
     """
-    import sqlalchemy
+    import sqlalchemy  # ~0.15 s: journal-file storages never load SQLAlchemy (see study.storage)
 
     @sqlalchemy.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, record: Any) -> None:
