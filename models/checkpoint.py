@@ -155,11 +155,14 @@ _CRC_CACHE: dict[int, tuple[weakref.ref, int, int]] = {}
 
 def _tensor_crc(t: torch.Tensor) -> int:
     """The CRC of a reference tensor, cached while it lives unchanged (the pretrained weights of a worker)."""
+    # an inference tensor (weights cached while scoring under torch.inference_mode) has no version counter,
+    # and cannot be changed in place outside inference mode: its version is fixed
+    version = 0 if t.is_inference() else t._version
     hit = _CRC_CACHE.get(id(t))
-    if hit is not None and hit[0]() is t and hit[1] == t._version:
+    if hit is not None and hit[0]() is t and hit[1] == version:
         return hit[2]
     crc, key = _digest(t), id(t)
-    _CRC_CACHE[key] = (weakref.ref(t, lambda _: _CRC_CACHE.pop(key, None)), t._version, crc)
+    _CRC_CACHE[key] = (weakref.ref(t, lambda _: _CRC_CACHE.pop(key, None)), version, crc)
     return crc
 
 
