@@ -56,8 +56,9 @@ def summary_table(study: optuna.Study, metric: str) -> str:
     best = best_trial(study)
     if best is not None:
         val = best.user_attrs.get("val_metrics", {})
+        shown = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in best.params.items()}
         lines.append(f"best trial {best.number}: val {metric} {val.get(metric, best.values[0]):.4f}, params "
-                     f"{json.dumps(best.params)}")
+                     f"{json.dumps(shown)}")
     comparison = stored_comparison(study)
     if comparison is not None:
         lines.append(comparison.to_text())
