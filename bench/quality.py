@@ -39,8 +39,8 @@ from study.models.device import resolve_device
 
 from study.comparison import Comparison
 from study.config import Config, build_config
-from study.evaluation import stored_comparison
 from study.session import finish, work
+from study.show import stored_comparison
 from study.studies import create_or_resume
 from study.trials import counts
 from study.workspace import Workspace, prepare_workspace

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from study.models.metrics import paired_bootstrap_interval, per_query_ndcg, per_query_reciprocal_rank
-from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR  # noqa: F401 - re-exported
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95

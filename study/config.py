@@ -46,6 +46,12 @@ class StudyConfig:
     tracker: str = ""  # '', 'mlflow' or 'wandb': every finished trial logged there too (study.trackers)
     tracker_uri: str = ""  # MLflow tracking URI or W&B project; '' = the tracker's default
 
+    @property
+    def metric_names(self) -> list[str]:
+        """The study's objectives as Optuna names them: the metric, then the second objective's value."""
+        second = {"latency": ["latency_ms_per_1000_pairs"], "model_size": ["model_size_m"]}
+        return [self.metric, *second.get(self.second_objective, [])]
+
     def __post_init__(self) -> None:
         if not str(self.name).strip():
             raise ValueError("study.name must not be empty")

@@ -13,10 +13,8 @@ import optuna
 
 from study.attrs import set_study_attr, study_attr, trial_attr
 from study.baselines import baseline_scores
-from study.checkpoints import load_trial_model, prune_checkpoints
+from study.checkpoints import load_trial_model
 from study.comparison import (
-    DEFAULT_CONFIG_ATTR,
-    DEFAULT_SAMPLED_ATTR,
     N_RESAMPLES,
     Comparison,
     Scored,
@@ -26,7 +24,7 @@ from study.models.checkpoint import DamagedCheckpointError
 from study.models.device import resolve_precision
 from study.models.metrics import per_query_ndcg
 from study.models.train import evaluate
-from study.trials import best_trial, default_trial
+from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, best_trial, default_trial
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -64,17 +62,9 @@ def _store_test(study: optuna.Study, attr: str, trial: optuna.trial.FrozenTrial,
     return result
 
 
-def evaluate_best_on_test(study: optuna.Study, ws: Workspace) -> dict[str, Any] | None:
-    trial = best_trial(study)
-    if trial is None:
-        return None
-    stored = study.user_attrs.get("test")
-    if stored and stored.get("trial") == trial.number:
-        return stored
-    return _store_test(study, "test", trial, trial_test_scores(trial, ws, key="tuned", label="tuned"))
-
-
-def stored_comparison(study: optuna.Study) -> Comparison | None:
+def _stored_comparison(study: optuna.Study) -> Comparison | None:
+    """The comparison exactly as stored (None if none): what decides whether it must be computed again.
+    For display, ``study.show.stored_comparison`` also rebuilds one for studies stored before intervals."""
     raw = study_attr(study, "comparison")
     return Comparison.from_dict(raw) if raw else None
 
@@ -90,7 +80,7 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
     if best is None:
         return None
     default = default_trial(study)
-    stored = stored_comparison(study)
+    stored = _stored_comparison(study)
     has_baselines = stored is not None and len(stored.rows) > 1 + (stored.default_trial is not None)
     if (stored is not None and stored.best_trial == best.number
             and stored.default_trial == (default.number if default else None) and has_baselines == baselines):
@@ -134,5 +124,4 @@ def compare_on_test(study: optuna.Study, ws: Workspace, *, baselines: bool = Tru
     return comparison
 
 
-__all__ = ["compare_on_test", "evaluate_best_on_test", "load_trial_model", "prune_checkpoints",
-           "stored_comparison", "trial_test_scores"]
+__all__ = ["compare_on_test", "trial_test_scores"]

@@ -16,10 +16,10 @@ import plotly.graph_objects as go
 import torch
 
 from study.attrs import study_attr, study_attrs
+from study.checkpoints import load_trial_model
 from study.comparison import Comparison
 from study.data.errors import UserInputError
 from study.data.schema import LABEL, product_text
-from study.evaluation import load_trial_model
 from study.models.device import resolve_device, resolve_precision
 from study.models.metrics import per_query_ndcg
 from study.models.train import predict

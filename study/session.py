@@ -18,6 +18,7 @@ import optuna
 
 from study.artifacts import write_study_note
 from study.attrs import study_attr
+from study.checkpoints import prune_checkpoints
 from study.config import (
     Config,
     build_config,
@@ -28,7 +29,7 @@ from study.config import (
 )
 from study.data.config import is_builtin_catalogue
 from study.data.errors import UserInputError
-from study.evaluation import compare_on_test, prune_checkpoints
+from study.evaluation import compare_on_test
 from study.liveness import Terminated
 from study.models.device import enable_fast_math
 from study.objective import Objective
@@ -203,10 +204,8 @@ def _objective_factory(ws: Workspace, progress: Progress):
 
 
 def _trial_end_callback(config: Config, progress: Progress):
-    names = [config.study.metric] + {"latency": ["latency_ms_per_1000_pairs"],
-                                     "model_size": ["model_size_m"]}.get(config.study.second_objective, [])
     tracker = tracker_callback(config.study.tracker, uri=config.study.tracker_uri,
-                               study_name=config.study.name, metric_names=names)
+                               study_name=config.study.name, metric_names=config.study.metric_names)
 
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         prune_checkpoints(study, config)

@@ -229,10 +229,7 @@ def create_or_resume(
         )
         if study_attr(study, "config") is not None:
             return study
-        metric = config.study.metric
-        names = [metric] + ({"latency": ["latency_ms_per_1000_pairs"], "model_size": ["model_size_m"]}
-                            .get(config.study.second_objective, []))
-        study.set_metric_names(names)
+        study.set_metric_names(config.study.metric_names)
         set_study_attr(study, "dataset_fingerprint", fingerprint)
         set_study_attr(study, "space_hash", config.space_hash())
         set_study_attr(study, "training_hash", config.training_hash())

@@ -14,6 +14,7 @@ from optuna.trial import TrialState, create_trial
 from study.models.metrics import evaluate_ranking, paired_bootstrap_interval, per_query_ndcg
 
 from study.attrs import study_attr, trial_attr
+from study.checkpoints import prune_checkpoints
 from study.cli import main
 from study.comparison import (
     Comparison,
@@ -23,7 +24,6 @@ from study.comparison import (
     verdict,
 )
 from study.config import load_config
-from study.evaluation import prune_checkpoints
 from study.objective import BEST, trial_dir
 from study.space import suggest
 from study.studies import create_or_resume, default_params

@@ -47,7 +47,7 @@ def _in_study_scores(ex: dict) -> pd.Series:
     import optuna
     from study.models.train import predict
 
-    from study.evaluation import load_trial_model
+    from study.checkpoints import load_trial_model
     from study.trials import best_trial
 
     study = optuna.load_study(study_name="t", storage=ex["storage"])
@@ -156,8 +156,8 @@ def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, stu
     import optuna
     from study.models.train import predict
 
+    from study.checkpoints import load_trial_model
     from study.config import load_config
-    from study.evaluation import load_trial_model
     from study.ranking import Ranker
     from study.trials import best_trial
     from study.workspace import prepare_workspace
