@@ -94,13 +94,25 @@ def parse_column_maps(items: list[str]) -> dict[str, str]:
     return columns
 
 
+def _data_path(args: RunRequest) -> str | None:
+    """The data file asked for: --data, or --set data.path=... (the same request spelt two ways)."""
+    if getattr(args, "data", None) is not None:
+        return str(args.data)
+    for item in getattr(args, "overrides", []):
+        key, value = parse_override(item)
+        if key == "data.path" and value:
+            return str(value)
+    return None
+
+
 def _data_overrides(args: RunRequest) -> list[str]:
     """--data, --source and --map as data.* overrides; a run on a file is named after it unless named."""
     out = []
+    path = _data_path(args)
     if getattr(args, "data", None) is not None:
         out.append(f"data.path={toml_value(str(args.data))}")
-        if _named_study(args) is None and getattr(args, "config", None) is None:
-            out.append(f"study.name={toml_value(_name_of_data(args.data))}")
+    if path is not None and _named_study(args) is None and getattr(args, "config", None) is None:
+        out.append(f"study.name={toml_value(_name_of_data(path))}")
     if getattr(args, "source", None):
         out.append(f"data.source={toml_value(args.source)}")
     columns = parse_column_maps(getattr(args, "map", None) or [])
@@ -137,9 +149,10 @@ def _may_hold_studies(url: str) -> bool:
 
 def _refuse_other_data(args: RunRequest, stored: dict[str, Any], name: str) -> None:
     data = stored.get("data", {})
-    if getattr(args, "data", None) is not None and is_builtin_catalogue(data.get("source"), data.get("path")):
+    path = _data_path(args)
+    if path is not None and is_builtin_catalogue(data.get("source"), data.get("path")):
         raise UserInputError(
-            f"Study {name!r} runs on the built-in catalogue, so it cannot continue on {args.data}; nothing "
+            f"Study {name!r} runs on the built-in catalogue, so it cannot continue on {path}; nothing "
             "was changed. Give the run on your file its own name (--name NAME), or pass --new to replace "
             f"{name!r}."
         )
@@ -157,7 +170,8 @@ def _resolve(args: RunRequest) -> tuple[Config, list[tuple[str, Any, Any]]]:
         overrides.append(f"storage.url={json.dumps(env_storage)}")
     if args.config is None and not args.new:
         url = args.storage or env_storage or StorageConfig().url
-        name = _named_study(args) or (_name_of_data(args.data) if args.data is not None else "default")
+        path = _data_path(args)
+        name = _named_study(args) or (_name_of_data(path) if path is not None else "default")
         try:
             study = load_existing(name, url) if _may_hold_studies(url) else None
         except StorageUnavailableError:

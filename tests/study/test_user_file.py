@@ -89,7 +89,9 @@ def test_a_variant_the_data_cannot_feed_is_refused_before_new_deletes_anything(t
     assert optuna.load_study(study_name="old", storage=url).user_attrs == {"keep": "me"}
 
 
-def test_a_data_path_means_the_file_and_synthetic_with_a_path_is_refused(tmp_path, capsys) -> None:
+def test_a_data_path_means_the_file_and_synthetic_with_a_path_is_refused(tmp_path, capsys,
+                                                                       monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default storage is ./studies.db: this folder's, not the caller's
     path = write_pairs(tmp_path)
     assert main(["run", "--set", f"data.path={str(path)!r}", "--print-config"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
@@ -155,3 +157,17 @@ def test_candidates_without_product_id_still_validate() -> None:
 
     frame = pd.DataFrame({"query": ["a", "a"], "title": ["x", "y"]})
     assert validate_pairs(frame, source="mem", require_label=False).frame["product_id"].nunique() == 2
+
+
+def test_set_data_path_is_the_same_request_as_data_even_beside_a_default_study(tmp_path, capsys,
+                                                                              monkeypatch) -> None:
+    """With a built-in 'default' study in ./studies.db, `--set data.path=FILE` is named after the file, as
+    `--data FILE` is; it does not resume (or mix into) the built-in study."""
+    monkeypatch.chdir(tmp_path)
+    optuna.create_study(study_name="default", storage="sqlite:///studies.db").set_user_attr(
+        "config", build_config({}).to_dict())
+    path = write_pairs(tmp_path)
+    for flags in (["--set", f"data.path={str(path)!r}"], ["--data", str(path)]):
+        assert main(["run", *flags, "--print-config"]) == 0
+        printed = tomllib.loads(capsys.readouterr().out)
+        assert printed["study"]["name"] == "pairs" and printed["data"]["val_fraction"] == 0.2
