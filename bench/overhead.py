@@ -33,7 +33,7 @@ from study.models.losses import get_loss
 from study.models.ranker import RankerConfig, RankingNet
 from study.models.train import TrainConfig, evaluate
 
-from study.attrs import set_trial_attr
+from study.runtime.attrs import set_trial_attr
 
 TRIAL_SECONDS = 60.0
 

@@ -37,12 +37,12 @@ from study.data.schema import LABEL
 from study.data.splits import Splits
 from study.models.device import resolve_device
 
-from study.comparison import Comparison
 from study.config import Config, build_config
-from study.session import finish, work
+from study.evaluation.comparison import Comparison
+from study.runtime.session import finish, work
+from study.runtime.studies import create_or_resume
+from study.runtime.trials import counts
 from study.show import stored_comparison
-from study.studies import create_or_resume
-from study.trials import counts
 from study.workspace import Workspace, prepare_workspace
 
 HERE = Path(__file__).resolve().parent

@@ -41,7 +41,7 @@ def report_of_3000_trials() -> None:
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from study.report import build_report
+    from study.report.build import build_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(0)

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-from study.data.errors import UserInputError
 from study.data.loaders import read_columns, read_raw
 from study.data.schema import ESCI_GAINS, JudgedPairs
 from study.data.validate import drop_single_item_queries, query_ids_from_text, validate_pairs
+
+from study.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
-from study.data.errors import describe_rows
+
+from study.errors import describe_rows
 
 # pandas' default missing-value tokens: a cell holding one of these is missing, as it always was.
 NA_TOKENS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",

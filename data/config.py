@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from study.data.errors import UserInputError
+from study.errors import UserInputError
 
 SOURCES = ("auto", "synthetic", "file", "esci", "wands", "homedepot")
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json", "zip")

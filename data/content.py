@@ -15,8 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from study.data.errors import UserInputError, describe_rows
 from study.data.schema import LABEL
+
+from study.errors import UserInputError, describe_rows
 
 # Gains are 2^g - 1 in float32 (24-bit mantissa): above this a grade's gain swamps every lower grade's.
 MAX_LABEL = 24

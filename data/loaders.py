@@ -17,9 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from study.data.cells import drop_junk_rows, mojibake_notes, type_columns
-from study.data.errors import UserInputError, describe_rows
 from study.data.schema import ESCI_GAINS, KNOWN_FEATURE_FIELDS, LABEL
 from study.data.text_files import decode_text, file_bytes, sniff_separator
+
+from study.errors import UserInputError, describe_rows
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from study.data.adapters import ADAPTERS, detect_source, load_adapter
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
 from study.data.loaders import load_file
 from study.data.schema import JudgedPairs
 from study.data.splits import check_splits
 from study.data.summary import check_file_report
 from study.data.synthetic import generate_catalogue
 from study.data.validate import validate_pairs
+
+from study.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 

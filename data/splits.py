@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs
+
+from study.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import lzma
 import re
 from pathlib import Path
 
-from study.data.errors import UserInputError
+from study.errors import UserInputError
 
 # A UTF-8 encoded non-ASCII character: a file holding one is UTF-8 text, whatever else it holds.
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")

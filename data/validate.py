@@ -16,8 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from study.data.content import check_content
-from study.data.errors import UserInputError, describe_rows
 from study.data.schema import ID_COLUMNS, KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS, LABEL, JudgedPairs
+
+from study.errors import UserInputError, describe_rows
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from study.data.errors import UserInputError
 from study.models.encoder import _pretrained, resolve_encoder_dir
+
+from study.errors import UserInputError
 
 FORMAT = "study-checkpoint"
 FORMAT_VERSION = 2  # 2: packed weights (rows that differ from the pretrained encoder), digest, kind

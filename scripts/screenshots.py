@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write report-full.png (the whole report)")
     args = parser.parse_args(argv)
 
-    from study.dashboard import free_port
-    from study.report import build_report
-    from study.studies import load_existing
+    from study.dashboard.server import free_port
+    from study.report.build import build_report
+    from study.runtime.studies import load_existing
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:  # PEP 562: the API and its torch import load
 
         return getattr(api, name)
     if name == "Ranker":
-        from study.ranking import Ranker  # torch: as above
+        from study.export.scoring import Ranker  # torch: as above
 
         return Ranker
     raise AttributeError(f"module 'study' has no attribute {name!r}")

@@ -22,14 +22,14 @@ import optuna
 import pandas as pd
 
 from study.config import Config
-from study.data.errors import UserInputError
-from study.export import export_best
-from study.liveness import Terminated
-from study.ranking import Ranker, read_candidates
-from study.session import RunRequest, resolve_config, run_study
+from study.errors import UserInputError
+from study.export.model_dir import export_best
+from study.export.scoring import Ranker, read_candidates
+from study.runtime.liveness import Terminated
+from study.runtime.session import RunRequest, resolve_config, run_study
+from study.runtime.studies import load_existing
 from study.show import stored_comparison, trial_rows
-from study.storage_urls import DEFAULT_STORAGE
-from study.studies import load_existing
+from study.storage.urls import DEFAULT_STORAGE
 
 __all__ = ["export_model", "load_config", "rank", "run", "test_results", "trials_dataframe"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import logging
 import os
 import sys
@@ -16,8 +17,8 @@ import warnings
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from study import __version__
-from study.data.errors import UserInputError
-from study.storage_urls import DEFAULT_STORAGE, redact
+from study.errors import UserInputError
+from study.storage.urls import DEFAULT_STORAGE, redact
 
 EXAMPLES = {
     "run": "study run\n"
@@ -309,9 +310,40 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = streams
 
 
+_PATH_SPACE = "\ue000"  # stands for a space inside a path while wrapping: textwrap never breaks at it
+
+
+def _keep_paths_whole(paragraph: str) -> str:
+    """``paragraph`` with the spaces inside paths made unbreakable: a space is kept whole when the word
+    before it holds a path separator and does not end the path (``:``, ``,``, ``;``), or the word after it
+    continues a path (holds a separator but does not start with one), so ``/Users/ann/My Drive/pairs.csv``
+    stays on one line. Around an ordinary slash (``1/2``) this only keeps two words together."""
+    words = paragraph.split(" ")
+    out = [words[0]]
+    for before, word in itertools.pairwise(words):
+        in_path = (("/" in before or "\\" in before) and not before.endswith((":", ",", ";"))
+                   or ("/" in word or "\\" in word) and not word.startswith(("/", "\\", "~")))
+        out.append((_PATH_SPACE if in_path and before and word else " ") + word)
+    return "".join(out)
+
+
+def wrap_error(message: str, width: int = 100) -> str:
+    """A user error as the console shows it: ``error: `` and the message wrapped at ``width`` columns, one
+    paragraph per line of it (several problems: the lines after a numbered problem's first are indented).
+    Neither a word nor a path is ever broken, so a long path may make its line longer than ``width``."""
+    return "\n".join(
+        textwrap.fill(_keep_paths_whole(paragraph), width=width, initial_indent="" if i else "error: ",
+                      subsequent_indent="   " if i else "", break_long_words=False, break_on_hyphens=False)
+        .replace(_PATH_SPACE, " ")
+        for i, paragraph in enumerate(message.split("\n")))
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     _setup_logging(args)
-    from study.liveness import Terminated, install_sigterm  # loads optuna: lazy, like in _setup_logging
+    from study.runtime.liveness import (  # loads optuna: lazy, like in _setup_logging
+        Terminated,
+        install_sigterm,
+    )
 
     install_sigterm()
     # only the command's own imports: status needs no torch
@@ -320,11 +352,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(handler(args) or 0)
     except UserInputError as exc:
-        paragraphs = redact(str(exc)).split("\n")  # several problems: one paragraph each
-        print("error: " + "\n".join(textwrap.fill(p, width=100, break_long_words=False,
-                                                  break_on_hyphens=False,
-                                                  subsequent_indent="   " if i else "")
-                                    for i, p in enumerate(paragraphs)), file=sys.stderr)
+        print(wrap_error(redact(str(exc))), file=sys.stderr)
         return 2
     except Terminated:
         print("terminated: the running trial was closed and will continue from its checkpoint next time.",

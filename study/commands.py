@@ -1,5 +1,5 @@
 """``study run``, ``study worker`` and ``study data check``: the commands that read data (the run itself is
-``study.session``; the read-only commands are ``study.show``)."""
+``study.runtime.session``; the read-only commands are ``study.show``)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import shlex
 import sys
 from typing import Any
 
-from study.attrs import study_attr
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
 from study.data.sources import load_dataset
 from study.data.summary import check_file_report
+from study.errors import UserInputError
 from study.models.device import enable_fast_math
-from study.preflight import device_for
-from study.session import RunRequest, parse_column_maps, resolve_config, run_study, work
-from study.studies import load_existing, stored_config
+from study.runtime.attrs import study_attr
+from study.runtime.preflight import device_for
+from study.runtime.session import RunRequest, parse_column_maps, resolve_config, run_study, work
+from study.runtime.studies import load_existing, stored_config
+from study.runtime.trials import counts
+from study.runtime.worker import worker_index_for_this_process
 from study.toml_out import config_to_toml, toml_value
-from study.trials import counts
-from study.worker import worker_index_for_this_process
 from study.workspace import prepare_workspace
 
 logger = logging.getLogger(__name__)

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from study.data.config import DataConfig, is_builtin_catalogue
-from study.data.errors import UserInputError
+from study.errors import UserInputError
 from study.models.config import RankerConfig, TrainConfig, check_metric
 from study.profiles import DEFAULT_SEARCH, DEVICES, PROFILES
+from study.runtime.trackers import TRACKERS
 from study.samplers import PrunerConfig, SamplerConfig
 from study.space import check_enqueue, check_space
-from study.storage import StorageConfig
-from study.trackers import TRACKERS
+from study.storage.database import StorageConfig
 
 SECOND_OBJECTIVES = ("", "latency", "model_size")
 
@@ -43,7 +43,7 @@ class StudyConfig:
     baselines: bool = True  # evaluate behaviour-only and zero-shot encoder on the test split
     warm_start_from: str = ""  # another study (same storage) whose best finished configs are run first
     warm_start_trials: int = 5  # how many of them
-    tracker: str = ""  # '', 'mlflow' or 'wandb': every finished trial logged there too (study.trackers)
+    tracker: str = ""  # '', 'mlflow' or 'wandb': every finished trial logged there too (runtime/trackers)
     tracker_uri: str = ""  # MLflow tracking URI or W&B project; '' = the tracker's default
 
     @property

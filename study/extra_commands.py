@@ -7,13 +7,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from study.dashboard import is_loopback, serve
-from study.storage_urls import redact
-from study.studies import load_existing
+from study.dashboard.server import is_loopback, serve
+from study.runtime.studies import load_existing
+from study.storage.urls import redact
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from study.report import build_report, report_path  # torch: `study dashboard` (this module) needs none
+    from study.report.build import (  # torch: `study dashboard` (this module) needs none
+        build_report,
+        report_path,
+    )
 
     study = load_existing(args.name, args.storage)
     out = report_path(args.out, args.name)
@@ -39,7 +42,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from study.export import export_best  # torch: see cmd_report
+    from study.export.model_dir import export_best  # torch: see cmd_report
 
     study = load_existing(args.name, args.storage)
     metrics = export_best(study, out=Path(args.out), retrain=args.retrain, device=args.device,
@@ -56,8 +59,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from study.ranking import Ranker, output_format, read_candidates, write_ranked  # torch: see cmd_report
-    from study.session import parse_column_maps  # torch: see cmd_report
+    from study.export.scoring import (  # torch: see cmd_report
+        Ranker,
+        output_format,
+        read_candidates,
+        write_ranked,
+    )
+    from study.runtime.session import parse_column_maps  # torch: see cmd_report
 
     columns = parse_column_maps(args.map)
     output_format(args.output)  # a bad output name is refused before the model is loaded or anything scored

@@ -3,7 +3,7 @@ everything the dashboard should show, keep the best checkpoint.
 
 Failure handling: a NaN/inf loss prunes the trial with a reason; CUDA out-of-memory fails it with reason
 ``out_of_memory`` after releasing memory (the study goes on); a retried trial resumes from the newest intact
-checkpoint of the chain of trials it retries (``study.checkpoints``), or from epoch 1 when none is left.
+checkpoint of the chain of trials it retries (``runtime/checkpoints.py``), or from epoch 1 when none is left.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from typing import Any
 import optuna
 import torch
 
-from study.artifacts import log_trial_artifacts
-from study.attrs import set_trial_attr
-from study.checkpoints import BEST, LAST, drop_links, find_resume, retry_chain, save_best, trial_dir
 from study.config import Config
+from study.dashboard.artifacts import log_trial_artifacts
 from study.models.config import selectable_metrics
 from study.models.device import describe
 from study.models.ranker import RankingNet
 from study.models.train import NonFiniteLossError, fit, predict
+from study.runtime.attrs import set_trial_attr
+from study.runtime.checkpoints import BEST, LAST, drop_links, find_resume, retry_chain, save_best, trial_dir
 from study.space import suggest
-from study.storage import retrying
+from study.storage.database import retrying
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)

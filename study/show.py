@@ -14,15 +14,15 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from study.attrs import study_attr, study_attrs, trial_attr
-from study.comparison import Comparison
-from study.data.errors import UserInputError
-from study.liveness import process_gone
+from study.errors import UserInputError
+from study.evaluation.comparison import Comparison
 from study.models.metrics import paired_bootstrap_interval
-from study.storage import StorageConfig, open_storage
-from study.storage_urls import redact
-from study.studies import load_existing, remove_study, stored_config
-from study.trials import best_trial, counts
+from study.runtime.attrs import study_attr, study_attrs, trial_attr
+from study.runtime.liveness import process_gone
+from study.runtime.studies import load_existing, remove_study, stored_config
+from study.runtime.trials import best_trial, counts
+from study.storage.database import StorageConfig, open_storage
+from study.storage.urls import redact
 
 
 def stored_comparison(study: optuna.Study) -> Comparison | None:

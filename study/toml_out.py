@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from study.config import SECTIONS, Config
-from study.storage_urls import redact
+from study.storage.urls import redact
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}

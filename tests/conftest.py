@@ -171,7 +171,7 @@ def trials_of() -> Callable[..., list]:
         import optuna
 
         from study.config import load_config
-        from study.storage import build_storage
+        from study.storage.database import build_storage
 
         config = load_config(config_path)
         return optuna.load_study(study_name=name, storage=build_storage(config.storage)).get_trials()

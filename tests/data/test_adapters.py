@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from study.data.adapters import load_adapter, load_esci, load_homedepot, load_wands
-from study.data.errors import UserInputError
 from study.data.validate import query_ids_from_text
+
+from study.errors import UserInputError
 
 HOMEDEPOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "homedepot" / "train.csv.zip"
 

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
+
+from study.errors import UserInputError
 
 
 def test_defaults_are_the_builtin_catalogue() -> None:

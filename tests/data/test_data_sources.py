@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
 from study.data.sources import check_file, load_dataset, resolve_source
 from study.data.synthetic import generate_catalogue
+
+from study.errors import UserInputError
 
 SHOP = pd.DataFrame({  # three queries: the fewest a study can split into train, validation and test
     "search_term": ["red shoe", "red shoe", "sofa", "sofa", "sofa", "desk lamp", "desk lamp", "desk lamp"],

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from study.data.errors import UserInputError
 from study.data.loaders import infer_format, load_file
+
+from study.errors import UserInputError
 
 RAW = pd.DataFrame({
     "qid": ["007", "007", "008", "008"],

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
 from study.data.sources import check_file, load_dataset
 from study.data.splits import split_by_query
 from study.data.validate import validate_pairs
+
+from study.errors import UserInputError
 
 
 def _write(tmp_path: Path, text: str, name: str = "pairs.csv") -> Path:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
 from study.data.sources import load_dataset
+
+from study.errors import UserInputError
 
 
 def _write(tmp_path: Path, content: str | bytes, name: str = "export.csv") -> Path:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from study.data.config import DataConfig
-from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs
 from study.data.splits import Splits, kfold_by_query, make_splits, split_by_query
 from study.data.synthetic import generate_catalogue
+
+from study.errors import UserInputError
 
 
 @pytest.fixture(scope="module")

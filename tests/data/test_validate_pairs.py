@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from study.data.errors import UserInputError
 from study.data.loaders import load_file
 from study.data.summary import check_file_report
 from study.data.validate import product_ids_from_text, query_ids_from_text, validate_pairs
+
+from study.errors import UserInputError
 
 GOOD = """query_id,query,product_id,title,brand,price,clicks,label
 q1,red shoe,p1,Red running shoe,Acme,10.5,3,2

@@ -14,8 +14,8 @@ import pytest
 from optuna.trial import TrialState
 
 import study.objective as objective_module
-from study.attrs import set_study_attr, trial_attr
 from study.cli import main
+from study.runtime.attrs import set_study_attr, trial_attr
 
 ONE_TRIAL = ["--n-trials", "1", "--set", "study.baselines=false", "--set", "train.epochs=1", "--quiet"]
 

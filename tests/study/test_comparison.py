@@ -13,22 +13,22 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from study.models.metrics import evaluate_ranking, paired_bootstrap_interval, per_query_ndcg
 
-from study.attrs import study_attr, trial_attr
-from study.checkpoints import prune_checkpoints
 from study.cli import main
-from study.comparison import (
+from study.config import load_config
+from study.evaluation.comparison import (
     Comparison,
     ComparisonRow,
     Scored,
     build_comparison,
     verdict,
 )
-from study.config import load_config
 from study.objective import BEST, trial_dir
+from study.runtime.attrs import study_attr, trial_attr
+from study.runtime.checkpoints import prune_checkpoints
+from study.runtime.studies import create_or_resume, default_params
+from study.runtime.trials import counts, default_trial
+from study.runtime.worker import claim_trial
 from study.space import suggest
-from study.studies import create_or_resume, default_params
-from study.trials import counts, default_trial
-from study.worker import claim_trial
 
 
 def judged(seed: int, n_queries: int = 30) -> tuple[np.ndarray, np.ndarray]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import optuna
 
-from study.artifacts import study_note
-from study.attrs import set_study_attr, study_attrs
-from study.comparison import Comparison, ComparisonRow
+from study.dashboard.artifacts import study_note
+from study.evaluation.comparison import Comparison, ComparisonRow
+from study.runtime.attrs import set_study_attr, study_attrs
 
 METRICS = {"ndcg@10": 0.91, "mrr": 0.95, "map": 0.88, "recall@10": 1.0, "f1": 0.8, "roc_auc": 0.75,
            "accuracy": 0.7, "n_queries": 40.0, "n_queries_no_positive": 2.0}

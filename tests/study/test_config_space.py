@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from study.data.errors import UserInputError
 
 from study.config import Config, build_config, load_config, profile_cuts, profile_key, valid_fields
+from study.errors import UserInputError
 from study.profiles import DEFAULT_SEARCH, PROFILES
 from study.space import grid_values, suggest
 from study.toml_out import config_to_toml, toml_value

@@ -12,8 +12,8 @@ import optuna
 import pytest
 
 from study.cli import main
-from study.dashboard import serve
-from study.storage import StorageConfig, build_storage
+from study.dashboard.server import serve
+from study.storage.database import StorageConfig, build_storage
 
 
 def _serve_once(url: str, artifacts) -> bytes:

@@ -10,10 +10,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from study.data.errors import UserInputError
 
 from study.cli import main
-from study.ranking import Ranker
+from study.errors import UserInputError
+from study.export.scoring import Ranker
 
 ONE_TRIAL = ["--n-trials", "1", "--set", "study.baselines=false", "--set", "train.epochs=1", "--quiet"]
 

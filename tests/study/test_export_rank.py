@@ -47,8 +47,8 @@ def _in_study_scores(ex: dict) -> pd.Series:
     import optuna
     from study.models.train import predict
 
-    from study.checkpoints import load_trial_model
-    from study.trials import best_trial
+    from study.runtime.checkpoints import load_trial_model
+    from study.runtime.trials import best_trial
 
     study = optuna.load_study(study_name="t", storage=ex["storage"])
     model, config, _ = load_trial_model(best_trial(study))
@@ -79,7 +79,7 @@ def test_export_directory_is_self_contained(exported) -> None:
 def test_moved_export_ranks_like_the_in_study_model(exported, monkeypatch, capsys) -> None:
     import transformers
 
-    from study.ranking import Ranker
+    from study.export.scoring import Ranker
 
     real = transformers.AutoModel.from_pretrained
 
@@ -113,10 +113,10 @@ def test_moved_export_ranks_like_the_in_study_model(exported, monkeypatch, capsy
 
 
 def test_missing_behaviour_columns_warn_and_rank_as_cold_start(exported, caplog) -> None:
-    from study.ranking import Ranker
+    from study.export.scoring import Ranker
 
     frame = exported["frame"].drop(columns=["clicks", "purchases"]).drop(columns=["query_id"])
-    with caplog.at_level(logging.WARNING, logger="study.ranking"):
+    with caplog.at_level(logging.WARNING, logger="study.export.scoring"):
         ranked = Ranker.load(exported["model"]).rank(frame)
     assert any("clicks" in r.getMessage() and "cold-start" in r.getMessage() for r in caplog.records)
     assert len(ranked) == len(frame) and np.isfinite(ranked["score"]).all()
@@ -156,10 +156,10 @@ def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, stu
     import optuna
     from study.models.train import predict
 
-    from study.checkpoints import load_trial_model
     from study.config import load_config
-    from study.ranking import Ranker
-    from study.trials import best_trial
+    from study.export.scoring import Ranker
+    from study.runtime.checkpoints import load_trial_model
+    from study.runtime.trials import best_trial
     from study.workspace import prepare_workspace
 
     path = study_toml()

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from study.cli import main
 from study.config import load_config
-from study.trials import inside, study_folder
+from study.runtime.trials import inside, study_folder
 
 
 def _corrupt(kind: str, path, good_db) -> None:

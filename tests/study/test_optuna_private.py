@@ -1,5 +1,6 @@
-"""Each use of Optuna's private internals (study/optuna_private.py), against the installed Optuna: an upgrade
-that moves one fails here, not in the middle of a study. Plus: the storage is opened once per process."""
+"""Each use of Optuna's private internals (study/storage/optuna_private.py), against the installed
+Optuna: an upgrade that moves one fails here, not in the middle of a study. Plus: the storage is opened once
+per process."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from study import optuna_private as private
-from study.storage import StorageConfig, open_storage
+from study.storage import optuna_private as private
+from study.storage.database import StorageConfig, open_storage
 
 
 @pytest.fixture

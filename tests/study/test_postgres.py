@@ -18,9 +18,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from study.attrs import trial_attr
 from study.cli import main
-from study.storage import StorageConfig, build_storage
+from study.runtime.attrs import trial_attr
+from study.storage.database import StorageConfig, build_storage
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "Zq7pgSecret42"

@@ -7,7 +7,7 @@ import time
 
 import optuna
 
-from study.progress import Progress
+from study.runtime.progress import Progress
 
 
 class Terminal(io.StringIO):

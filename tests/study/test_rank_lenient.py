@@ -36,7 +36,7 @@ def model(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> dict:
 
 
 def _rank(model: dict, frame: pd.DataFrame) -> pd.DataFrame:
-    from study.ranking import Ranker
+    from study.export.scoring import Ranker
 
     return Ranker.load(model["dir"]).rank(frame, source="candidates.csv")
 
@@ -48,7 +48,7 @@ def _by_product(ranked: pd.DataFrame) -> pd.Series:
 def test_a_missing_text_column_is_scored_as_empty_text_with_a_warning(model, caplog) -> None:
     assert "brand" in model["text_fields"]
     without = model["frame"].drop(columns=["brand", "label"])
-    with caplog.at_level(logging.WARNING, logger="study.ranking"):
+    with caplog.at_level(logging.WARNING, logger="study.export.scoring"):
         ranked = _rank(model, without)
     [message] = [r.getMessage() for r in caplog.records if "text column" in r.getMessage()]
     assert "candidates.csv: text column(s) brand missing" in message and "empty text" in message
@@ -125,7 +125,7 @@ def test_a_bad_output_name_is_refused_before_the_model_is_loaded(tmp_path, capsy
 def test_a_query_with_a_single_candidate_is_counted_in_a_warning(model, caplog) -> None:
     frame = model["frame"].drop(columns=["label"])
     lone = frame[frame["query"] == frame["query"].iloc[-1]].head(1)
-    with caplog.at_level(logging.WARNING, logger="study.ranking"):
+    with caplog.at_level(logging.WARNING, logger="study.export.scoring"):
         ranked = _rank(model, pd.concat([frame[frame["query"] != lone["query"].iloc[0]], lone]))
     assert any("1 of 4 queries have a single candidate" in r.getMessage() for r in caplog.records)
     assert ranked["rank"].iloc[-1] == 1

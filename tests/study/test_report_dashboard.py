@@ -107,7 +107,7 @@ def test_report_renders_its_charts_without_javascript_errors(tiny_study, chrome)
 
 
 def test_report_redacts_storage_passwords(tiny_study) -> None:
-    from study.report import build_report
+    from study.report.build import build_report
 
     study = optuna.load_study(study_name="t", storage=tiny_study["storage"])
     out = build_report(study, out=tiny_study["tmp"] / "r.html", storage_url="postgresql://ann:s3cret@db/studies")
@@ -119,7 +119,7 @@ def test_report_of_a_3000_trial_study_stays_small() -> None:
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from study.report import build_report
+    from study.report.build import build_report
 
     rng = np.random.default_rng(0)
     dists = {"train.head_lr": FloatDistribution(1e-4, 1e-2, log=True),
@@ -157,7 +157,7 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_dashboard_shows_the_trials_while_a_worker_writes(tiny_study, chrome) -> None:
     from selenium.webdriver.common.by import By
 
-    from study.dashboard import free_port
+    from study.dashboard.server import free_port
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -14,11 +14,11 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from study.artifacts import best_histogram, speed_figure, study_note
 from study.cli import main
-from study.report import build_report, report_path
-from study.report_html import grade, number
-from study.report_search import learning_curves, search_sections
+from study.dashboard.artifacts import best_histogram, speed_figure, study_note
+from study.report.build import build_report, report_path
+from study.report.html import grade, number
+from study.report.search import learning_curves, search_sections
 
 SPACE = {"train.head_lr": FloatDistribution(1e-4, 1e-2, log=True), "model.dropout": FloatDistribution(0, 0.3),
          "train.weight_decay": FloatDistribution(0, 0.1), "train.epochs": IntDistribution(1, 3),

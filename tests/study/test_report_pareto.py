@@ -9,12 +9,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from study.attrs import set_trial_attr
 from study.config import load_config
-from study.report import build_report
+from study.report.build import build_report
+from study.runtime.attrs import set_trial_attr
+from study.runtime.studies import create_or_resume
+from study.runtime.trials import best_trial
 from study.space import suggest
-from study.studies import create_or_resume
-from study.trials import best_trial
 
 
 def two_objective_study(study_toml, second: str, n_trials: int = 12) -> optuna.Study:

@@ -21,12 +21,12 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from study.attrs import set_trial_attr, trial_attr
 from study.cli import main
 from study.config import load_config
-from study.liveness import recover_trials
-from study.storage import build_storage
-from study.trials import FINISHED
+from study.runtime.attrs import set_trial_attr, trial_attr
+from study.runtime.liveness import recover_trials
+from study.runtime.trials import FINISHED
+from study.storage.database import build_storage
 
 CPU = torch.device("cpu")
 
@@ -173,9 +173,9 @@ def test_changed_search_space_is_refused_and_nothing_changes(write_study_config,
 @pytest.mark.parametrize("backend", ["sqlite", "journal"])
 def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(
         tmp_path, write_study_config, trials_of, backend):
+    from study.runtime.studies import create_or_resume
     from study.space import suggest
-    from study.storage import HEARTBEAT_ATTR
-    from study.studies import create_or_resume
+    from study.storage.database import HEARTBEAT_ATTR
     from study.workspace import prepare_workspace
 
     url = f"journal:///{tmp_path / 'studies.log'}" if backend == "journal" else None
@@ -235,7 +235,7 @@ def test_an_unreachable_server_is_reported_with_exit_2_and_no_password(write_stu
 
 
 def test_redact_hides_passwords_in_urls_and_driver_messages() -> None:
-    from study.storage_urls import redact
+    from study.storage.urls import redact
 
     assert redact("postgresql+psycopg://u:p%40ss@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"
     assert "s3cr" not in redact("connection failed: host=h user=u password=s3cr dbname=db")

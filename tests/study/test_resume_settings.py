@@ -7,9 +7,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from study.attrs import study_attr, trial_attr
 from study.cli import main
 from study.config import load_config
+from study.runtime.attrs import study_attr, trial_attr
 
 FAST = ["--set", "train.epochs=1", "--quiet"]
 

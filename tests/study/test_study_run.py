@@ -16,14 +16,14 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from study.attrs import study_attr, trial_attr
 from study.cli import main
 from study.config import load_config
 from study.objective import Objective
+from study.runtime.attrs import study_attr, trial_attr
+from study.runtime.studies import create_or_resume
+from study.runtime.worker import run_worker
 from study.samplers import SAMPLERS
 from study.space import grid_values, suggest
-from study.studies import create_or_resume
-from study.worker import run_worker
 from study.workspace import prepare_workspace
 
 CPU = torch.device("cpu")

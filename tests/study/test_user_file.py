@@ -14,10 +14,10 @@ from optuna.trial import TrialState
 from study.data.sources import load_dataset
 from study.data.validate import validate_pairs
 
-from study.attrs import study_attr
 from study.cli import main
 from study.config import build_config, load_config
-from study.preflight import describe_variant
+from study.runtime.attrs import study_attr
+from study.runtime.preflight import describe_variant
 
 
 def write_pairs(tmp_path: Path, *, features: bool = False, name: str = "pairs.csv") -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from study.attrs import trial_attr
+from study.runtime.attrs import trial_attr
 
 
 def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_config, start_study,

@@ -52,7 +52,7 @@ def test_each_fold_validates_on_its_own_part_of_the_non_test_queries(study_toml,
 
 
 def test_a_fold_outside_n_folds_is_refused_by_name(study_toml) -> None:
-    from study.data.errors import UserInputError
+    from study.errors import UserInputError
 
     with pytest.raises(UserInputError, match=r"data.fold must be in \[0, 2\], got 3"):
         load_config(study_toml(), overrides=["data.n_folds=3", "data.fold=3"])

@@ -16,9 +16,6 @@ from typing import Any
 
 import optuna
 
-from study.artifacts import write_study_note
-from study.attrs import study_attr
-from study.checkpoints import prune_checkpoints
 from study.config import (
     Config,
     build_config,
@@ -27,24 +24,27 @@ from study.config import (
     profile_cuts,
     read_toml,
 )
+from study.dashboard.artifacts import write_study_note
 from study.data.config import is_builtin_catalogue
-from study.data.errors import UserInputError
-from study.evaluation import compare_on_test
-from study.liveness import Terminated
+from study.errors import UserInputError
+from study.evaluation.held_out import compare_on_test
 from study.models.device import enable_fast_math
 from study.objective import Objective
-from study.preflight import check_model, check_variants, describe_variant, device_for
 from study.profiles import PROFILE_NOTES
-from study.progress import Progress
+from study.runtime.attrs import study_attr
+from study.runtime.checkpoints import prune_checkpoints
+from study.runtime.liveness import Terminated
+from study.runtime.preflight import check_model, check_variants, describe_variant, device_for
+from study.runtime.progress import Progress
+from study.runtime.spawn import spawn_workers
+from study.runtime.studies import create_or_resume, load_existing
+from study.runtime.trackers import check_tracker, tracker_callback
+from study.runtime.trials import counts
+from study.runtime.worker import run_worker
 from study.show import summary_table
-from study.spawn import spawn_workers
-from study.storage import StorageConfig, StorageUnavailableError
-from study.storage_urls import redact
-from study.studies import create_or_resume, load_existing
+from study.storage.database import StorageConfig, StorageUnavailableError
+from study.storage.urls import redact
 from study.toml_out import toml_value
-from study.trackers import check_tracker, tracker_callback
-from study.trials import counts
-from study.worker import run_worker
 from study.workspace import Workspace, prepare_workspace
 
 

@@ -1,9 +1,9 @@
 """``study report``: one self-contained HTML file (plotly's JavaScript inlined, works offline).
 
-The page: an overview (trials, objective, data, the best trials), the search (``study.report_search``:
+The page: an overview (trials, objective, data, the best trials), the search (``study.report.search``:
 Optuna's figures on bounded subsets of trials, the Pareto front with a second objective) and the result
-(``study.report_ranking``: the best trial's test comparison with the untuned default and the baselines, its
-per-query NDCG distribution and example queries). The page parts live in ``study.report_html``; this module
+(``study.report.ranking``: the best trial's test comparison with the untuned default and the baselines, its
+per-query NDCG distribution and example queries). The page parts live in ``study.report.html``; this module
 imports the others, none of them imports it.
 """
 
@@ -16,12 +16,12 @@ from pathlib import Path
 import optuna
 from plotly.offline import get_plotlyjs
 
-from study.attrs import study_attrs, trial_attr
-from study.report_html import CSS, Section, duration, escape, metric_names, note, number, table
-from study.report_ranking import ranking_section
-from study.report_search import best_first, complete_trials, search_sections
-from study.storage_urls import redact
-from study.trials import counts
+from study.report.html import CSS, Section, duration, escape, metric_names, note, number, table
+from study.report.ranking import ranking_section
+from study.report.search import best_first, complete_trials, search_sections
+from study.runtime.attrs import study_attrs, trial_attr
+from study.runtime.trials import counts
+from study.storage.urls import redact
 
 
 def report_path(out: str | Path | None, name: str) -> Path:

@@ -14,8 +14,8 @@ import logging
 import numpy as np
 import torch
 
-from study.comparison import Scored
 from study.data.schema import LABEL, product_text
+from study.evaluation.comparison import Scored
 from study.models.device import resolve_precision
 from study.models.metrics import evaluate_ranking
 from study.models.ranker import RankingNet

@@ -19,10 +19,10 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from study import optuna_private as private
-from study.attrs import set_trial_attr_by_id, trial_attr
-from study.locks import claim_lock
-from study.storage import HEARTBEAT_ATTR, RetryStaleTrial, StorageConfig, retrying
+from study.runtime.attrs import set_trial_attr_by_id, trial_attr
+from study.storage import optuna_private as private
+from study.storage.database import HEARTBEAT_ATTR, RetryStaleTrial, StorageConfig, retrying
+from study.storage.locks import claim_lock
 
 logger = logging.getLogger(__name__)
 

@@ -21,14 +21,14 @@ import torch
 from safetensors.torch import load_file
 
 from study.data.batching import build_split_tensors
-from study.data.errors import UserInputError, describe_rows
 from study.data.features import FeatureScaler
 from study.data.loaders import apply_column_map, read_raw
 from study.data.match import MatchFeaturizer
 from study.data.schema import JudgedPairs
 from study.data.validate import validate_pairs
-from study.export import FORMAT, FORMAT_VERSION
-from study.export_files import check_export_files
+from study.errors import UserInputError, describe_rows
+from study.export.manifest import check_export_files
+from study.export.model_dir import FORMAT, FORMAT_VERSION
 from study.models import encoder as encoder_module
 from study.models import ranker as network_module
 from study.models.device import resolve_device, resolve_precision

@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from study.data.errors import UserInputError
+from study.errors import UserInputError
 
 MANIFEST_KEY = "files"
 DOCUMENTATION = ("README.md", "metrics.json", "study_config.json", "ranker.json")

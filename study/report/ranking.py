@@ -15,17 +15,17 @@ import optuna
 import plotly.graph_objects as go
 import torch
 
-from study.attrs import study_attr, study_attrs
-from study.checkpoints import load_trial_model
-from study.comparison import Comparison
-from study.data.errors import UserInputError
 from study.data.schema import LABEL, product_text
+from study.errors import UserInputError
+from study.evaluation.comparison import Comparison
 from study.models.device import resolve_device, resolve_precision
 from study.models.metrics import per_query_ndcg
 from study.models.train import predict
-from study.report_html import Section, escape, figure, grade, metric_name, note, number, table
-from study.studies import stored_config
-from study.trials import best_trial
+from study.report.html import Section, escape, figure, grade, metric_name, note, number, table
+from study.runtime.attrs import study_attr, study_attrs
+from study.runtime.checkpoints import load_trial_model
+from study.runtime.studies import stored_config
+from study.runtime.trials import best_trial
 from study.workspace import prepare_workspace
 
 logger = logging.getLogger(__name__)

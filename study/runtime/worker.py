@@ -24,11 +24,11 @@ import torch
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from study import optuna_private as private
-from study.attrs import set_trial_attr, trial_attr
-from study.checkpoints import trial_closed
 from study.config import Config
-from study.liveness import (
+from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
+from study.runtime.attrs import set_trial_attr, trial_attr
+from study.runtime.checkpoints import trial_closed
+from study.runtime.liveness import (
     close_interrupted,
     heartbeat,
     is_local,
@@ -36,13 +36,19 @@ from study.liveness import (
     recover_trials,
     signals_deferred,
 )
-from study.locks import claim_lock
-from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
+from study.runtime.studies import public_config
+from study.runtime.trials import CLAIMED, counts
 from study.samplers import build_pruner, build_sampler
-from study.storage import HEARTBEAT_ATTR, StorageConfig, StorageUnavailableError, open_storage, retrying
-from study.storage_urls import redact
-from study.studies import public_config
-from study.trials import CLAIMED, counts
+from study.storage import optuna_private as private
+from study.storage.database import (
+    HEARTBEAT_ATTR,
+    StorageConfig,
+    StorageUnavailableError,
+    open_storage,
+    retrying,
+)
+from study.storage.locks import claim_lock
+from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
 

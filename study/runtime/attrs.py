@@ -15,8 +15,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from study import optuna_private as private
-from study.storage import HEARTBEAT_ATTR
+from study.storage import optuna_private as private
+from study.storage.database import HEARTBEAT_ATTR
 
 TRIAL_INTERNAL = frozenset({
     "host", "pid", "pid_namespace", "process_start", HEARTBEAT_ATTR, "sampler_seed", "checkpoint", "config",

@@ -19,8 +19,8 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
-from study.attrs import trial_attr
-from study.report_html import Section, caveat, figure, metric_names, note
+from study.report.html import Section, caveat, figure, metric_names, note
+from study.runtime.attrs import trial_attr
 
 logger = logging.getLogger(__name__)
 

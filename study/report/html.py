@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from study.attrs import study_attr
+from study.runtime.attrs import study_attr
 
 # .grid has fixed columns (not auto-fit): plotly sizes a figure once, on its box's width when it is drawn, and
 # an auto-fit grid only gains its second column after the figure in the first one has been drawn full width.

@@ -15,16 +15,16 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from study.artifacts import artifact_dir
-from study.attrs import set_study_attr, study_attr, study_attrs
 from study.config import Config, config_from_dict
-from study.data.errors import UserInputError
-from study.locks import claim_lock
+from study.dashboard.artifacts import artifact_dir
+from study.errors import UserInputError
+from study.runtime.attrs import set_study_attr, study_attr, study_attrs
+from study.runtime.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
 from study.samplers import build_pruner, build_sampler
 from study.space import in_spec
-from study.storage import StorageConfig, open_storage, retrying
-from study.storage_urls import redact
-from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
+from study.storage.database import StorageConfig, open_storage, retrying
+from study.storage.locks import claim_lock
+from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from study.attrs import set_study_attr, study_attr, trial_attr
-from study.baselines import baseline_scores
-from study.checkpoints import load_trial_model
-from study.comparison import (
+from study.evaluation.baselines import baseline_scores
+from study.evaluation.comparison import (
     N_RESAMPLES,
     Comparison,
     Scored,
@@ -24,7 +22,9 @@ from study.models.checkpoint import DamagedCheckpointError
 from study.models.device import resolve_precision
 from study.models.metrics import per_query_ndcg
 from study.models.train import evaluate
-from study.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, best_trial, default_trial
+from study.runtime.attrs import set_study_attr, study_attr, trial_attr
+from study.runtime.checkpoints import load_trial_model
+from study.runtime.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, best_trial, default_trial
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)

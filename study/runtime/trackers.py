@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from study.data.errors import UserInputError
+from study.errors import UserInputError
 
 TRACKERS = ("", "mlflow", "wandb")
 _NEEDS = {"mlflow": ("mlflow", "study[mlflow]"), "wandb": ("wandb", "study[wandb]")}

@@ -1,11 +1,11 @@
 """``study dashboard``: optuna-dashboard on the study storage, bound to 127.0.0.1, with the artifact store.
 
 Safe beside running SQLite workers (optuna-dashboard issue #545, "database is locked"): the dashboard opens
-the storage through ``study.storage.build_storage``, exactly as the workers do. The database is in WAL mode,
-every connection waits up to ``sqlite_timeout`` (60 s) for a lock instead of failing, and every transaction
-begins with ``BEGIN IMMEDIATE``, so no transaction ever has to upgrade a read lock to a write lock (the case
-in which SQLite answers "database is locked" at once, whatever the timeout): the dashboard's short reads and
-note edits and the workers' writes simply take turns.
+the storage through ``storage.database.build_storage``, exactly as the workers do. The database is in WAL
+mode, every connection waits up to ``sqlite_timeout`` (60 s) for a lock instead of failing, and every
+transaction begins with ``BEGIN IMMEDIATE``, so no transaction ever has to upgrade a read lock to a write lock
+(the case in which SQLite answers "database is locked" at once, whatever the timeout): the dashboard's short
+reads and note edits and the workers' writes simply take turns.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from study.artifacts import artifact_store, refresh_study_notes
-from study.data.errors import UserInputError
-from study.storage import StorageConfig, open_storage
-from study.storage_urls import redact
+from study.dashboard.artifacts import artifact_store, refresh_study_notes
+from study.errors import UserInputError
+from study.storage.database import StorageConfig, open_storage
+from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
 

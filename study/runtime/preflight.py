@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 
 from study.config import Config
-from study.data.errors import UserInputError
 from study.data.schema import JudgedPairs
+from study.errors import UserInputError
 from study.models.device import resolve_device
 from study.models.encoder import resolve_encoder_dir
 from study.models.ranker import RankingNet, resolve_variant

@@ -14,7 +14,7 @@
     metrics.json          validation, test and baseline metrics, the test comparison with its intervals
     README.md             a short model card
 
-``ranker.json`` also lists the SHA-256 of every file the model is loaded from (``study.export_files``), which
+``ranker.json`` also lists the SHA-256 of every file the model is loaded from (``manifest``), which
 ``Ranker.load`` checks.
 
 ``--retrain`` first fits the best configuration on train + validation for the best trial's number of epochs.
@@ -36,25 +36,25 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from study.attrs import study_attr, trial_attr
-from study.checkpoints import MissingCheckpointError, load_trial_model
-from study.comparison import Comparison
 from study.config import config_from_dict
 from study.data.batching import build_split_tensors
-from study.data.errors import UserInputError
 from study.data.features import FeatureScaler
 from study.data.match import MatchFeaturizer
 from study.data.schema import JudgedPairs, product_text
 from study.data.tokenize import load_tokenizer
-from study.export_files import MANIFEST_KEY, file_manifest
+from study.errors import UserInputError
+from study.evaluation.comparison import Comparison
+from study.export.manifest import MANIFEST_KEY, file_manifest
 from study.models.checkpoint import DamagedCheckpointError
 from study.models.device import resolve_device, resolve_precision
 from study.models.encoder import resolve_encoder_dir
 from study.models.ranker import RankingNet
 from study.models.train import evaluate, fit
-from study.storage_urls import redact
-from study.studies import stored_config
-from study.trials import best_trial
+from study.runtime.attrs import study_attr, trial_attr
+from study.runtime.checkpoints import MissingCheckpointError, load_trial_model
+from study.runtime.studies import stored_config
+from study.runtime.trials import best_trial
+from study.storage.urls import redact
 from study.workspace import assemble_inputs, prepare_workspace
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ study rank --model THIS_DIR --input candidates.csv --output ranked.csv
 ```
 
 ```python
-from study.ranking import Ranker
+from study.export.scoring import Ranker
 
 ranked = Ranker.load("THIS_DIR").rank(candidates_df)  # adds score and rank, by score within each query
 ```

@@ -21,9 +21,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from study.attrs import set_trial_attr, trial_attr
 from study.config import Config, config_from_dict
-from study.data.errors import UserInputError
+from study.errors import UserInputError
 from study.models.checkpoint import (
     BEST_KEYS,
     LAST_KEYS,
@@ -38,7 +37,8 @@ from study.models.checkpoint import (
 )
 from study.models.ranker import RankingNet
 from study.models.train import FitResult
-from study.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
+from study.runtime.attrs import set_trial_attr, trial_attr
+from study.runtime.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 
-from study.storage_urls import is_journal, journal_path, sqlite_path
+from study.storage.urls import is_journal, journal_path, sqlite_path
 
 
 @contextlib.contextmanager

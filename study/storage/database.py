@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from study.data.errors import UserInputError
-from study.locks import file_lock
-from study.sqlite_files import immediate_transactions, prepare_sqlite
-from study.storage_urls import (
+from study.errors import UserInputError
+from study.storage.locks import file_lock
+from study.storage.sqlite import immediate_transactions, prepare_sqlite
+from study.storage.urls import (
     DEFAULT_STORAGE,
     engine_url,
     file_of,

@@ -20,10 +20,10 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from study.attrs import set_trial_attr, study_attr, study_attrs, trial_attr
-from study.comparison import Comparison
+from study.evaluation.comparison import Comparison
 from study.models.metrics import per_query_ndcg
-from study.storage_urls import redact
+from study.runtime.attrs import set_trial_attr, study_attr, study_attrs, trial_attr
+from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from study.data.errors import UserInputError
+from study.errors import UserInputError
 
 
 def check_sqlite_file(path: str, timeout: float = 5.0) -> None:
