@@ -32,6 +32,10 @@ class SplitTensors:
     frame: object  # the split's frame in the same row order (for reports and ranking output)
     query_input_ids: torch.Tensor | None = None  # (P, Lq) query tokens alone (two-tower); input_ids = product
     query_lengths: np.ndarray | None = None  # (P,)
+    # the frozen lower encoder layers' output (models.layer_cache): real tokens of every row packed (T, H),
+    # float16, and each row's start (P + 1,); batches then carry ``hidden_states`` for the top layers
+    hidden: torch.Tensor | None = None
+    hidden_offsets: torch.Tensor | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -53,6 +57,7 @@ class Batch:
     real_tokens: int
     query_ids: torch.Tensor | None = None  # (B, Lq) two-tower query tokens
     query_mask: torch.Tensor | None = None  # (B, Lq)
+    hidden_states: torch.Tensor | None = None  # (B, L, H) output of the frozen lower layers, when cached
 
     def model_inputs(self) -> dict[str, torch.Tensor | None]:
         inputs = {
@@ -63,7 +68,18 @@ class Batch:
         }
         if self.query_ids is not None:
             inputs["query_ids"], inputs["query_mask"] = self.query_ids, self.query_mask
+        if self.hidden_states is not None:
+            inputs["hidden_states"] = self.hidden_states
         return inputs
+
+
+def gather_hidden(split: SplitTensors, rows: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """``(B, width, H)`` cached lower-layer states of ``rows`` (device tensors), zero past each row's
+    length."""
+    positions = torch.arange(width, device=rows.device)  # (L,)
+    valid = positions[None, :] < lengths[:, None]  # (B, L)
+    index = torch.where(valid, split.hidden_offsets[rows][:, None] + positions[None, :], 0)  # (B, L)
+    return split.hidden[index] * valid[..., None].to(split.hidden.dtype)
 
 
 def build_split_tensors(
@@ -158,6 +174,8 @@ class EpochPlan:
             token_type_ids = split.token_type_ids[rows, :width]
             positions = torch.arange(width, device=rows.device)
             attention_mask = (positions[None, :] < self.lengths[r0:r1, None]).long()
+        hidden_states = (gather_hidden(split, rows, self.lengths[r0:r1], int(self.widths[i]))
+                         if split.hidden is not None else None)
         query_ids = query_mask = None
         if split.query_input_ids is not None:
             q_width = int(self.query_widths[i])
@@ -174,6 +192,7 @@ class EpochPlan:
             real_tokens=int(self.real_tokens[i]),
             query_ids=query_ids,
             query_mask=query_mask,
+            hidden_states=hidden_states,
         )
 
 
@@ -281,6 +300,8 @@ def rows_batch(split: SplitTensors, rows: np.ndarray | torch.Tensor, *, width: i
         inputs["input_ids"] = split.input_ids[rows, :width]
         inputs["token_type_ids"] = split.token_type_ids[rows, :width]
         inputs["attention_mask"] = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
+        if split.hidden is not None:
+            inputs["hidden_states"] = gather_hidden(split, rows, lengths, width)
     if split.query_input_ids is not None:
         rows_host = rows.cpu().numpy()  # scoring only: one small copy per batch
         q_len = split.query_lengths[rows_host]

@@ -55,6 +55,9 @@ class RankerConfig:
     match_features: bool = False
     encoder: str = "minilm"  # 'minilm' or a local Hugging Face model directory
     n_layers: int = 0  # keep the first k encoder layers; 0 = all
+    # fine-tune only the top k of those layers; the frozen ones below run once per dataset and their output
+    # is cached (models.layer_cache), so a trial trains at the cost of k layers. 0 = train every layer
+    trainable_layers: int = 0
     pooling: str = "pair"  # 'pair' (mean + query/product interaction) | 'cls' | 'mean'
     max_length: int = 64
     feature_hidden: int = 64
@@ -77,6 +80,9 @@ class RankerConfig:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         if not isinstance(self.match_features, bool):
             raise TypeError(f"match_features must be true or false, got {self.match_features}")
+        if not isinstance(self.trainable_layers, int) or self.trainable_layers < 0:
+            raise ValueError(
+                f"trainable_layers must be an integer >= 0 (0 = all), got {self.trainable_layers!r}")
         if self.prior_scale <= 0:
             raise ValueError(f"prior_scale must be > 0, got {self.prior_scale}")
 

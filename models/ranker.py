@@ -19,6 +19,7 @@ from study.models.encoder import (
     pooled_size,
     resolve_encoder_dir,
 )
+from study.models.layer_cache import frozen_layers
 from torch import nn
 
 
@@ -83,8 +84,11 @@ class RankingNet(nn.Module):
         width = 0
         self.encoder: nn.Module | None = None
         self.features: FeatureTower | None = None
+        self.n_frozen_layers = 0  # bottom encoder layers kept pretrained (model.trainable_layers)
         if text and config.uses_encoder:
             self.encoder = load_encoder(resolve_encoder_dir(config.encoder), n_layers=config.n_layers)
+            self.n_frozen_layers = frozen_layers(int(self.encoder.config.num_hidden_layers),
+                                                 config.trainable_layers)
             if self.architecture in ("cross", "prior"):
                 width += pooled_size(encoder_hidden_size(self.encoder), config.pooling)
         tower_in = ((self.layout.n_behaviour if self.use_behaviour else 0) + self.layout.n_match
@@ -115,6 +119,7 @@ class RankingNet(nn.Module):
         features: torch.Tensor | None = None,  # (B, F): [behaviour | match | prior], see FeatureLayout
         query_ids: torch.Tensor | None = None,  # (B, Lq) query tokens, two_tower only
         query_mask: torch.Tensor | None = None,  # (B, Lq)
+        hidden_states: torch.Tensor | None = None,  # (B, L, H) the frozen lower layers' output, when cached
     ) -> torch.Tensor:
         parts = []
         score = None
@@ -127,9 +132,12 @@ class RankingNet(nn.Module):
                     pool(q, query_mask, "mean"), pool(p, attention_mask, "mean"), dim=-1, eps=1e-6)  # (B,)
                 score = self.cosine_scale.exp() * cos.float()
             else:
-                out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                   token_type_ids=token_type_ids)
-                pooled = pool(out.last_hidden_state, attention_mask, self.config.pooling, token_type_ids)
+                if hidden_states is not None:  # (B, L, H): only the layers above the frozen ones run
+                    hidden = self.top_layers(hidden_states, attention_mask)
+                else:
+                    hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                          token_type_ids=token_type_ids).last_hidden_state
+                pooled = pool(hidden, attention_mask, self.config.pooling, token_type_ids)
                 parts.append(self.dropout(pooled))  # (B, D)
         if self.features is not None:
             nb, nm = self.layout.n_behaviour, self.layout.n_match
@@ -144,6 +152,20 @@ class RankingNet(nn.Module):
                                  else parts[0]).squeeze(-1)  # (B,)
             score = residual if score is None else score + residual
         return score
+
+    def top_layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The encoder layers above ``n_frozen_layers`` on the cached output of those below: the same as the
+        full encoder's ``last_hidden_state`` on the tokens (up to the cache's float16)."""
+        from transformers.masking_utils import create_bidirectional_mask  # lazy: see encoder._pretrained
+
+        dtype = next(self.encoder.parameters()).dtype
+        hidden = hidden.to(torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(
+            hidden.device.type) else dtype)  # (B, L, H)
+        mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden,
+                                         attention_mask=attention_mask)
+        for layer in self.encoder.encoder.layer[self.n_frozen_layers:]:
+            hidden = layer(hidden, mask)
+        return hidden
 
     def parameter_groups(
         self, *, encoder_lr: float, head_lr: float, weight_decay: float, layerwise_lr_decay: float = 1.0,
@@ -166,6 +188,7 @@ class RankingNet(nn.Module):
         if self.encoder is not None:
             layers = list(self.encoder.encoder.layer)
             n = len(layers)
+            freeze_layers = max(freeze_layers, self.n_frozen_layers)
             if freeze_layers:
                 for p in self.encoder.embeddings.parameters():
                     p.requires_grad_(False)

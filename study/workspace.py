@@ -3,6 +3,7 @@ scaler, and device-resident tensors per (encoder tokenizer, max length)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from study.data.schema import JudgedPairs, product_text
 from study.data.sources import load_dataset
 from study.data.splits import Splits, kfold_by_query, split_by_query
 from study.models.encoder import resolve_encoder_dir
+from study.models.layer_cache import frozen_layers, lower_hidden_states
 from study.models.ranker import RankerConfig
 from study.models.zero_shot import zero_shot_cosine
 
@@ -67,7 +69,8 @@ class Workspace:
                                prior_encoder=model.encoder, device=self.device)
 
     def tensors(self, name: str, model: RankerConfig) -> SplitTensors:
-        """Tokenised (cached) and moved to the device once per split, tokenizer, max length and inputs."""
+        """Tokenised (cached) and moved to the device once per split, tokenizer, max length and inputs; with
+        the frozen lower layers' output attached when ``model.trainable_layers`` leaves layers frozen."""
         model_dir = str(resolve_encoder_dir(model.encoder)) if model.uses_encoder else None
         key = (name, model_dir, model.max_length if model_dir else 0, model.uses_match,
                model.uses_prior and model.encoder, model.needs_query_tokens)
@@ -76,7 +79,17 @@ class Workspace:
                 self.split(name), self.model_inputs(name, model), device=self.device, model_dir=model_dir,
                 max_length=model.max_length, separate_query=model.needs_query_tokens,
             )
-        return self._tensors[key]
+        n_frozen = cached_layers(model)
+        if not n_frozen:
+            return self._tensors[key]
+        hidden_key = (*key, n_frozen)
+        if hidden_key not in self._tensors:
+            base = self._tensors[key]
+            hidden, offsets = lower_hidden_states(
+                base.input_ids.cpu().numpy(), base.token_type_ids.cpu().numpy(), base.lengths,
+                model_dir=Path(model_dir), n_frozen=n_frozen, device=self.device)
+            self._tensors[hidden_key] = dataclasses.replace(base, hidden=hidden, hidden_offsets=offsets)
+        return self._tensors[hidden_key]
 
     def summary(self) -> dict[str, object]:
         return {
@@ -84,6 +97,21 @@ class Workspace:
             "fingerprint": self.pairs.fingerprint(),
             "splits": {n: {"pairs": len(self.split(n)), "queries": self.split(n).n_queries} for n in SPLITS},
         }
+
+
+def cached_layers(model: RankerConfig) -> int:
+    """The frozen bottom layers whose output is computed once and cached (0: none): the cross-encoders
+    (``cross``, ``prior``) with ``trainable_layers`` below the encoder's depth."""
+    if not (model.uses_encoder and model.trainable_layers and model.architecture in ("cross", "prior")):
+        return 0
+    return frozen_layers(model.n_layers or encoder_depth(resolve_encoder_dir(model.encoder)),
+                         model.trainable_layers)
+
+
+def encoder_depth(model_dir: Path) -> int:
+    from transformers import AutoConfig  # lazy: transformers takes ~1 s to import
+
+    return int(AutoConfig.from_pretrained(str(model_dir), local_files_only=True).num_hidden_layers)
 
 
 def prepare_workspace(config: Config, device: torch.device) -> Workspace:
