@@ -68,7 +68,9 @@ class Objective:
         self.on_epoch = on_epoch
 
     def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, float]:
-        params = suggest(trial, self.config.search)
+        model = self.config.model
+        params = suggest(trial, self.config.search,
+                         fixed={"model.architecture": model.architecture, "model.variant": model.variant})
         config = self.config.with_params(params)
         ws = self.workspace
         folder = trial_dir(config, trial.number)

@@ -47,7 +47,8 @@ def build_sampler(
         return optuna.samplers.TPESampler(
             n_startup_trials=config.n_startup_trials,
             multivariate=config.multivariate,
-            group=False,
+            # the space is conditional (study.space.ONLY_FOR): one model per branch; group needs multivariate
+            group=config.multivariate,
             constant_liar=config.constant_liar,
             seed=seed,
         )

@@ -3,6 +3,10 @@
 A space is a mapping from a config field (``"train.encoder_lr"``) to a spec:
 ``{low, high, log?, step?}`` for numbers (int when low and high are ints) or ``{choices = [...]}``.
 Parameter names equal config field names, so best params map straight back onto a config.
+
+The space is conditional (define-by-run): a field that only some text architectures read (``ONLY_FOR``) is
+suggested only in trials of those architectures, so a ``frozen`` trial neither samples nor reports an encoder
+learning rate, and TPE (``group=True``) models each branch apart.
 """
 
 from __future__ import annotations
@@ -13,6 +17,19 @@ import numpy as np
 import optuna
 
 SPEC_KEYS = {"low", "high", "log", "step", "choices"}
+ENCODER_ARCHITECTURES = ("cross", "prior", "two_tower")  # those with a trainable encoder
+# fields read only under some values of model.architecture (and never by the text-free ``features`` variant)
+ONLY_FOR: dict[str, tuple[str, ...]] = {
+    "train.encoder_lr": ENCODER_ARCHITECTURES,
+    "train.layerwise_lr_decay": ENCODER_ARCHITECTURES,
+    "train.freeze_layers": ENCODER_ARCHITECTURES,
+    "model.n_layers": ENCODER_ARCHITECTURES,
+    "model.max_length": ENCODER_ARCHITECTURES,
+    "model.trainable_layers": ENCODER_ARCHITECTURES,
+    "model.pooling": ("cross", "prior"),
+    "model.prior_scale": ("prior", "frozen", "two_tower"),
+}
+PARENTS = ("model.variant", "model.architecture")  # suggested first: the others depend on them
 
 
 def check_space(space: dict[str, dict[str, Any]], *, valid_fields: set[str]) -> None:
@@ -75,10 +92,27 @@ def _is_int(spec: dict[str, Any]) -> bool:
     )
 
 
-def suggest(trial: optuna.trial.BaseTrial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One value per search-space field, by name."""
+def active(name: str, values: dict[str, Any]) -> bool:
+    """Whether field ``name`` matters given the ``values`` of ``model.variant`` / ``model.architecture`` (a
+    missing value counts as any)."""
+    if name not in ONLY_FOR:
+        return True
+    if values.get("model.variant") == "features":
+        return False
+    architecture = values.get("model.architecture")
+    return architecture is None or architecture in ONLY_FOR[name]
+
+
+def suggest(trial: optuna.trial.BaseTrial, space: dict[str, dict[str, Any]], *,
+            fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One value per search-space field that matters for this trial, by name. ``fixed``: the config's values
+    of the fields that are not searched (``model.architecture`` and ``model.variant`` decide what matters)."""
     params: dict[str, Any] = {}
-    for name, spec in space.items():
+    values = dict(fixed or {})
+    for name in [*(p for p in PARENTS if p in space), *(n for n in space if n not in PARENTS)]:
+        spec = space[name]
+        if not active(name, values):
+            continue
         if "choices" in spec:
             params[name] = trial.suggest_categorical(name, list(spec["choices"]))
         elif _is_int(spec):
@@ -91,6 +125,7 @@ def suggest(trial: optuna.trial.BaseTrial, space: dict[str, dict[str, Any]]) -> 
                 name, float(spec["low"]), float(spec["high"]), step=spec.get("step"),
                 log=bool(spec.get("log", False))
             )
+        values[name] = params[name]
     return params
 
 
