@@ -8,6 +8,7 @@ import pytest
 from study.data.config import DataConfig
 
 from study.errors import UserInputError
+from tests.messages import assert_says
 
 
 def test_defaults_are_the_builtin_catalogue() -> None:
@@ -21,9 +22,7 @@ def test_defaults_are_the_builtin_catalogue() -> None:
 def test_from_dict_rejects_unknown_key_naming_it_and_listing_valid_ones() -> None:
     with pytest.raises(UserInputError) as info:
         DataConfig.from_dict({"source": "synthetic", "n_querys": 10})
-    message = str(info.value)
-    assert "'n_querys'" in message
-    assert "n_queries" in message and "label_map" in message
+    assert_says(info.value, "'n_querys'", "n_queries", "label_map")
 
 
 def test_from_dict_converts_lists_to_tuples_and_keeps_mappings() -> None:
@@ -61,8 +60,9 @@ def test_to_dict_roundtrips() -> None:
     ],
 )
 def test_bad_values_are_named(values: dict, named: str) -> None:
-    with pytest.raises(UserInputError, match=named.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(UserInputError) as info:
         DataConfig.from_dict(values)
+    assert_says(info.value, named)
 
 
 def test_a_single_field_name_is_one_field_not_its_letters() -> None:
@@ -72,13 +72,15 @@ def test_a_single_field_name_is_one_field_not_its_letters() -> None:
     assert (DataConfig.from_dict({"text_fields": "title", "feature_fields": "price"}).feature_fields
             == ("price",))
     assert dataclasses.replace(DataConfig(), text_fields="brand").text_fields == ("brand",)
-    with pytest.raises(UserInputError, match="data.n_folds"):
+    with pytest.raises(UserInputError) as info:
         dataclasses.replace(DataConfig(), n_folds=1)
+    assert_says(info.value, "data.n_folds")
 
 
 def test_a_path_means_a_file_unless_the_source_says_otherwise() -> None:
     assert not DataConfig(path="pairs.csv").builtin
     assert DataConfig(source="synthetic").builtin
     assert not DataConfig(source="file", path="pairs.csv").builtin
-    with pytest.raises(UserInputError, match="synthetic"):
+    with pytest.raises(UserInputError) as info:
         DataConfig(source="synthetic", path="pairs.csv")
+    assert_says(info.value, "synthetic")

@@ -12,6 +12,7 @@ from study.data.splits import split_by_query
 from study.data.validate import validate_pairs
 
 from study.errors import UserInputError
+from tests.messages import assert_says
 
 
 def _write(tmp_path: Path, text: str, name: str = "pairs.csv") -> Path:
@@ -33,27 +34,27 @@ def _refusal(path: Path) -> str:
 def test_a_single_query_is_refused_by_the_check_data_check_runs(tmp_path: Path) -> None:
     path = _write(tmp_path,
                   "query,title,label\nred shoe,Red shoe,3\nred shoe,Blue boot,0\nred shoe,Red sock,1\n")
-    with pytest.raises(UserInputError, match="a single query .'red shoe', column 'query'.*at least 3"):
+    with pytest.raises(UserInputError) as info:
         check_file(path)  # `study data check` called this file OK, and `study run` refused it
+    assert_says(info.value, "a single query ('red shoe', column 'query'", "at least 3")
     two = _write(tmp_path, "query,title,label\nshoe,Shoe,3\nshoe,Boot,0\nsofa,Sofa,1\nsofa,Boot,0\n",
                  "two.csv")
-    assert "only 2 queries ('shoe', 'sofa'" in _refusal(two)
+    assert_says(_refusal(two), "only 2 queries ('shoe', 'sofa'")
 
 
 def test_one_label_everywhere_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, "query,title,label\nshoe,Shoe,1\nshoe,Boot,1\nsofa,Sofa,1\nsofa,Boot,1\n"
                             "lamp,Lamp,1\nlamp,Boot,1\n")
     message = _refusal(path)
-    assert ("column 'label' is 1 in all 6 rows" in message
-            and "every trial would get the same score" in message)
+    assert_says(message, "column 'label' is 1 in all 6 rows", "every trial would get the same score")
 
 
 def test_one_label_within_every_query_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, "query,title,label\nshoe,Shoe,2\nshoe,Boot,2\nsofa,Sofa,0\nsofa,Boot,0\n"
                             "lamp,Lamp,1\nlamp,Boot,1\n")
     message = _refusal(path)
-    assert "every query has a single label" in message and "no query can be ranked" in message
-    assert "'shoe' (all 2, rows 2, 3)" in message
+    assert_says(message, "every query has a single label", "no query can be ranked",
+                "'shoe' (all 2, rows 2, 3)")
 
 
 def test_queries_with_one_label_are_counted_in_a_warning(tmp_path: Path) -> None:
@@ -61,17 +62,17 @@ def test_queries_with_one_label_are_counted_in_a_warning(tmp_path: Path) -> None
                             "lamp,Lamp,2\nlamp,Boot,0\nmug,Mug,0\nmug,Cup,0\nsock,Sock,3\nsock,Shoe,1\n")
     [warning] = _load(path).warnings
     assert warning.startswith("2 of 5 queries (40%) have a single label")
-    assert "'sofa' (all 1, rows 4, 5)" in warning and "'mug' (all 0, rows 8, 9)" in warning
+    assert_says(warning, "'sofa' (all 1, rows 4, 5)", "'mug' (all 0, rows 8, 9)")
 
 
 def test_a_grade_scale_above_24_is_refused_and_above_10_warned(tmp_path: Path) -> None:
     rows = ("query,title,label\nshoe,Shoe,{}\nshoe,Boot,0\nsofa,Sofa,40\nsofa,Boot,10\nlamp,Lamp,70\n"
             "lamp,Boot,5\n")
     message = _refusal(_write(tmp_path, rows.format(100)))
-    assert "column 'label' goes up to 100 (row 2)" in message and "float32" in message
+    assert_says(message, "column 'label' goes up to 100 (row 2)", "float32")
     [warning] = _load(_write(tmp_path, rows.format(12).replace("40", "4").replace("70", "7"),
                              "twelve.csv")).warnings
-    assert "column 'label' goes up to 12" in warning and "scores or percentages" in warning
+    assert_says(warning, "column 'label' goes up to 12", "scores or percentages")
 
 
 def test_a_stray_label_between_whole_grades_is_warned_with_its_row(tmp_path: Path) -> None:
@@ -79,8 +80,8 @@ def test_a_stray_label_between_whole_grades_is_warned_with_its_row(tmp_path: Pat
                    for q, i in [(q, i) for q in range(7) for i in range(3)])
     stray = body.replace("q3,Title 3 1,0", "q3,Title 3 1,2.5")
     [warning] = _load(_write(tmp_path, "query,title,label\n" + stray)).warnings
-    assert ("column 'label' has 1 value(s) between whole grades (2.5) in row 12, among 20 whole grades"
-            in warning)
+    assert_says(warning,
+                "column 'label' has 1 value(s) between whole grades (2.5) in row 12, among 20 whole grades")
     averaged = body.replace(",1\n", ",1.33\n").replace(",2\n", ",2.67\n")  # Home Depot style: rater averages
     assert _load(_write(tmp_path, "query,title,label\n" + averaged, "averaged.csv")).warnings == ()
 
@@ -89,8 +90,8 @@ def test_conflicting_duplicate_judgements_are_refused_and_counted(tmp_path: Path
     path = _write(tmp_path, "query,product_id,title,label\nshoe,1,Shoe,3\nshoe,2,Boot,0\nsofa,3,Sofa,1\n"
                             "sofa,2,Boot,0\nlamp,4,Lamp,2\nlamp,2,Boot,0\nshoe,1,Shoe,0\nsofa,2,Boot,0\n")
     message = _refusal(path)
-    assert "duplicate (query_id, product_id) pairs in rows 2, 5, 8, 9" in message
-    assert "2 pair(s) judged more than once, 1 of them with conflicting labels" in message
+    assert_says(message, "duplicate (query_id, product_id) pairs in rows 2, 5, 8, 9",
+                "2 pair(s) judged more than once, 1 of them with conflicting labels")
 
 
 def test_rows_without_product_text_are_warned_and_no_text_at_all_refused(tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_rows_without_product_text_are_warned_and_no_text_at_all_refused(tmp_pat
     )
     blank = _write(tmp_path, "query,product_id,title,label\nshoe,1, ,2\nshoe,2,,0\nsofa,3,,1\nsofa,4,,0\n"
                              "lamp,5,,2\nlamp,6,,0\n", "blank.csv")
-    assert "product text column(s) 'title' are empty in every row" in _refusal(blank)
+    assert_says(_refusal(blank), "product text column(s) 'title' are empty in every row")
 
 
 def test_behaviour_columns_that_are_constant_or_empty_are_left_out(tmp_path: Path) -> None:
@@ -140,8 +141,8 @@ def test_a_validation_split_no_order_can_score_differently_is_refused(tmp_path: 
     # only the training queries are judged at two levels: every trial would score the same on validation
     path = _write(tmp_path, _queries({q: (2, 0) if q in train else (1, 1) for q in names}))
     message = _refusal(path)
-    assert f"none of the {splits.val.n_queries} validation queries" in message
-    assert "every trial would get the same validation score" in message
+    assert_says(message, f"none of the {splits.val.n_queries} validation queries",
+                "every trial would get the same validation score")
     val = set(splits.val.frame["query"])
     doubtful = _write(tmp_path, _queries({q: (1, 1) if q not in train | val else (2, 0) for q in names}),
                       "t.csv")

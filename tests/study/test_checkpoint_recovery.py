@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 import study.objective as objective_module
 from study.cli import main
 from study.runtime.attrs import set_study_attr, trial_attr
+from tests.messages import assert_not_says, assert_says
 
 ONE_TRIAL = ["--n-trials", "1", "--set", "study.baselines=false", "--set", "train.epochs=1", "--quiet"]
 
@@ -39,7 +40,8 @@ def _interrupt_after(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
 
 def _error(stderr: str) -> str:
     """The CLI's error paragraph (warnings may come before it), checked to come without a traceback."""
-    assert "error: " in stderr and "Traceback" not in stderr, stderr
+    assert_says(stderr, "error: ")
+    assert_not_says(stderr, "Traceback")
     return stderr[stderr.index("error: "):]
 
 
@@ -59,8 +61,8 @@ def test_a_garbage_resume_file_restarts_the_retry_from_epoch_1(tmp_path, write_s
     capsys.readouterr()
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert str(last) in err and "damaged" in err and "starts again from epoch 1" in err
-    assert "Traceback" not in err
+    assert_says(err, str(last), "damaged", "starts again from epoch 1")
+    assert_not_says(err, "Traceback")
     first, retry = trials_of(path)
     assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"] == "interrupted"
     assert retry.state == TrialState.COMPLETE and retry.params == first.params  # the chain's parameters kept
@@ -93,7 +95,8 @@ def test_a_truncated_resume_file_falls_back_to_the_previous_link_of_the_chain(tm
     capsys.readouterr()
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert str(damaged) in err and "truncated" in err and "Traceback" not in err
+    assert_says(err, str(damaged), "truncated")
+    assert_not_says(err, "Traceback")
     trials = trials_of(path)
     retry = trials[2]
     assert retry.state == TrialState.COMPLETE and retry.system_attrs["retry_history"] == [0, 1]
@@ -114,7 +117,8 @@ def test_a_full_disk_during_the_background_write_stops_the_run_and_queues_the_tr
     capsys.readouterr()
     assert main(["run", "--config", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "error: The disk is full" in err and "queued again" in err and "Traceback" not in err
+    assert_says(err, "error: The disk is full", "queued again")
+    assert_not_says(err, "Traceback")
     first, queued = trials_of(path)
     assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"] == "disk_full"
     assert queued.state == TrialState.WAITING and list(folder.iterdir()) == []  # nothing half-written is left
@@ -141,14 +145,15 @@ def test_a_damaged_best_checkpoint_is_one_paragraph_for_export_run_and_report(fi
         out = finished["tmp"] / f"export-{how}"
         assert main(["export", "--name", "t", "--storage", storage, "--out", str(out)]) == 2
         err = _error(capsys.readouterr().err)
-        assert str(best) in err.replace("\n", "") and "--retrain" in err and not out.exists()
+        assert_says(err, str(best), "--retrain")
+        assert not out.exists()
         # the end-of-run evaluation on the test split (as after a run stopped before it)
         set_study_attr(optuna.load_study(study_name="t", storage=storage), "comparison", None)
         assert main(["run", "--config", str(finished["config"]), *ONE_TRIAL]) == 2
-        assert str(best) in _error(capsys.readouterr().err).replace("\n", "")
+        assert_says(_error(capsys.readouterr().err), str(best))
         report = finished["tmp"] / f"report-{how}.html"
         assert main(["report", "--name", "t", "--storage", storage, "--out", str(report), "--quiet"]) == 0
-        assert str(best) in report.read_text() and "cannot be used" in report.read_text()
+        assert_says(report.read_text(), str(best), "cannot be used")
     finally:
         best.write_bytes(finished["intact"])
 
@@ -160,6 +165,6 @@ def test_export_retrain_does_not_need_the_damaged_checkpoint(finished, capsys) -
         out = finished["tmp"] / "export-retrained"
         assert main(["export", "--name", "t", "--storage", storage, "--out", str(out), "--retrain"]) == 0
         assert (out / "model.safetensors").is_file() and (out / "ranker.json").is_file()
-        assert str(best) in capsys.readouterr().err  # said, not hidden
+        assert_says(capsys.readouterr().err, str(best))  # said, not hidden
     finally:
         best.write_bytes(finished["intact"])

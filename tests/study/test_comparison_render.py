@@ -9,6 +9,7 @@ import optuna
 from study.dashboard.artifacts import study_note
 from study.evaluation.comparison import Comparison, ComparisonRow
 from study.runtime.attrs import set_study_attr, study_attrs
+from tests.messages import assert_says
 
 METRICS = {"ndcg@10": 0.91, "mrr": 0.95, "map": 0.88, "recall@10": 1.0, "f1": 0.8, "roc_auc": 0.75,
            "accuracy": 0.7, "n_queries": 40.0, "n_queries_no_positive": 2.0}
@@ -39,7 +40,7 @@ def test_a_study_without_a_stored_comparison_gets_one_rebuilt_from_its_test_metr
     text = comparison.to_text().splitlines()
     assert text[0].split() == ["model", "(test,", "40", "queries)", "ndcg@10", "mrr"]  # no interval columns
     assert text[2].split() == ["untuned", "default", "(trial", "0)", "0.8500", "0.9500"]
-    assert "no intervals" in comparison.to_text()
+    assert_says(comparison.to_text(), "no intervals")
     markdown = comparison.to_markdown(all_metrics=True)
     assert "| model (test, 40 queries) | ndcg@10 | mrr | map | recall@10 | f1 | roc_auc |" in markdown
     assert "| untuned default (trial 0) | 0.8500 | 0.9500 | 0.8000 | 1.0000 | 0.8000 | 0.7500 |" in markdown

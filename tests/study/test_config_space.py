@@ -10,6 +10,7 @@ from study.errors import UserInputError
 from study.profiles import DEFAULT_SEARCH, PROFILES
 from study.space import grid_values, suggest
 from study.toml_out import config_to_toml, toml_value
+from tests.messages import assert_says
 
 
 def test_defaults_differ_by_device_profile() -> None:
@@ -118,8 +119,9 @@ def test_user_file_fields_are_not_searched_and_own_space_replaces_default(tmp_pa
     ],
 )
 def test_bad_config_names_the_bad_key(raw, needle) -> None:
-    with pytest.raises(UserInputError, match=needle):
+    with pytest.raises(UserInputError) as info:
         build_config(raw)
+    assert_says(info.value, needle)
 
 
 def test_resolved_config_round_trips_through_a_dict() -> None:

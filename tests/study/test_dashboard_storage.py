@@ -14,6 +14,7 @@ import pytest
 from study.cli import main
 from study.dashboard.server import serve
 from study.storage.database import StorageConfig, build_storage
+from tests.messages import assert_not_says, assert_says
 
 
 def _serve_once(url: str, artifacts) -> bytes:
@@ -51,5 +52,6 @@ def test_the_dashboard_refuses_a_missing_storage_file_and_creates_none(tmp_path,
     url = url.format(tmp=tmp_path)
     assert main(["dashboard", "--storage", url, "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path}/nope" in err and "Traceback" not in err
+    assert_says(err, f"{tmp_path}/nope")
+    assert_not_says(err, "Traceback")
     assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from study.cli import main
+from tests.messages import assert_not_says, assert_says
 
 REFUSED = {
     "single-query": "query,title,label\nred shoe,Red shoe,3\nred shoe,Blue boot,0\nred shoe,Red sock,1\n",
@@ -23,7 +24,7 @@ REFUSED = {
 
 
 def _error(err: str) -> str:
-    assert "Traceback" not in err
+    assert_not_says(err, "Traceback")
     return re.sub(r"\s+", " ", err[err.index("error: "):]).strip()
 
 
@@ -37,4 +38,5 @@ def test_run_and_data_check_refuse_the_same_file_alike(tmp_path, capsys, name: s
     assert main(["run", "--data", str(path), "--storage", f"sqlite:///{database}", "--n-trials", "1",
                  "--device", "cpu"]) == 2
     assert _error(capsys.readouterr().err) == checked
-    assert str(path) in checked and not database.exists()  # refused before any study was created
+    assert_says(checked, str(path))
+    assert not database.exists()  # refused before any study was created

@@ -7,6 +7,7 @@ import pytest
 
 from study.cli import main
 from study.config import load_config
+from tests.messages import assert_says
 
 FAST = ["--quiet", "--set", "train.epochs=1"]
 
@@ -40,7 +41,7 @@ def test_enqueued_configs_run_right_after_the_default_and_only_once(study_toml, 
 def test_a_bad_enqueue_entry_is_refused_before_the_study_exists(study_toml, tmp_path, capsys, entry,
                                                                 message) -> None:
     assert main(["run", "--config", str(study_toml()), "--enqueue", entry, "--quiet"]) == 2
-    assert message in capsys.readouterr().err.replace("\n", " ")
+    assert_says(capsys.readouterr().err, message)
     assert not (tmp_path / "studies.db").exists()
 
 
@@ -58,4 +59,4 @@ def test_a_warm_start_runs_the_other_studys_best_configs_first(study_toml, capsy
     assert all(t.params in [s.params for s in source] for t in seeded) and 1 <= len(seeded) <= 2
     capsys.readouterr()
     assert main(["run", "--config", str(path), "--name", "t3", "--warm-start-from", "nope", *FAST]) == 2
-    assert "no such study" in capsys.readouterr().err
+    assert_says(capsys.readouterr().err, "no such study")

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from study.cli import main
+from tests.messages import assert_not_says, assert_says, says
 
 CPU = torch.device("cpu")
 
@@ -92,7 +93,7 @@ def test_moved_export_ranks_like_the_in_study_model(exported, monkeypatch, capsy
     out = exported["tmp"] / "ranked.csv"
     assert main(["rank", "--model", str(exported["model"]), "--input", str(exported["csv"]),
                  "--output", str(out)]) == 0
-    assert "ranked" in capsys.readouterr().out
+    assert_says(capsys.readouterr().out, "ranked")
     ranked = pd.read_csv(out, dtype={"query_id": str, "product_id": str})
     assert len(ranked) == len(exported["frame"])
     expected = _in_study_scores(exported)
@@ -118,7 +119,7 @@ def test_missing_behaviour_columns_warn_and_rank_as_cold_start(exported, caplog)
     frame = exported["frame"].drop(columns=["clicks", "purchases"]).drop(columns=["query_id"])
     with caplog.at_level(logging.WARNING, logger="study.export.scoring"):
         ranked = Ranker.load(exported["model"]).rank(frame)
-    assert any("clicks" in r.getMessage() and "cold-start" in r.getMessage() for r in caplog.records)
+    assert any(says(r.getMessage(), "clicks") and says(r.getMessage(), "cold-start") for r in caplog.records)
     assert len(ranked) == len(frame) and np.isfinite(ranked["score"]).all()
     assert ranked["query_id"].str.startswith("q").all()  # derived from the query text
 
@@ -132,7 +133,8 @@ def test_no_text_column_at_all_exits_2(exported, tmp_path, capsys) -> None:
                  str(tmp_path / "o.csv")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "'title'" in err and "no_title.csv" in err and "Traceback" not in err
+    assert_says(err, "'title'", "no_title.csv")
+    assert_not_says(err, "Traceback")
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -140,7 +142,8 @@ def test_export_refuses_to_overwrite_and_retrains_on_request(exported, capsys) -
     out = exported["tmp"] / "again"
     args = ["export", "--name", "t", "--storage", exported["storage"], "--out", str(out)]
     assert main(args) == 0
-    assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert main(args) == 2
+    assert_says(capsys.readouterr().err, "already exists")
     assert main([*args, "--force", "--retrain", "--device", "cpu"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     retrained = metrics["retrained"]

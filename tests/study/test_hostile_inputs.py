@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from study.cli import main
 from study.config import load_config
 from study.runtime.trials import inside, study_folder
+from tests.messages import assert_not_says, assert_says
 
 
 def _corrupt(kind: str, path, good_db) -> None:
@@ -48,9 +49,9 @@ def test_a_corrupt_database_is_one_paragraph_and_left_untouched(tmp_path, good_d
     _corrupt(kind, db, good_db)
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     assert main([*command, "--storage", f"sqlite:///{db}"]) == 2
-    err = capsys.readouterr().err.replace("\n", " ")
-    assert ("is not a usable study database" in err and "left exactly as it is" in err
-            and "Traceback" not in err)
+    err = capsys.readouterr().err
+    assert_says(err, "is not a usable study database", "left exactly as it is")
+    assert_not_says(err, "Traceback")
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["studies.db"]  # no -wal / -shm created beside it
 
@@ -59,7 +60,7 @@ def test_the_dashboard_refuses_a_corrupt_database_too(tmp_path, good_db, capsys)
     db = tmp_path / "studies.db"
     _corrupt("half a database", db, good_db)
     assert main(["dashboard", "--storage", f"sqlite:///{db}", "--port", "0"]) == 2
-    assert "is not a usable study database" in capsys.readouterr().err.replace("\n", " ")
+    assert_says(capsys.readouterr().err, "is not a usable study database")
 
 
 def test_a_healthy_database_in_use_is_not_mistaken_for_a_corrupt_one(tmp_path, good_db, capsys) -> None:
@@ -68,7 +69,7 @@ def test_a_healthy_database_in_use_is_not_mistaken_for_a_corrupt_one(tmp_path, g
     with sqlite3.connect(db) as con:  # a reader holds it open, as the dashboard would
         con.execute("SELECT count(*) FROM trials").fetchone()
         assert main(["status", "--name", "t", "--storage", f"sqlite:///{db}"]) == 2  # no config: not ours
-    assert "was not created by this tool" in capsys.readouterr().err.replace("\n", " ")
+    assert_says(capsys.readouterr().err, "was not created by this tool")
 
 
 def test_three_runs_started_at_once_on_a_new_file_all_succeed_with_the_exact_total(study_toml, tmp_path,
@@ -124,14 +125,14 @@ def test_search_ranges_optuna_would_refuse_are_refused_before_the_study_exists(s
                                                                                 tail, message) -> None:
     path = study_toml(tail=tail)
     assert main(["run", "--config", str(path), "--quiet"]) == 2
-    assert message in capsys.readouterr().err.replace("\n", " ")
+    assert_says(capsys.readouterr().err, message)
     db = tmp_path / "studies.db"
     assert not db.exists() or optuna.get_all_study_summaries(f"sqlite:///{db}") == []
 
 
 def test_an_empty_study_name_is_refused(study_toml, capsys) -> None:
     assert main(["run", "--config", str(study_toml()), "--name", "", "--quiet"]) == 2
-    assert "study.name must not be empty" in capsys.readouterr().err.replace("\n", " ")
+    assert_says(capsys.readouterr().err, "study.name must not be empty")
 
 
 def test_a_database_that_fills_up_mid_trial_stops_the_run_and_loses_no_trial(write_study_config, capsys,
@@ -149,8 +150,9 @@ def test_a_database_that_fills_up_mid_trial_stops_the_run_and_loses_no_trial(wri
 
     monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_intermediate_value", full)
     assert main(["run", "--config", str(path), "--quiet"]) == 2
-    err = capsys.readouterr().err.replace("\n", " ")
-    assert "database or disk is full" in err and "Traceback" not in err
+    err = capsys.readouterr().err
+    assert_says(err, "database or disk is full")
+    assert_not_says(err, "Traceback")
     trials = optuna.load_study(study_name="t", storage=load_config(path).storage.url).trials
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["fail_reason"] == "storage_unavailable"
     assert trials[1].state == TrialState.WAITING and trials[1].params == trials[0].params  # queued again

@@ -8,6 +8,8 @@ import sys
 
 import optuna
 
+from tests.messages import assert_says
+
 
 def test_read_only_commands_import_no_torch(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'studies.db'}"
@@ -26,4 +28,4 @@ def test_read_only_commands_import_no_torch(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "HEAVY []" in proc.stdout
+    assert_says(proc.stdout, "HEAVY []")

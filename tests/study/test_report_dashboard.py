@@ -20,6 +20,7 @@ import optuna
 import pytest
 
 from study.cli import main
+from tests.messages import assert_not_says, assert_says
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -222,7 +223,8 @@ def test_dashboard_shows_the_trials_while_a_worker_writes(tiny_study, chrome) ->
         stop.set()
         poller.join(timeout=30)
         assert worker.returncode == 0, err
-        assert "locked" not in err.lower() and errors == []
+        assert errors == []
+        assert_not_says(err.lower(), "locked")
         notes = study._storage.get_study_system_attrs(study._study_id)
         assert any(str(v).startswith("checked")
                    for k, v in notes.items() if f":{first._trial_id}:note_str" in k)
@@ -237,4 +239,5 @@ def test_dashboard_shows_the_trials_while_a_worker_writes(tiny_study, chrome) ->
         dashboard.send_signal(signal.SIGTERM)
         stdout, stderr = dashboard.communicate(timeout=30)
     assert dashboard.returncode == 0, stderr
-    assert f"at http://127.0.0.1:{port}/" in stdout and "locked" not in stderr.lower()
+    assert_says(stdout, f"at http://127.0.0.1:{port}/")
+    assert_not_says(stderr.lower(), "locked")

@@ -27,6 +27,7 @@ from study.runtime.attrs import set_trial_attr, trial_attr
 from study.runtime.liveness import recover_trials
 from study.runtime.trials import FINISHED
 from study.storage.database import build_storage
+from tests.messages import assert_not_says, assert_says
 
 CPU = torch.device("cpu")
 
@@ -61,7 +62,7 @@ def test_kill_9_mid_trial_then_rerun_resumes_from_the_epoch_checkpoint(
     assert [t.number for t in running] == [killed] and trial_attr(running[0], "pid") == proc.pid
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", f"sqlite:///{tmp_path / 'studies.db'}"]) == 0
-    assert f"running: trial {killed}" in (out := capsys.readouterr().out) and "its process is gone" in out
+    assert_says(capsys.readouterr().out, f"running: trial {killed}", "its process is gone")
 
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     trials = trials_of(path)
@@ -97,7 +98,8 @@ def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(
     code = proc.wait(timeout=60)
     assert code == 130, (f"exit {code}; the run's log ends with:\n"
                          + "\n".join(err.read_text().splitlines()[-15:]))
-    assert "interrupted" in err.read_text() and "Traceback" not in err.read_text()
+    assert_says(err.read_text(), "interrupted")
+    assert_not_says(err.read_text(), "Traceback")
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # none left RUNNING
     assert trials[0].user_attrs["fail_reason"] == "interrupted" and first.is_file()
@@ -106,7 +108,7 @@ def test_ctrl_c_and_sigterm_close_the_trial_and_the_next_run_continues_it(
     second = wait_for_checkpoint(proc, runs, exclude={first.parent.name})
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
-    assert "terminated" in err.read_text()
+    assert_says(err.read_text(), "terminated")
     trials = trials_of(path)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING]
     assert trial_attr(trials[1], "resumed_from")["trial"] == 0 and second.is_file()
@@ -159,13 +161,11 @@ def test_changed_search_space_is_refused_and_nothing_changes(write_study_config,
     # fixing a searched field changes the search space
     assert main(["run", "--config", str(path), "--quiet", "--set", 'train.loss="listnet"',
                  "--n-trials", "2"]) == 2
-    err = " ".join(capsys.readouterr().err.split())
-    assert "search space differs" in err and "train.loss" in err and "--name" in err
+    assert_says(capsys.readouterr().err, "search space differs", "train.loss", "--name")
     other = write_study_config(n_trials=2, epochs=1, filename="other.toml",
                                search='"train.head_lr" = { low = 1e-4, high = 1e-2, log = true }\n')
     assert main(["run", "--config", str(other), "--quiet"]) == 2
-    err = " ".join(capsys.readouterr().err.split())
-    assert "no longer searches train.loss" in err and "train.head_lr was" in err
+    assert_says(capsys.readouterr().err, "no longer searches train.loss", "train.head_lr was")
     assert len(trials_of(path)) == 1
 
 
@@ -215,9 +215,9 @@ def test_a_locked_database_is_retried_then_reported_with_exit_2(tmp_path, write_
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    err = " ".join(capsys.readouterr().err.split())
-    assert "database is locked" in err and "after 2 attempts" in err and "nothing was written" in err
-    assert "Traceback" not in err
+    err = capsys.readouterr().err
+    assert_says(err, "database is locked", "after 2 attempts", "nothing was written")
+    assert_not_says(err, "Traceback")
     assert optuna.get_all_study_summaries(build_storage(config.storage)) == []
 
 
@@ -229,9 +229,8 @@ def test_an_unreachable_server_is_reported_with_exit_2_and_no_password(write_stu
     path = write_study_config(url=url, storage="connect_attempts = 2")
     assert main(["run", "--config", str(path), "--quiet"]) == 2
     captured = capsys.readouterr()
-    assert "Zq7SecretPw" not in captured.out + captured.err
-    err = " ".join(captured.err.split())
-    assert "postgresql://study:***@127.0.0.1" in err and "after 2 attempts" in err
+    assert_not_says(captured.out + captured.err, "Zq7SecretPw")
+    assert_says(captured.err, "postgresql://study:***@127.0.0.1", "after 2 attempts")
 
 
 def test_redact_hides_passwords_in_urls_and_driver_messages() -> None:

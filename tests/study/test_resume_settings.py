@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from study.cli import main
 from study.config import load_config
 from study.runtime.attrs import study_attr, trial_attr
+from tests.messages import assert_not_says, assert_says
 
 FAST = ["--set", "train.epochs=1", "--quiet"]
 
@@ -24,9 +25,9 @@ def test_raising_n_trials_on_resume_is_stored_and_a_late_worker_says_why_it_does
     assert study_attr(study, "config")["study"]["n_trials"] == 2
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", url]) == 0
-    assert "finished 2/2" in capsys.readouterr().out
+    assert_says(capsys.readouterr().out, "finished 2/2")
     assert main(["worker", "--name", "t", "--storage", url, "--quiet"]) == 0
-    assert "already has 2/2 finished trials: nothing to do" in capsys.readouterr().err
+    assert_says(capsys.readouterr().err, "already has 2/2 finished trials: nothing to do")
     assert len(optuna.load_study(study_name="t", storage=url).trials) == 2
 
 
@@ -36,9 +37,9 @@ def test_the_resume_refusal_names_each_changed_setting(study_toml, capsys) -> No
     capsys.readouterr()
     code = main(["run", "--config", str(path), "--n-trials", "1", "--set", "train.epochs=2",
                  "--set", "model.dropout=0.2", "--quiet"])
-    err = capsys.readouterr().err.replace("\n", " ")
+    err = capsys.readouterr().err
     assert code == 2
-    assert "train.epochs 1 -> 2" in err and "model.dropout 0.1 -> 0.2" in err and "nothing was changed" in err
+    assert_says(err, "train.epochs 1 -> 2", "model.dropout 0.1 -> 0.2", "nothing was changed")
 
 
 def test_the_optimised_metric_also_selects_the_best_epoch(study_toml) -> None:
@@ -65,7 +66,8 @@ def test_config_problems_are_refused_before_a_study_exists(tmp_path, study_toml,
                                                            message) -> None:
     path = study_toml()
     assert main(["run", "--config", str(path), "--set", setting, "--quiet"]) == 2
-    err = capsys.readouterr().err.replace("\n", " ")
-    assert message in err and "self." not in err
+    err = capsys.readouterr().err
+    assert_says(err, message)
+    assert_not_says(err, "self.")
     assert not (tmp_path / "studies.db").exists() or not optuna.get_all_study_summaries(
         load_config(study_toml()).storage.url)

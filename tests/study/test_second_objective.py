@@ -9,6 +9,7 @@ import pytest
 
 from study.cli import main
 from study.config import load_config
+from tests.messages import assert_says
 
 
 @pytest.mark.parametrize("second", ["latency", "model_size"])
@@ -22,7 +23,7 @@ def test_a_pareto_study_runs_and_every_command_reads_it(study_toml, tmp_path, ca
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", url]) == 0
     out = capsys.readouterr().out
-    assert "finished 2/2" in out and study.metric_names[1] in out
+    assert_says(out, "finished 2/2", study.metric_names[1])
     assert main(["best", "--name", "t", "--json", "--storage", url]) == 0
     best = json.loads(capsys.readouterr().out)
     assert best["metric_names"] == study.metric_names and best["pareto_front"]

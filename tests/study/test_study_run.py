@@ -25,6 +25,7 @@ from study.runtime.worker import run_worker
 from study.samplers import SAMPLERS
 from study.space import grid_values, suggest
 from study.workspace import prepare_workspace
+from tests.messages import assert_says
 
 CPU = torch.device("cpu")
 
@@ -87,7 +88,7 @@ def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
     assert main(["status", "--name", "t", *storage]) == 0
     out = capsys.readouterr().out
     n_pruned = states.count(TrialState.PRUNED)  # the random third trial may also fall below the median
-    assert "finished 3/3" in out and f"pruned {n_pruned}" in out and "best: trial" in out
+    assert_says(out, "finished 3/3", f"pruned {n_pruned}", "best: trial")
     assert main(["best", "--name", "t", "--json", *storage]) == 0
     best = json.loads(capsys.readouterr().out)
     assert best["trial"] == test["trial"] and best["test_metrics"] == test["metrics"]
@@ -104,7 +105,7 @@ def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
     # other data under the same name is refused, and nothing stored is touched
     assert main(["run", "--config", str(path), "--set", "data.seed=7", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "dataset differs" in err and "--name" in err
+    assert_says(err, "dataset differs", "--name")
     assert len(optuna.load_study(study_name="t", storage=config.storage.url).trials) == 4
 
 
@@ -244,7 +245,7 @@ def test_a_timeout_starts_no_trial_after_it_and_the_study_resumes_to_its_target(
     assert study.user_attrs["test"]["trial"] == 0
     capsys.readouterr()
     assert main(["status", "--name", "t", "--storage", url]) == 0
-    assert "finished 1/3" in capsys.readouterr().out
+    assert_says(capsys.readouterr().out, "finished 1/3")
 
     assert main(["run", "--config", str(path), *fast]) == 0  # the file sets no timeout: on to n_trials
     study = optuna.load_study(study_name="t", storage=url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from study.cli import main
+from tests.messages import assert_says
 
 
 def test_every_finished_trial_is_logged_to_mlflow(study_toml, tmp_path) -> None:
@@ -24,6 +25,5 @@ def test_no_tracker_unless_asked_and_a_missing_package_is_one_paragraph(study_to
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
     assert main(["run", "--config", str(study_toml()), "--tracker", "wandb", "--quiet"]) == 2
-    err = capsys.readouterr().err.replace("\n", " ")
-    assert "needs wandb" in err and "pip install 'study[wandb]'" in err
+    assert_says(capsys.readouterr().err, "needs wandb", "pip install 'study[wandb]'")
     assert not (tmp_path / "studies.db").exists()  # refused before the study was created

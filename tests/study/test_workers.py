@@ -5,6 +5,7 @@ from __future__ import annotations
 from optuna.trial import TrialState
 
 from study.runtime.attrs import trial_attr
+from tests.messages import assert_not_says, assert_says
 
 
 def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_config, start_study,
@@ -14,7 +15,8 @@ def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_conf
     proc, out, err = start_study(["run", "--config", str(path), "--workers", "4"], "workers")
     assert proc.wait(timeout=240) == 0, err.read_text()[-3000:]
     output = out.read_text() + err.read_text()
-    assert "database is locked" not in output.lower() and "Traceback" not in output
+    assert_not_says(output.lower(), "database is locked")
+    assert_not_says(output, "Traceback")
     trials = trials_of(path)
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 6
@@ -23,4 +25,5 @@ def test_four_workers_on_one_sqlite_file_reach_exactly_n_trials(write_study_conf
     seeds = {trial_attr(t, "pid"): trial_attr(t, "sampler_seed") for t in trials}
     assert len(seeds) >= 2 and len(set(seeds.values())) == len(seeds)  # one seed per worker process
     assert len({t.params["train.head_lr"] for t in trials}) == 6  # the workers did not repeat each other
-    assert "4 worker(s)" in err.read_text() and "6 complete" in out.read_text()
+    assert_says(err.read_text(), "4 worker(s)")
+    assert_says(out.read_text(), "6 complete")
