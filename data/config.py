@@ -11,6 +11,9 @@ from study.errors import UserInputError
 
 SOURCES = ("auto", "synthetic", "file", "esci", "wands", "homedepot")
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json", "zip")
+# How repeated judgments of one (query, product) pair become one: their mean, highest or first label, or a
+# refusal naming the rows (data/validate.py, merge_repeated_pairs).
+DUPLICATE_RULES = ("mean", "max", "first", "error")
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,8 @@ class DataConfig:
     CSV/TSV/Parquet/JSON-lines file, with ``columns`` mapping canonical names to the file's column names)
     or one of the public adapters ``esci``, ``wands``, ``homedepot``. ``n_folds=0`` means one seeded
     train/val/test split; ``n_folds=k`` keeps a fixed test set and uses fold ``fold`` of a k-fold split of the
-    rest.
+    rest. ``duplicates`` says how rows that judge the same (query, product) pair again are merged into one:
+    ``mean`` (the default), ``max`` or ``first`` label, or ``error`` to refuse the file naming the rows.
     """
 
     source: str = "auto"
@@ -33,6 +37,7 @@ class DataConfig:
     text_fields: tuple[str, ...] = ()
     feature_fields: tuple[str, ...] = ()
     label_map: dict[str, float] = field(default_factory=dict)
+    duplicates: str = "mean"
     n_queries: int = 300
     items_per_query: int = 10
     cold_start_fraction: float = 0.2
@@ -48,6 +53,11 @@ class DataConfig:
             raise UserInputError(f"Unknown data source {self.source!r}; choose one of {', '.join(SOURCES)}.")
         if self.format is not None and self.format not in FORMATS:
             raise UserInputError(f"Unknown data format {self.format!r}; choose one of {', '.join(FORMATS)}.")
+        if self.duplicates not in DUPLICATE_RULES:
+            raise UserInputError(
+                f"data.duplicates must be one of {', '.join(DUPLICATE_RULES)} (how repeated judgments of one "
+                f"query and product are merged), got {self.duplicates!r}."
+            )
         if self.source not in ("synthetic", "auto") and not self.path:
             raise UserInputError(f"data.source = {self.source!r} needs data.path (a file or directory).")
         if self.source == "synthetic" and self.path:

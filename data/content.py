@@ -36,7 +36,8 @@ def _query_examples(frame: pd.DataFrame, query_ids: Sequence[str], limit: int = 
     return ", ".join(shown) + (" ..." if len(query_ids) > limit else "")
 
 
-def _check_labels(frame: pd.DataFrame, *, source: str, problems: list[str], notes: list[str]) -> None:
+def _check_labels(frame: pd.DataFrame, *, source: str, problems: list[str], notes: list[str],
+                  merged_rows: pd.Index) -> None:
     labels = frame[LABEL]
     levels = np.unique(labels.round(6))
     if len(levels) == 1:
@@ -71,11 +72,12 @@ def _check_labels(frame: pd.DataFrame, *, source: str, problems: list[str], note
             "counts double the one below and the top grades outweigh all others. If these are scores or "
             "percentages, map them to a few levels (e.g. 0-4).")
     fractional = (labels - labels.round()).abs() > 1e-6
-    if fractional.any() and fractional.mean() <= STRAY_FRACTION:
-        values = ", ".join(f"{v:g}" for v in pd.unique(labels[fractional])[:3])
+    stray = fractional & ~frame.index.isin(merged_rows)  # a merged pair's mean: between grades, no typo
+    if stray.any() and stray.mean() <= STRAY_FRACTION:
+        values = ", ".join(f"{v:g}" for v in pd.unique(labels[stray])[:3])
         notes.append(
-            f"column 'label' has {int(fractional.sum())} value(s) between whole grades ({values}) in "
-            f"{describe_rows(frame.index[fractional])}, among {int((~fractional).sum()):,} whole grades: "
+            f"column 'label' has {int(stray.sum())} value(s) between whole grades ({values}) in "
+            f"{describe_rows(frame.index[stray])}, among {int((~fractional).sum()):,} whole grades: "
             "typos? They are used as they are.")
 
 
@@ -116,13 +118,15 @@ def _check_features(frame: pd.DataFrame, feature_fields: tuple[str, ...], *,
 
 
 def check_content(frame: pd.DataFrame, text_fields: tuple[str, ...], feature_fields: tuple[str, ...], *,
-                  source: str) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
+                  source: str, merged_rows: Sequence[int] = (),
+                  ) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
     """The text and feature fields worth keeping and the warnings; a ``UserInputError`` (one paragraph per
     problem) when training on ``frame`` (canonical columns, numeric labels, file rows as index) would be
-    meaningless."""
+    meaningless. ``merged_rows`` (index values) hold the merge of a repeated pair's judgments: a label
+    between whole grades there is their mean, not a typo."""
     problems: list[str] = []
     notes: list[str] = []
-    _check_labels(frame, source=source, problems=problems, notes=notes)
+    _check_labels(frame, source=source, problems=problems, notes=notes, merged_rows=pd.Index(merged_rows))
     texts = _check_texts(frame, text_fields, problems=problems, notes=notes)
     features = _check_features(frame, feature_fields, notes=notes)
     if len(problems) == 1:

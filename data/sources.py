@@ -62,7 +62,7 @@ def _load(cfg: DataConfig) -> JudgedPairs:
                           encoding=cfg.encoding, notes=notes)
         return validate_pairs(frame, source=str(cfg.path), text_fields=cfg.text_fields,
                               feature_fields=cfg.feature_fields, name=Path(cfg.path).stem.split(".")[0],
-                              notes=notes)
+                              notes=notes, duplicates=cfg.duplicates)
     if source in ADAPTERS:
         return load_adapter(source, path=cfg.path, products_path=cfg.products_path)
     raise UserInputError(f"Unknown data source {source!r}; choose synthetic, file or one of "

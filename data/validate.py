@@ -3,7 +3,9 @@
 Every problem is a ``UserInputError`` with one paragraph naming the file (``source``), the column and
 the rows (spreadsheet numbering: header on row 1, data from row 2). ``query_id`` may be absent: it is
 then derived from the query text (one stable id per distinct query); so may ``product_id``: derived
-from the product's text fields. ``query, title, label`` is a complete file.
+from the product's text fields. ``query, title, label`` is a complete file. Repeated judgments of one
+(query, product) pair (several raters, the same title from two sellers) are merged into one row with a
+warning, or refused with ``data.duplicates = "error"`` (``data.duplicates``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from study.data.config import DUPLICATE_RULES
 from study.data.content import check_content
+from study.data.duplicates import merge_repeated_pairs, refuse_repeated_pairs
 from study.data.schema import ID_COLUMNS, KNOWN_FEATURE_FIELDS, KNOWN_TEXT_FIELDS, LABEL, JudgedPairs
 
 from study.errors import UserInputError, describe_rows
@@ -165,39 +169,18 @@ def _check_features(frame: pd.DataFrame, fields: Sequence[str], *, source: str) 
     return out
 
 
-def _check_pairs(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str,
-                 derived_product_id: bool = False) -> None:
-    if not require_label:
-        return  # candidates to rank: the same product twice is scored twice
-    dup = frame.duplicated(["query_id", "product_id"], keep=False)
-    if dup.any():
-        first = frame.loc[dup].iloc[0]
-        derived = (" (the file has no product_id column, so products with the same text are the same "
-                   "product; add a product_id column to tell them apart)" if derived_product_id else "")
-        groups = frame.loc[dup].groupby(["query_id", "product_id"], sort=False)[LABEL]
-        conflicting = int((groups.nunique(dropna=False) > 1).sum()) if LABEL in frame.columns else 0
-        conflicts = (f", {conflicting:,} of them with conflicting labels" if conflicting else
-                     ", all with the same label" if LABEL in frame.columns else "")
-        raise _fail(source, (
-            f"duplicate (query_id, product_id) pairs in {describe_rows(frame.index[dup])}: "
-            f"{groups.ngroups:,} pair(s) judged more than once{conflicts}, e.g. query {first['query']!r} "
-            f"with product {first['product_id']!r} (columns 'query_id'/'query' and 'product_id'){derived}; "
-            "judge each product once per query."
-        ))
-
-
 def _check_single_items(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str) -> None:
     if not require_label:
         return
-    sizes = frame.groupby("query_id")["query_id"].transform("size")
-    single = sizes == 1
+    # distinct products: a query whose one product is judged twice still has one once the repeats merge
+    single = frame.groupby("query_id")["product_id"].transform("nunique") == 1
     if single.any():
-        rows = frame.loc[single].head(3)
+        rows = frame.loc[single].drop_duplicates("query_id").head(3)
         if query_column == "query_id":
             named = ", ".join(f"{q!r} ({t!r})" for q, t in zip(rows["query_id"], rows["query"], strict=True))
         else:
             named = ", ".join(map(repr, rows["query"]))
-        n = int(single.sum())
+        n = int(frame.loc[single, "query_id"].nunique())
         raise _fail(source, (
             f"{n} {'query has' if n == 1 else 'queries have'} a single judged product (column "
             f"{query_column!r}: {named}{' ...' if n > 3 else ''} in {describe_rows(frame.index[single])}); "
@@ -214,15 +197,20 @@ def validate_pairs(
     name: str | None = None,
     require_label: bool = True,
     notes: Sequence[str] = (),
+    duplicates: str = "mean",
 ) -> JudgedPairs:
     """Check ``frame`` (canonical column names) and return the canonical table.
 
     ``text_fields`` / ``feature_fields`` empty means infer: the known text fields present (else the other
     string columns) and the numeric non-id columns. With ``require_label=False`` (candidates to rank)
-    the label is not read, and single-item queries and repeated pairs are allowed; otherwise
-    ``data.content`` also refuses data that would make training meaningless. ``notes`` (what the reader
-    changed) start the table's warnings. Row numbers in messages come from ``frame``'s integer index.
+    the label is not read, and single-item queries and repeated pairs are allowed; otherwise repeated
+    judgments of one (query, product) pair are merged by ``duplicates`` (``mean``, ``max`` or ``first``
+    label, with a warning: ``data.duplicates``) or refused (``error``), and ``data.content`` also
+    refuses data that would make training meaningless. ``notes`` (what the reader changed) start the
+    table's warnings. Row numbers in messages come from ``frame``'s integer index.
     """
+    if duplicates not in DUPLICATE_RULES:
+        raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_RULES)}, got {duplicates!r}")
     if frame.empty:
         raise _fail(source, "the table holds no rows.")
     if not (frame.index.is_unique and pd.api.types.is_integer_dtype(frame.index)):
@@ -245,6 +233,7 @@ def validate_pairs(
         ))
     features = tuple(feature_fields) or _infer_feature_fields(frame, texts)
     derived_product_id = "product_id" not in frame.columns
+    derived_from = texts[0] if derived_product_id else None  # what names a product in messages
     if derived_product_id:
         frame = frame.assign(product_id=product_ids_from_text(frame, texts))
     # The checks below are independent: every problem is reported at once, one paragraph each.
@@ -261,8 +250,8 @@ def validate_pairs(
     numbers = collect(_check_features, frame, features, source=source)
     labels = (collect(_check_labels, frame, source=source, notes=found) if require_label
               else pd.Series(np.nan, index=frame.index, dtype="float64"))
-    collect(_check_pairs, frame, source=source, require_label=require_label, query_column=query_column,
-            derived_product_id=derived_product_id)
+    if require_label and duplicates == "error":
+        collect(refuse_repeated_pairs, frame, source=source, derived_from=derived_from)
     collect(_check_single_items, frame, source=source, require_label=require_label, query_column=query_column)
     if len(problems) == 1:
         raise problems[0]
@@ -276,7 +265,12 @@ def validate_pairs(
         out[field] = numbers[field]
     out[LABEL] = labels
     if require_label:
-        texts, features, checked = check_content(out, texts, features, source=source)
+        repeated = out.duplicated(["query_id", "product_id"], keep=False)
+        merged_rows = out.index[repeated & ~out.duplicated(["query_id", "product_id"])]  # where merges land
+        if duplicates != "error":  # else refused above when any pair repeats
+            out, merged = merge_repeated_pairs(out, features, rule=duplicates, derived_from=derived_from)
+            found += [merged] if merged else []
+        texts, features, checked = check_content(out, texts, features, source=source, merged_rows=merged_rows)
         found += checked
         out = out[["query_id", "query", "product_id", *texts, *features, LABEL]]
     logger.info("%s: %d pairs, %d queries, text %s, features %s", source, len(out), out["query_id"].nunique(),

@@ -12,7 +12,7 @@ from study.data.splits import split_by_query
 from study.data.validate import validate_pairs
 
 from study.errors import UserInputError
-from tests.messages import assert_says
+from tests.messages import assert_says, says
 
 
 def _write(tmp_path: Path, text: str, name: str = "pairs.csv") -> Path:
@@ -86,11 +86,18 @@ def test_a_stray_label_between_whole_grades_is_warned_with_its_row(tmp_path: Pat
     assert _load(_write(tmp_path, "query,title,label\n" + averaged, "averaged.csv")).warnings == ()
 
 
-def test_conflicting_duplicate_judgements_are_refused_and_counted(tmp_path: Path) -> None:
+def test_repeated_judgements_are_merged_and_counted_and_refused_only_on_request(tmp_path: Path) -> None:
     path = _write(tmp_path, "query,product_id,title,label\nshoe,1,Shoe,3\nshoe,2,Boot,0\nsofa,3,Sofa,1\n"
                             "sofa,2,Boot,0\nlamp,4,Lamp,2\nlamp,2,Boot,0\nshoe,1,Shoe,0\nsofa,2,Boot,0\n")
-    message = _refusal(path)
-    assert_says(message, "duplicate (query_id, product_id) pairs in rows 2, 5, 8, 9",
+    pairs = _load(path)
+    assert len(pairs) == 6 and pairs.frame["label"].tolist() == [1.5, 0, 1, 0, 2, 0]
+    [warning] = [w for w in pairs.warnings if says(w, "judged more than once")]
+    assert_says(warning, "2 (query, product) pair(s) judged more than once (rows 2, 5, 8, 9;",
+                "2 row(s) merged away", "1 of the repeated pairs had different labels",
+                "data.duplicates = 'mean'")
+    with pytest.raises(UserInputError) as info:
+        load_dataset(DataConfig(path=str(path), duplicates="error"), log_warnings=False)
+    assert_says(info.value, "duplicate (query_id, product_id) pairs in rows 2, 5, 8, 9",
                 "2 pair(s) judged more than once, 1 of them with conflicting labels")
 
 

@@ -115,9 +115,12 @@ def test_empty_query_text(tmp_path: Path) -> None:
     assert_says(message, "'query'", "empty query text", "row 4")
 
 
-def test_duplicate_pairs(tmp_path: Path) -> None:
-    message = _error(tmp_path, GOOD + "q1,red shoe,p1,Red running shoe,Acme,10.5,3,1\n")
-    assert_says(message, "duplicate", "'product_id'", "rows 2, 6", "'p1'")
+def test_duplicate_pairs_are_refused_with_data_duplicates_error(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD + "q1,red shoe,p1,Red running shoe,Acme,10.5,3,1\n", duplicates="error")
+    assert_says(message, "duplicate", "'product_id'", "rows 2, 6", "'p1'", 'data.duplicates = "mean"')
+    merged = validate_pairs(_frame(tmp_path, GOOD + "q1,red shoe,p1,Red running shoe,Acme,10.5,3,1\n")[0],
+                            source="pairs.csv")  # the default: merged, their mean label
+    assert len(merged) == 4 and merged.frame["label"].tolist() == [1.5, 0, 1, 0]
 
 
 def test_single_item_query(tmp_path: Path) -> None:
@@ -167,7 +170,7 @@ def test_every_independent_problem_is_reported_at_once(tmp_path: Path) -> None:
            + "q2,grey sofa,p3,Grey couch,Home,300,1,1\nq3,lamp,p4,Desk lamp,Lux,15,2,1\n")
     frame, source = _frame(tmp_path, bad)
     with pytest.raises(UserInputError) as info:
-        validate_pairs(frame, source=source)
+        validate_pairs(frame, source=source, duplicates="error")
     head, *problems = str(info.value).split("\n")
     assert head == f"{source}: 4 problems."
     assert [p[:3] for p in problems] == ["1. ", "2. ", "3. ", "4. "]  # one paragraph per problem
@@ -197,5 +200,8 @@ def test_derived_product_ids_join_every_text_field() -> None:
     assert product_ids_from_text(frame, ("title", "brand")).nunique() == 2
     assert product_ids_from_text(frame, ("title",)).nunique() == 1
     with pytest.raises(UserInputError) as info:
+        validate_pairs(frame[["query", "title", "label"]], source="mem", duplicates="error")
+    assert_says(info.value, "no product_id column", "title 'Mug'")
+    with pytest.raises(UserInputError) as info:  # merged, 'a' has one judged product left
         validate_pairs(frame[["query", "title", "label"]], source="mem")
-    assert_says(info.value, "no product_id column")
+    assert_says(info.value, "1 query has a single judged product", "rows 2, 3")

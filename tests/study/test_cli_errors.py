@@ -53,11 +53,9 @@ def test_data_check_summarises_a_good_file(tmp_path, capsys) -> None:
         (GOOD.replace("q1,query 1,p10,title 1 0,10,0", "q1,query 1,p10,title 1 0,10,"), ["label", "row"]),
         (GOOD.replace("q2,query 2,p21,title 2 1,11,1", "q2,query 2,p21,title 2 1,11,high"), ["label", "row"]),
         (GOOD.replace("q3,query 3,p30", "q3,,p30"), ["query", "row"]),
-        (GOOD + "\nq0,query 0,p00,title 0 0,10,1", ["duplicate", "row"]),
         (GOOD + "\nq9,query 9,p90,title 9,10,1", ["single", "q9"]),
     ],
-    ids=["missing-label-column", "nan-label", "non-numeric-label", "empty-query", "duplicate-pair",
-         "single-item"],
+    ids=["missing-label-column", "nan-label", "non-numeric-label", "empty-query", "single-item"],
 )
 def test_bad_files_exit_2_with_a_message_naming_column_and_rows(tmp_path, capsys, text, needles) -> None:
     path = write(tmp_path, text)

@@ -40,3 +40,23 @@ def test_run_and_data_check_refuse_the_same_file_alike(tmp_path, capsys, name: s
     assert _error(capsys.readouterr().err) == checked
     assert_says(checked, str(path))
     assert not database.exists()  # refused before any study was created
+
+
+def test_run_and_data_check_merge_repeated_judgments_with_the_same_warning(tmp_path, capsys,
+                                                                           tiny_bert) -> None:
+    words = ["red", "blue", "green", "shoe", "boot", "sofa", "lamp", "table", "chair", "mug", "cup", "desk"]
+    rows = [f"{words[q % 12]} {words[(q * 5 + 3) % 12]} {q},{words[(q + i) % 12]} {words[(q + 2 * i) % 12]} "
+            f"{i},{(6 - i) % 4}" for q in range(24) for i in range(6)]
+    path = tmp_path / "pairs.csv"
+    path.write_text("query,title,label\n" + "\n".join([*rows, rows[0][:-1] + "0", rows[7]]) + "\n")
+    assert main(["data", "check", str(path)]) == 0
+    report = capsys.readouterr().out
+    assert_says(report, "pairs 144, queries 24")  # 146 rows, two of them repeats
+    start = report.index("warning: 2 (query, product) pair(s) judged more than once")
+    warning = report[start:].split("\nrun a study on it:")[0].split("\nwarning: ")[0]
+    warning = warning.removeprefix("warning: ")
+    assert main(["run", "--data", str(path), "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "1",
+                 "--device", "cpu", "--set", "train.epochs=1", "--set", f"model.encoder={str(tiny_bert)!r}",
+                 "--set", "model.max_length=24", "--set", "study.baselines=false",
+                 "--set", f"study.runs_dir={str(tmp_path / 'runs')!r}"]) == 0
+    assert_says(capsys.readouterr().err, f"warning: {path}: {warning}")
