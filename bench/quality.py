@@ -42,7 +42,7 @@ from study.evaluation.comparison import Comparison
 from study.runtime.session import finish, work
 from study.runtime.studies import create_or_resume
 from study.runtime.trials import counts
-from study.show import stored_comparison
+from study.views import stored_comparison
 from study.workspace import Workspace, prepare_workspace
 
 HERE = Path(__file__).resolve().parent

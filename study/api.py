@@ -2,7 +2,7 @@
 stdout swapped, no signal handler unless asked, no environment variable set).
 
     import study
-    cfg = study.load_config(data="pairs.csv", overrides=["train.epochs=3"])
+    cfg = study.load_config(data="pairs.csv", overrides={"train.epochs": 3})   # or ["train.epochs=3"]
     s = study.run(cfg, n_trials=12)                # an optuna.Study
     study.trials_dataframe("pairs")                # one row per trial
     study.test_results("pairs")                    # tuned vs untuned default vs zero-shot vs baselines
@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -25,26 +25,14 @@ from study.config import Config
 from study.errors import UserInputError
 from study.export.model_dir import export_best
 from study.export.scoring import Ranker, read_candidates
-from study.runtime.liveness import Terminated
-from study.runtime.session import RunRequest, resolve_config, run_study
+from study.runtime.request import load_config
+from study.runtime.session import run_study
+from study.runtime.signals import Terminated
 from study.runtime.studies import load_existing
-from study.show import stored_comparison, trial_rows
 from study.storage.urls import DEFAULT_STORAGE
+from study.views import stored_comparison, trial_rows
 
 __all__ = ["export_model", "load_config", "rank", "run", "test_results", "trials_dataframe"]
-
-
-def load_config(path: str | Path | None = None, *, data: str | Path | None = None, name: str | None = None,
-           overrides: Sequence[str] = (), columns: dict[str, str] | None = None, device: str | None = None,
-           storage: str | None = None) -> Config:
-    """The effective config, as ``study run`` would build it: a TOML file (``path``), a data file
-    (``data``, with ``columns`` mapping canonical names to the file's: ``{"query": "search_term"}``), the
-    ``--set``-style ``overrides``; an existing study of that name resumes with its stored config."""
-    request = RunRequest(config=str(path) if path is not None else None,
-                         data=str(data) if data is not None else None, name=name, device=device,
-                         storage=storage, map=tuple(f"{k}={v}" for k, v in (columns or {}).items()),
-                         overrides=tuple(overrides))
-    return resolve_config(request)[0]
 
 
 def run(config: Config | None = None, *, data: str | Path | None = None, name: str | None = None,

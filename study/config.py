@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,34 +160,49 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def _user_values(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """The ``section.field`` values the user set in the TOML and with ``--set`` (the search space aside)."""
-    out = {f"{section}.{name}": value for section, values in raw.items()
-           if section != "search" and isinstance(values, dict) for name, value in values.items()}
+Overrides = Mapping[str, Any]  # {"train.epochs": 3, "study.name": "shoes"}: typed values by dotted key
+
+
+def as_overrides(overrides: Overrides | Sequence[str] = ()) -> dict[str, Any]:
+    """Typed overrides as a dict: a mapping is taken as it is, ``--set`` strings (``train.epochs=3``) are
+    parsed once here; a later value for the same key wins."""
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    out: dict[str, Any] = {}
     for item in overrides:
         key, value = parse_override(item)
-        if not key.startswith("search."):
-            out[key] = value
+        out.pop(key, None)  # keeps the order in which they were given
+        out[key] = value
     return out
 
 
-def profile_key(raw: dict[str, Any], *, overrides: Sequence[str] = (), profile: str = "cpu") -> str:
+def _user_values(raw: dict[str, Any], overrides: Overrides) -> dict[str, Any]:
+    """The ``section.field`` values the user set in the TOML and with ``--set`` (the search space aside)."""
+    out = {f"{section}.{name}": value for section, values in raw.items()
+           if section != "search" and isinstance(values, dict) for name, value in values.items()}
+    out.update({k: v for k, v in overrides.items() if not k.startswith("search.")})
+    return out
+
+
+def profile_key(raw: dict[str, Any], *, overrides: Overrides | Sequence[str] = (),
+                profile: str = "cpu") -> str:
     """The PROFILES key: ``profile`` as given when it is one, else the device (``cpu``/``cuda``) plus ``demo``
     for the built-in catalogue or ``file`` for anything read from a path."""
     if profile in PROFILES:
         return profile
     if profile not in DEVICES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {DEVICES} or {sorted(PROFILES)}")
-    user = _user_values(raw, overrides)
+    user = _user_values(raw, as_overrides(overrides))
     builtin = is_builtin_catalogue(user.get("data.source"), user.get("data.path"))
     return f"{profile}-{'demo' if builtin else 'file'}"
 
 
 def profile_cuts(
-    raw: dict[str, Any], *, overrides: Sequence[str] = (), profile: str = "cpu"
+    raw: dict[str, Any], *, overrides: Overrides | Sequence[str] = (), profile: str = "cpu"
 ) -> list[tuple[str, Any, Any]]:
     """What a file profile sets away from the defaults that the user did not set, as (key, value, default):
     ``("train.epochs", 3, 4)``. Empty for the demo profiles, which are described in the README."""
+    overrides = as_overrides(overrides)
     key = profile_key(raw, overrides=overrides, profile=profile)
     if not key.endswith("-file"):
         return []
@@ -202,10 +217,13 @@ def profile_cuts(
 
 
 def build_config(
-    raw: dict[str, Any], *, source: str = "config", overrides: Sequence[str] = (), profile: str = "cpu"
+    raw: dict[str, Any], *, source: str = "config", overrides: Overrides | Sequence[str] = (),
+    profile: str = "cpu",
 ) -> Config:
-    """Defaults for the profile, then the user's TOML, then ``--set`` overrides. ``profile`` is the device
-    (``cpu`` or ``cuda``; demo or file profile from the data the config names) or a PROFILES key."""
+    """Defaults for the profile, then the user's TOML, then the overrides (typed values by dotted key, or
+    ``--set`` strings), merged once into the frozen config. ``profile`` is the device (``cpu`` or ``cuda``;
+    demo or file profile from the data the config names) or a PROFILES key."""
+    overrides = as_overrides(overrides)
     try:
         name = profile_key(raw, overrides=overrides, profile=profile)
     except ValueError as exc:
@@ -219,8 +237,7 @@ def build_config(
             if isinstance(values, dict):
                 for name in values:
                     merged["search"].pop(f"{section}.{name}", None)
-    for item in overrides:
-        key, value = parse_override(item)
+    for key, value in overrides.items():
         section, _, name = key.partition(".")
         if section == "search":
             merged.setdefault("search", {})[name] = value
@@ -286,12 +303,6 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UserInputError(f"The config file {path} does not exist.") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserInputError(f"The config file {path} is not valid TOML: {exc}.") from None
-
-
-def load_config(path: Path | None, *, overrides: Sequence[str] = (), profile: str = "cpu") -> Config:
-    raw = read_toml(path) if path is not None else {}
-    return build_config(raw, source=str(path) if path else "built-in config", overrides=overrides,
-                        profile=profile)
 
 
 def config_from_dict(d: dict[str, Any]) -> Config:

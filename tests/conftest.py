@@ -170,7 +170,7 @@ def trials_of() -> Callable[..., list]:
     def load(config_path: Path, name: str = "t") -> list:
         import optuna
 
-        from study.config import load_config
+        from study.runtime.request import load_config
         from study.storage.database import build_storage
 
         config = load_config(config_path)

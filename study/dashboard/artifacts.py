@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from study.evaluation.comparison import Comparison
 from study.models.metrics import per_query_ndcg
 from study.runtime.attrs import set_trial_attr, study_attr, study_attrs, trial_attr
+from study.storage import optuna_private as private
 from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
@@ -114,16 +115,15 @@ def write_study_note(study: optuna.Study, summary: dict[str, Any], config: Any) 
 
         raw = config.to_dict() if hasattr(config, "to_dict") else dict(config)
         body = study_note(study, summary, raw)
-        storage, study_id = study._storage, study._study_id
         current = get_note(study)
-        ours = storage.get_study_system_attrs(study_id).get(NOTE_HASH_KEY)
+        ours = private.study_system_attrs(study).get(NOTE_HASH_KEY)
         if current and hashlib.sha256(current.encode()).hexdigest() != ours:
             logger.info("study %r has a note edited by hand; left as it is", study.study_name)
             return False
         if current == body:
             return False
         save_note(study, body)
-        storage.set_study_system_attr(study_id, NOTE_HASH_KEY, hashlib.sha256(body.encode()).hexdigest())
+        private.set_study_system_attr(study, NOTE_HASH_KEY, hashlib.sha256(body.encode()).hexdigest())
         return True
     except Exception as exc:  # noqa: BLE001 - the note is informational: a failure must not stop a run
         logger.warning("could not write the dashboard note of study %r: %s", study.study_name,

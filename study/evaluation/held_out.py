@@ -1,6 +1,7 @@
 """The best trial, evaluated once on the held-out test split and stored apart from validation numbers; the
 untuned default trial (trial 0, ``default_config``) likewise; and the comparison of both with the baselines on
-the same test queries (:func:`compare_on_test`, stored as the study's user attribute ``comparison``)."""
+the same test queries (:func:`compare_on_test`, stored with the study as the system attribute ``comparison``,
+see ``study.runtime.attrs``). Shown by ``study.views``; computed once per best trial."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def _store_test(study: optuna.Study, attr: str, trial: optuna.trial.FrozenTrial,
 
 def _stored_comparison(study: optuna.Study) -> Comparison | None:
     """The comparison exactly as stored (None if none): what decides whether it must be computed again.
-    For display, ``study.show.stored_comparison`` also rebuilds one for studies stored before intervals."""
+    For display, ``study.views.stored_comparison`` also rebuilds one for studies stored before intervals."""
     raw = study_attr(study, "comparison")
     return Comparison.from_dict(raw) if raw else None
 

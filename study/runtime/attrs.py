@@ -16,7 +16,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from study.storage import optuna_private as private
-from study.storage.database import HEARTBEAT_ATTR
+
+HEARTBEAT_ATTR = "heartbeat_at"  # where the storage has no heartbeat table (journal file): the time, by us
 
 TRIAL_INTERNAL = frozenset({
     "host", "pid", "pid_namespace", "process_start", HEARTBEAT_ATTR, "sampler_seed", "checkpoint", "config",

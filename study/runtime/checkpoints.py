@@ -38,6 +38,7 @@ from study.models.checkpoint import (
 from study.models.ranker import RankingNet
 from study.models.train import FitResult
 from study.runtime.attrs import set_trial_attr, trial_attr
+from study.runtime.liveness import retry_chain
 from study.runtime.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
 from study.workspace import Workspace
 
@@ -54,12 +55,6 @@ class MissingCheckpointError(UserInputError, FileNotFoundError):
 def trial_dir(config: Config, number: int) -> Path:
     """Always inside ``runs_dir``, whatever the study's name (``study_folder`` maps unsafe names)."""
     return study_folder(config.study.runs_dir, config.study.name) / f"trial_{number:05d}"
-
-
-def retry_chain(trial: optuna.trial.Trial) -> list[int]:
-    """The trials this one retries, oldest first (empty for a first attempt)."""
-    history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history") or []
-    return [int(n) for n in history]
 
 
 @dataclass(frozen=True)
@@ -176,7 +171,7 @@ def trial_closed(config: Config, trial: FrozenTrial) -> None:
         (folder / LAST).unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # a pruned trial keeps no best weights: no empty folder left
             folder.rmdir()
-        dead = list(trial.system_attrs.get("retry_history", []))
+        dead = retry_chain(trial)
     else:
         dead = [trial.number] if trial.user_attrs.get("fail_reason") not in RETRIED_REASONS else []
     for number in dead:

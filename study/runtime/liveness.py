@@ -1,17 +1,17 @@
-"""Liveness: which process runs a trial and whether it still exists, heartbeats, and the recovery of trials
-whose process died (FAIL, then queued again by Optuna's retry callback). Also the signals: SIGTERM is
-delivered like Ctrl-C, and a trial being closed is never left RUNNING by a second press."""
+"""A trial's liveness record, in one place: who runs it (host, process id and start time, recorded when the
+trial is claimed, with its first heartbeat), its heartbeats (Optuna's table, or a timestamp attribute on the
+journal file), stale detection (a dead process on this host at once, a silent heartbeat anywhere after the
+grace period), and the retry chain (a failed trial queued again with the same parameters, as
+``retry_history`` in Optuna's own vocabulary, read back through its public ``retry_history``)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +19,22 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from study.runtime.attrs import set_trial_attr_by_id, trial_attr
+from study.runtime.attrs import HEARTBEAT_ATTR, set_trial_attr, set_trial_attr_by_id, trial_attr
+from study.runtime.signals import signals_deferred
 from study.storage import optuna_private as private
-from study.storage.database import HEARTBEAT_ATTR, RetryStaleTrial, StorageConfig, retrying
+from study.storage.database import StorageConfig, retrying
 from study.storage.locks import claim_lock
 
 logger = logging.getLogger(__name__)
 
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, delivered like Ctrl-C so that the running trial is closed and queued again."""
-
-
-def install_sigterm() -> None:
-    def handler(signum: int, frame: object) -> None:
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, handler)
+# User attributes that describe one run of a trial; a retry starts without them (it records its own).
+RUN_ATTRS = frozenset({
+    "fail_reason", "prune_reason", "pid", "host", HEARTBEAT_ATTR, "pid_namespace", "process_start",
+    "sampler_seed", "resumed_from", "device", "checkpoint", "curve", "val_metrics", "best_epoch",
+    "epochs_run", "wall_time_s", "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb",
+    "val_metrics_all", "val_per_query_ndcg", "damaged_checkpoints", "latency_ms_per_1000_pairs",
+    "model_size_m",
+})
 
 
 def _pid_namespace() -> str | None:
@@ -56,6 +55,18 @@ def _process_start(pid: int) -> str | None:
 def process_identity() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "pid_namespace": _pid_namespace(),
             "process_start": _process_start(os.getpid())}
+
+
+def mark_claimed(study: optuna.Study, trial: optuna.trial.Trial, sampler_seed: int) -> None:
+    """Record who runs the trial (for the same-host process check) and a first heartbeat (a trial that never
+    sent one is never found stale)."""
+    attrs = {**process_identity(), "sampler_seed": sampler_seed}
+    if private.heartbeat_enabled(study):
+        private.record_heartbeat(study, private.trial_id(trial))
+    else:
+        attrs[HEARTBEAT_ATTR] = time.time()
+    for key, value in attrs.items():
+        set_trial_attr(trial, key, value)
 
 
 def is_local(trial: FrozenTrial) -> bool:
@@ -84,8 +95,36 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str, max_retry: 
         return False
     if not private.fail_if_running(study, trial_id):
         return False
-    RetryStaleTrial(max_retry=max_retry)(study, private.frozen(study, trial_id))
+    queue_retry(study, private.frozen(study, trial_id), max_retry=max_retry)
     return True
+
+
+def retry_chain(trial: optuna.trial.Trial | FrozenTrial) -> list[int]:
+    """The trials this one retries, oldest first (empty for a first attempt)."""
+    if not isinstance(trial, FrozenTrial):  # a live Trial: Optuna 5 shows only its user attributes
+        trial = private.frozen(trial.study, private.trial_id(trial))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return [int(n) for n in optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(trial)]
+
+
+def queue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int | None) -> None:
+    """Queue a failed trial again with the same parameters (up to ``max_retry`` times in a chain; ``None``:
+    no limit), without the attributes of the failed run (its fail reason, process, curve), which the retry
+    records anew; the chain is kept in Optuna's ``failed_trial`` and ``retry_history``."""
+    history = [*retry_chain(trial), trial.number]
+    if max_retry is not None and len(history) > max_retry:
+        logger.warning("trial %d failed and was already retried %d times: not retrying it again",
+                       trial.number, max_retry)
+        return
+    system_attrs = {"failed_trial": history[0],
+                    **{k: v for k, v in trial.system_attrs.items() if k not in RUN_ATTRS},
+                    "retry_history": history}
+    study.add_trial(optuna.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs={k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS},
+        system_attrs=system_attrs,
+    ))
 
 
 def process_gone(trial: FrozenTrial) -> bool:
@@ -128,6 +167,15 @@ def fail_stale_trials(study: optuna.Study, *, max_retry: int = 3, grace: float =
     return failed
 
 
+def can_wait_for_others(study: optuna.Study) -> bool:
+    """Waiting for trials under way elsewhere is safe where a dead one will be noticed: heartbeats, or the
+    process check for trials of this host."""
+    if private.heartbeat_enabled(study):
+        return True
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return all(is_local(t) or trial_attr(t, HEARTBEAT_ATTR) is not None for t in running)
+
+
 def recover_trials(study: optuna.Study, config: StorageConfig) -> list[int]:
     """Fail and queue again the trials whose process died; under the claim lock, so that two workers never
     queue the same trial twice."""
@@ -166,20 +214,6 @@ def heartbeat(study: optuna.Study, trial_id: int, config: StorageConfig) -> Any:
     if private.heartbeat_enabled(study):
         return private.heartbeat_thread(study, trial_id)
     return _AttrHeartbeat(study, trial_id, config.heartbeat_interval)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Ctrl-C / SIGTERM ignored while a trial is being closed, so a second press cannot leave it RUNNING."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def close_interrupted(study: optuna.Study, trial: optuna.trial.Trial, reason: str = "interrupted") -> None:

@@ -10,7 +10,7 @@ import sys
 import torch
 
 from study.config import Config
-from study.runtime.liveness import Terminated, signals_deferred
+from study.runtime.signals import Terminated, signals_deferred
 
 
 def cpu_threads_per_worker(n_workers: int) -> int:

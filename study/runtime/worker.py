@@ -26,22 +26,20 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.config import Config
 from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
-from study.runtime.attrs import set_trial_attr, trial_attr
 from study.runtime.checkpoints import trial_closed
 from study.runtime.liveness import (
+    can_wait_for_others,
     close_interrupted,
     heartbeat,
-    is_local,
-    process_identity,
+    mark_claimed,
     recover_trials,
-    signals_deferred,
 )
+from study.runtime.signals import signals_deferred
 from study.runtime.studies import public_config
 from study.runtime.trials import CLAIMED, counts
 from study.samplers import build_pruner, build_sampler
 from study.storage import optuna_private as private
 from study.storage.database import (
-    HEARTBEAT_ATTR,
     StorageConfig,
     StorageUnavailableError,
     open_storage,
@@ -71,9 +69,9 @@ def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> op
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Heartbeat of storage")
                     claimed.append(study.ask())
-                _mark_claimed(study, claimed[0], sampler_seed)
+                mark_claimed(study, claimed[0], sampler_seed)
         else:
-            _mark_claimed(study, claimed[0], sampler_seed)
+            mark_claimed(study, claimed[0], sampler_seed)
         return claimed[0]
 
     try:
@@ -93,18 +91,6 @@ def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> op
             close_interrupted(study, claimed[0])
         raise
     return trial
-
-
-def _mark_claimed(study: optuna.Study, trial: optuna.trial.Trial, sampler_seed: int) -> None:
-    """Record who runs the trial (for the same-host process check) and a first heartbeat (a trial that never
-    sent one is never found stale)."""
-    attrs = {**process_identity(), "sampler_seed": sampler_seed}
-    if private.heartbeat_enabled(study):
-        private.record_heartbeat(study, private.trial_id(trial))
-    else:
-        attrs[HEARTBEAT_ATTR] = time.time()
-    for key, value in attrs.items():
-        set_trial_attr(trial, key, value)
 
 
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, state: TrialState, values: Any,
@@ -186,15 +172,6 @@ def _checkpoint_cleanup(config: Config) -> TrialCallback:
     return cleanup
 
 
-def _can_wait(study: optuna.Study) -> bool:
-    """Waiting for trials under way elsewhere is safe where a dead one will be noticed: heartbeats, or the
-    process check for trials of this host."""
-    if private.heartbeat_enabled(study):
-        return True
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return all(is_local(t) or trial_attr(t, HEARTBEAT_ATTR) is not None for t in running)
-
-
 def _n_trials_so_far(storage: optuna.storages.BaseStorage, config: Config) -> int:
     """Part of the sampler seed: a resumed study must not be offered the same first samples again."""
     def count() -> int:
@@ -246,7 +223,7 @@ def run_worker(
         c = counts(study)
         if c["FINISHED"] >= config.study.n_trials:
             break
-        if not _can_wait(study):
+        if not can_wait_for_others(study):
             logger.warning("%d/%d finished; trials running on other hosts send no heartbeats, so this worker "
                            "cannot tell whether they are alive and stops here", c["FINISHED"],
                            config.study.n_trials)

@@ -1,8 +1,9 @@
-"""Storage: SQLite by default (busy timeout, WAL, immediate transactions), any SQLAlchemy URL, or Optuna's
-journal file. Heartbeats and the retry of stale trials are configured here, and so is the lock that
-makes "claim the next trial" atomic across workers.
-
-Also the one place that hides passwords in storage URLs before anything is printed or stored.
+"""Opening a storage: SQLite by default (busy timeout, WAL, immediate transactions, see ``sqlite``), any
+SQLAlchemy URL, or Optuna's journal file; once per process, with the heartbeat interval and grace period
+set, a locked or unreachable database retried with backoff (``retrying``) and then reported as one
+paragraph. A stale trial is failed and retried by the worker loop (``study.runtime.liveness``), never by
+Optuna's ``optimize``, which this tool does not run, so the storage gets no stale-trial callback. URLs and
+their redaction are in ``urls``, the locks in ``locks``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
 from study.errors import UserInputError
 from study.storage.locks import file_lock
@@ -35,18 +35,6 @@ from study.storage.urls import (
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-HEARTBEAT_ATTR = "heartbeat_at"  # where the storage has no heartbeat table (journal file): a user attribute
-
-# User attributes that describe one run of a trial; a retry starts without them (it records its own).
-RUN_ATTRS = frozenset({
-    "fail_reason", "prune_reason", "pid", "host", HEARTBEAT_ATTR, "pid_namespace", "process_start",
-    "sampler_seed", "resumed_from", "device", "checkpoint", "curve", "val_metrics", "best_epoch",
-    "epochs_run", "wall_time_s", "pairs_per_second", "tokens_per_second", "peak_gpu_memory_mb",
-    "val_metrics_all", "val_per_query_ndcg", "damaged_checkpoints", "latency_ms_per_1000_pairs",
-    "model_size_m",
-})
-
 
 @dataclass(frozen=True)
 class StorageConfig:
@@ -76,42 +64,6 @@ class StorageConfig:
 
 class StorageUnavailableError(UserInputError):
     """The database could not be opened or written after the configured attempts."""
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
-    """Queue a failed trial again with the same parameters (up to ``max_retry`` times in a chain), without
-    the user attributes of the failed run (its fail reason, process, curve), which the retry records anew."""
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        history = list(trial.system_attrs.get("retry_history", [])) + [trial.number]
-        if self._max_retry is not None and len(history) > self._max_retry:
-            logger.warning("trial %d failed and was already retried %d times: not retrying it again",
-                           trial.number, self._max_retry)
-            return
-        system_attrs = {"failed_trial": history[0],
-                        **{k: v for k, v in trial.system_attrs.items() if k not in RUN_ATTRS},
-                        "retry_history": history}
-        study.add_trial(optuna.create_trial(
-            state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-            user_attrs={k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS},
-            system_attrs=system_attrs,
-        ))
 
 
 def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5) -> T:
@@ -200,8 +152,6 @@ def open_storage(config: StorageConfig, *, must_exist: bool = False) -> optuna.s
     return _OPENED[key]
 
 
-
-
 def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
     """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database."""
     url = config.url
@@ -230,7 +180,6 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=config.heartbeat_interval,
                 grace_period=config.grace,
-                heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=config.max_retry),
             )
         if url.startswith("sqlite"):
             immediate_transactions(storage.engine)
@@ -247,6 +196,5 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
             raise UserInputError(f"The storage URL {redact(url)} is not usable: "
                                  f"{_first_line(exc)}.") from None
         raise
-
 
 

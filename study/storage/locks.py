@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 
+from study.storage import optuna_private as private
 from study.storage.urls import is_journal, journal_path, sqlite_path
 
 
@@ -22,8 +23,7 @@ def claim_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
     """Held while a worker counts the trials and creates the next one, so that workers asking at the same
     moment cannot both take the last slot. A file lock for SQLite and journal files (one host), a PostgreSQL
     advisory lock for PostgreSQL (every host); elsewhere no lock, and the runner's rank check decides."""
-    backend = getattr(storage, "_backend", storage)
-    engine = getattr(backend, "engine", None)
+    engine = private.rdb_engine(storage)
     if engine is not None and engine.dialect.name == "postgresql":
         import sqlalchemy  # ~0.15 s: only PostgreSQL needs it here; journal storages never load it
 

@@ -3,8 +3,11 @@ against the installed Optuna, so an upgrade that moves one fails there, not in t
 
 Optuna's public API runs trials through ``study.optimize``; this tool runs its own loop (claims under a lock,
 retries of dead trials, its own heartbeats on the journal file), which needs a trial's storage id, the
-study's storage and the heartbeat helpers. Nothing else in the package touches a name with a leading
-underscore from Optuna. ``pyproject.toml`` pins ``optuna<6`` for the same reason.
+study's storage, the database engine under it and the heartbeat helpers. Nothing else in the package
+touches a private name of Optuna (``tests/study/test_optuna_boundary.py`` scans every module's syntax tree
+for one). Where Optuna has a public way (``RetryHeartbeatStaleTrialCallback.retry_history``, ``Trial.number``,
+``Study.get_trials``), the package uses it instead. ``pyproject.toml`` pins ``optuna<6`` for the same
+reason.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
@@ -28,6 +32,13 @@ def study_id(study: optuna.Study) -> int:
 def trial_id(trial: optuna.trial.BaseTrial | FrozenTrial) -> int:
     """The storage's id of a trial (not its number), for ``Trial`` and ``FrozenTrial`` alike."""
     return trial._trial_id
+
+
+def rdb_engine(storage: optuna.storages.BaseStorage) -> Any:
+    """The SQLAlchemy engine under a study's storage (Optuna wraps an ``RDBStorage`` in a ``_CachedStorage``,
+    which keeps it as ``_backend``), or None for a storage that has none (the journal file, in memory)."""
+    backend = storage._backend if isinstance(storage, _CachedStorage) else storage
+    return backend.engine if isinstance(backend, optuna.storages.RDBStorage) else None
 
 
 def frozen(study: optuna.Study, tid: int) -> FrozenTrial:

@@ -14,7 +14,6 @@ from optuna.trial import TrialState, create_trial
 from study.models.metrics import evaluate_ranking, paired_bootstrap_interval, per_query_ndcg
 
 from study.cli import main
-from study.config import load_config
 from study.evaluation.comparison import (
     Comparison,
     ComparisonRow,
@@ -25,6 +24,7 @@ from study.evaluation.comparison import (
 from study.objective import BEST, trial_dir
 from study.runtime.attrs import study_attr, trial_attr
 from study.runtime.checkpoints import prune_checkpoints
+from study.runtime.request import load_config
 from study.runtime.studies import create_or_resume, default_params
 from study.runtime.trials import counts, default_trial
 from study.runtime.worker import claim_trial

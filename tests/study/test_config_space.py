@@ -5,9 +5,10 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from study.config import Config, build_config, load_config, profile_cuts, profile_key, valid_fields
+from study.config import Config, build_config, profile_cuts, profile_key, valid_fields
 from study.errors import UserInputError
 from study.profiles import DEFAULT_SEARCH, PROFILES
+from study.runtime.request import load_config
 from study.space import grid_values, suggest
 from study.toml_out import config_to_toml, toml_value
 from tests.messages import assert_says

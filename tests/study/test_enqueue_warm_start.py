@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from study.cli import main
-from study.config import load_config
+from study.runtime.request import load_config
 from tests.messages import assert_says
 
 FAST = ["--quiet", "--set", "train.epochs=1"]

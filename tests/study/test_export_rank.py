@@ -23,7 +23,7 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory, study_toml_in) -> dict:
     """A finished tiny study, its best model exported and then moved elsewhere, and its test split as CSV."""
-    from study.config import load_config
+    from study.runtime.request import load_config
     from study.workspace import prepare_workspace
 
     tmp = tmp_path_factory.mktemp("export-study")
@@ -159,9 +159,9 @@ def test_every_architecture_exports_and_ranks_like_the_study(tmp_path: Path, stu
     import optuna
     from study.models.train import predict
 
-    from study.config import load_config
     from study.export.scoring import Ranker
     from study.runtime.checkpoints import load_trial_model
+    from study.runtime.request import load_config
     from study.runtime.trials import best_trial
     from study.workspace import prepare_workspace
 

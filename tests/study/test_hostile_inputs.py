@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from study.cli import main
-from study.config import load_config
+from study.runtime.request import load_config
 from study.runtime.trials import inside, study_folder
 from tests.messages import assert_not_says, assert_says
 

@@ -69,3 +69,25 @@ def test_the_storage_is_opened_once_per_process(tmp_path) -> None:
     first = open_storage(config)
     assert open_storage(config) is first
     assert open_storage(StorageConfig(url=f"sqlite:///{tmp_path / 'other.db'}")) is not first
+
+
+def test_the_engine_under_a_studys_storage(rdb, tmp_path) -> None:
+    engine = private.rdb_engine(private.storage(rdb))  # Optuna wraps the RDBStorage in a _CachedStorage
+    assert engine is not None and engine.dialect.name == "sqlite"
+    backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log"))
+    journal = optuna.create_study(storage=optuna.storages.JournalStorage(backend))
+    assert private.rdb_engine(private.storage(journal)) is None
+    assert private.rdb_engine(private.storage(optuna.create_study())) is None  # in memory
+
+
+def test_the_retry_chain_through_optunas_public_vocabulary(rdb) -> None:
+    from study.runtime.liveness import queue_retry, retry_chain
+
+    first = rdb.ask()
+    rdb.tell(first, state=TrialState.FAIL)
+    queue_retry(rdb, rdb.trials[0], max_retry=3)
+    retry = rdb.ask()  # the queued retry
+    assert retry_chain(retry) == [0]
+    frozen = private.frozen(rdb, private.trial_id(retry))
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen) == 0
+    assert retry_chain(frozen) == [0] and retry.params == first.params

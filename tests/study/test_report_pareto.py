@@ -9,9 +9,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from study.config import load_config
 from study.report.build import build_report
 from study.runtime.attrs import set_trial_attr
+from study.runtime.request import load_config
 from study.runtime.studies import create_or_resume
 from study.runtime.trials import best_trial
 from study.space import suggest

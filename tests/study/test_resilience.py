@@ -22,9 +22,9 @@ import torch
 from optuna.trial import TrialState
 
 from study.cli import main
-from study.config import load_config
 from study.runtime.attrs import set_trial_attr, trial_attr
 from study.runtime.liveness import recover_trials
+from study.runtime.request import load_config
 from study.runtime.trials import FINISHED
 from study.storage.database import build_storage
 from tests.messages import assert_not_says, assert_says
@@ -173,9 +173,9 @@ def test_changed_search_space_is_refused_and_nothing_changes(write_study_config,
 @pytest.mark.parametrize("backend", ["sqlite", "journal"])
 def test_a_trial_whose_heartbeat_stopped_on_another_host_is_failed_and_retried(
         tmp_path, write_study_config, trials_of, backend):
+    from study.runtime.attrs import HEARTBEAT_ATTR
     from study.runtime.studies import create_or_resume
     from study.space import suggest
-    from study.storage.database import HEARTBEAT_ATTR
     from study.workspace import prepare_workspace
 
     url = f"journal:///{tmp_path / 'studies.log'}" if backend == "journal" else None

@@ -8,8 +8,8 @@ import pytest
 from optuna.trial import TrialState
 
 from study.cli import main
-from study.config import load_config
 from study.runtime.attrs import study_attr, trial_attr
+from study.runtime.request import load_config
 from tests.messages import assert_not_says, assert_says
 
 FAST = ["--set", "train.epochs=1", "--quiet"]

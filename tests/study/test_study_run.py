@@ -17,9 +17,9 @@ import torch
 from optuna.trial import TrialState
 
 from study.cli import main
-from study.config import load_config
 from study.objective import Objective
 from study.runtime.attrs import study_attr, trial_attr
+from study.runtime.request import load_config
 from study.runtime.studies import create_or_resume
 from study.runtime.worker import run_worker
 from study.samplers import SAMPLERS

@@ -15,9 +15,10 @@ from study.data.sources import load_dataset
 from study.data.validate import validate_pairs
 
 from study.cli import main
-from study.config import build_config, load_config
+from study.config import build_config
 from study.runtime.attrs import study_attr
 from study.runtime.preflight import describe_variant
+from study.runtime.request import load_config
 from tests.messages import assert_not_says, assert_one_paragraph, assert_says
 
 

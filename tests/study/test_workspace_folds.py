@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from study.config import load_config
+from study.runtime.request import load_config
 from study.workspace import prepare_workspace
 from tests.messages import assert_says
 

@@ -1,0 +1,64 @@
+"""``study compare``: the stored test comparisons of several studies side by side, tuned minus tuned with a
+paired interval where two studies stored per-query scores on the same test queries. No torch."""
+
+from __future__ import annotations
+
+import argparse
+
+from study.cli.base import Command, add_storage
+
+
+class Compare(Command):
+    name = "compare"
+    help = ("Test metrics and baselines of several studies side by side, with paired intervals where they "
+            "share test queries.")
+    example = "study compare shoes-v3 shoes-v4      # test metrics side by side, paired intervals"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("names", nargs="+", metavar="NAME", help="two or more study names")
+        add_storage(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        # optuna: on use, never for --help
+        from study.errors import UserInputError
+        from study.runtime.attrs import study_attr
+        from study.runtime.studies import load_existing
+        from study.views import comparison_table, stored_comparison
+
+        studies = [load_existing(name, args.storage) for name in args.names]
+        for study in studies:
+            if stored_comparison(study) is None:
+                raise UserInputError(f"Study {study.study_name!r} has no test-split comparison yet (it is "
+                                     "stored when `study run` finishes): run it to the end first.")
+        metric, table = comparison_table(studies)
+        per_query = {s.study_name: scores for s in studies if (scores := study_attr(s, "test_per_query"))}
+        names = [s.study_name for s in studies]
+        print(f"test {metric}".ljust(32) + "".join(f"{n[:14]:>16}" for n in names))
+        for label, values in table.items():
+            print(label[:31].ljust(32) + "".join(f"{values.get(n, float('nan')):>16.4f}" for n in names))
+        _print_pairs(names, per_query, metric)
+        return 0
+
+
+def _print_pairs(names: list[str], per_query: dict[str, dict[str, float]], metric: str) -> None:
+    import numpy as np  # with the metrics: on use only
+
+    from study.models.metrics import paired_bootstrap_interval
+
+    first = names[0]
+    for other in names[1:]:
+        if first not in per_query or other not in per_query:
+            print(f"{first} - {other}: no paired interval (per-query test scores not stored for both)")
+            continue
+        shared = sorted(set(per_query[first]) & set(per_query[other]))
+        if len(shared) < 2:
+            print(f"{first} - {other}: no paired interval (the studies share {len(shared)} test queries)")
+            continue
+        a = np.array([per_query[first][q] for q in shared])
+        b = np.array([per_query[other][q] for q in shared])
+        mean, low, high = paired_bootstrap_interval(a, b, n_resamples=2000, seed=0)
+        print(f"{first} - {other}: {mean:+.4f} [{low:+.4f}, {high:+.4f}] {metric} "
+              f"on {len(shared)} shared test queries (95% paired bootstrap)")
+
+
+COMMAND = Compare()
