@@ -3,8 +3,9 @@
 A *room* is a module of the ``study`` package; a *stay* is an unbroken run of calls inside one room (the
 trace, reduced to the room of each Python function called, with consecutive repeats merged); a *return* is a
 stay in a room already left once. Counted on the Optuna side (``study.*`` without ``study.data`` and
-``study.models``, whose layout is not the question here) and over the whole package. Module bodies run at
-import are not counted (only function calls), nor other threads (heartbeats, the checkpoint writer).
+``study.models``, whose layout is not the question here), over the whole package, and by folder (a module
+at the top of ``study/`` counts as its own folder). Only function calls count: module and class bodies that
+run at import do not, nor other threads (heartbeats, the checkpoint writer).
 
     python bench/rooms.py            # a tiny study: 2 trials, 1 epoch, 24 queries, a 2-layer random BERT
     python bench/rooms.py --json     # the numbers as JSON
@@ -14,6 +15,7 @@ import are not counted (only function calls), nor other threads (heartbeats, the
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -55,8 +57,8 @@ def trace_run(argv: list[str]) -> list[str]:
     rooms: list[str] = []
 
     def profile(frame, event, arg) -> None:
-        if event != "call" or frame.f_code.co_name == "<module>":
-            return
+        if event != "call" or not frame.f_code.co_flags & inspect.CO_OPTIMIZED:
+            return  # module and class bodies run at import: definitions, not calls
         name = frame.f_globals.get("__name__", "")
         if name == "study" or name.startswith("study."):
             rooms.append(name)
@@ -92,6 +94,12 @@ def count(rooms: list[str]) -> dict[str, object]:
             "most_returned": dict(top.most_common(8))}
 
 
+def floor(room: str) -> str:
+    """The folder a module lives in (``study.runtime.worker`` -> ``study.runtime``); a module at the top of
+    ``study/`` is its own."""
+    return ".".join(room.split(".")[:2])
+
+
 def optuna_side(room: str) -> bool:
     return not room.startswith(("study.data", "study.models"))
 
@@ -112,7 +120,9 @@ def main() -> None:
         toml = folder / "rooms.toml"
         toml.write_text(TOML.format(folder=folder, encoder=encoder))
         rooms = trace_run(["run", "--config", str(toml), "-q"])
-    result = {"optuna_side": count([r for r in rooms if optuna_side(r)]), "package": count(rooms)}
+    side = [r for r in rooms if optuna_side(r)]
+    result = {"optuna_side": count(side), "package": count(rooms), "optuna_side_folders": count(
+        [floor(r) for r in side])}
     if args.trace:
         print(" -> ".join(r.removeprefix("study.") for r in stays([r for r in rooms if optuna_side(r)])))
     if args.json:
