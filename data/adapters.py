@@ -23,7 +23,7 @@ from study.data.loaders import read_columns, read_raw
 from study.data.schema import ESCI_GAINS, JudgedPairs
 from study.data.validate import drop_single_item_queries, query_ids_from_text, validate_pairs
 
-from study.errors import UserInputError
+from study.errors import UserInputError, missing_path
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def detect_source(path: str | Path) -> str:
     """``esci``, ``wands``, ``homedepot`` or ``file`` for a path, from its file and column names."""
     path = Path(path)
     if not path.exists():
-        raise UserInputError(f"The data file {path} does not exist.")
+        raise UserInputError(missing_path(path))
     if path.is_dir():
         return _detect_directory(path)
     return _detect_file(path)

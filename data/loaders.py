@@ -20,7 +20,7 @@ from study.data.cells import drop_junk_rows, mojibake_notes, type_columns
 from study.data.schema import ESCI_GAINS, KNOWN_FEATURE_FIELDS, LABEL
 from study.data.text_files import decode_text, file_bytes, sniff_separator
 
-from study.errors import UserInputError, describe_rows
+from study.errors import UserInputError, describe_rows, did_you_mean, missing_path
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def read_raw(path: str | Path, *, format: str | None = None, encoding: str | Non
     """
     path = Path(path)
     if not path.exists():
-        raise UserInputError(f"The data file {path} does not exist.")
+        raise UserInputError(missing_path(path))
     if path.is_dir():
         raise UserInputError(f"{path} is a directory; data.path must name a file for data.source = 'file'.")
     fmt = format or infer_format(path)
@@ -157,22 +157,47 @@ def read_raw(path: str | Path, *, format: str | None = None, encoding: str | Non
     return frame
 
 
-def apply_column_map(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str) -> pd.DataFrame:
-    """Rename file columns to canonical names, e.g. ``{"query": "search_term"}``."""
-    missing = [f"{file_col!r} (for {canonical})" for canonical, file_col in columns.items()
+def apply_column_map(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str,
+                     origin: str = "data.columns") -> pd.DataFrame:
+    """Rename file columns to canonical names, e.g. ``{"query": "search_term"}``; ``origin`` names where the
+    mapping came from in a refusal (``data.columns``, ``--map``, ``columns=``)."""
+    missing = [(canonical, file_col) for canonical, file_col in columns.items()
                if file_col not in frame.columns]
     if missing:
-        raise UserInputError(
-            f"{source}: data.columns maps to column(s) {', '.join(missing)} that the file does not have. "
-            f"Its columns are: {', '.join(map(str, frame.columns))}."
-        )
+        raise UserInputError(column_map_refusal(missing, list(map(str, frame.columns)), source=source,
+                                                origin=origin))
     clashes = [c for c in columns if c in frame.columns and c not in columns.values()]
     if clashes:
         raise UserInputError(
-            f"{source}: data.columns maps another column to {', '.join(map(repr, clashes))}, but the file "
+            f"{source}: {origin} maps another column to {', '.join(map(repr, clashes))}, but the file "
             "already has a column of that name; rename or drop one of them."
         )
     return frame.rename(columns={file_col: canonical for canonical, file_col in columns.items()})
+
+
+def column_map_refusal(missing: list[tuple[str, str]], found: list[str], *, source: str, origin: str) -> str:
+    """The refusal of a column mapping whose file columns are not there, each with the closest column the
+    file has: ``--map query=search_trm`` -> ``Did you mean 'search_term'?``."""
+    def given(canonical: str, file_col: str) -> str:
+        if origin.startswith("-"):  # --map query=search_trm
+            return f"{origin} {canonical}={file_col}"
+        if origin.endswith("="):  # the API's columns={'query': 'search_trm'}
+            return f"{origin}{{{canonical!r}: {file_col!r}}}"
+        return f"{origin} maps {canonical} to {file_col!r}"
+
+    shown = " ".join(f"{given(canonical, file_col)}, but the file has no such column."
+                     + did_you_mean(file_col, found) for canonical, file_col in missing)
+    return f"{source}: {shown} Its columns are: {', '.join(found)}."
+
+
+def check_column_map(path: str | Path, columns: Mapping[str, str], *, origin: str,
+                     format: str | None = None) -> None:
+    """Refuse a mapping to columns that the file's header lacks, before anything else is read or printed
+    (``study run --map``, ``study data check --map``); a header that cannot be read is left to the loader."""
+    found = read_columns(path, format=format)
+    missing = [(canonical, file_col) for canonical, file_col in columns.items() if file_col not in found]
+    if found and missing:
+        raise UserInputError(column_map_refusal(missing, found, source=str(path), origin=origin))
 
 
 def apply_label_map(frame: pd.DataFrame, label_map: Mapping[str, float], *, source: str) -> pd.DataFrame:

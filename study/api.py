@@ -96,8 +96,14 @@ def export_model(name: str = "default", *, out: str | Path, storage: str = DEFAU
     return Path(out)
 
 
-def rank(model: str | Path, candidates: pd.DataFrame | str | Path, *, device: str = "cpu") -> pd.DataFrame:
+def rank(model: str | Path, candidates: pd.DataFrame | str | Path, *, columns: dict[str, str] | None = None,
+         device: str = "cpu") -> pd.DataFrame:
     """Score candidate rows with an exported model: the rows plus ``score`` and ``rank``, ordered by score
-    within each query. ``candidates`` is a DataFrame or a CSV / TSV / Parquet / JSON lines file."""
-    frame = candidates if isinstance(candidates, pd.DataFrame) else read_candidates(candidates)
-    return Ranker.load(model, device=device).rank(frame)
+    within each query. ``candidates`` is a DataFrame or a CSV / TSV / Parquet / JSON lines file. Columns named
+    as in the file the model was trained on need no mapping (the export remembers it); ``columns`` maps
+    canonical names to the columns of a differently shaped one: ``{"query": "search_term"}``."""
+    ranker = Ranker.load(model, device=device)
+    if isinstance(candidates, pd.DataFrame):
+        return ranker.rank(candidates, columns=columns)
+    frame = read_candidates(candidates, columns={**ranker.columns, **(columns or {})})
+    return ranker.rank(frame, source=str(candidates), columns=columns)

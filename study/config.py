@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from study.data.config import DataConfig, is_builtin_catalogue
-from study.errors import UserInputError
+from study.errors import UserInputError, did_you_mean
 from study.models.config import RankerConfig, TrainConfig, check_metric
 from study.profiles import DEFAULT_SEARCH, DEVICES, PROFILES
 from study.runtime.trackers import TRACKERS
@@ -246,8 +246,10 @@ def build_config(
             merged.get("search", {}).pop(key, None)  # a fixed field is no longer searched
     unknown = set(merged) - set(SECTIONS) - {"search", "enqueue"}
     if unknown:
-        raise UserInputError(f"{source}: unknown section(s) {sorted(unknown)}; valid sections: "
-                             f"{sorted([*SECTIONS, 'search', 'enqueue'])}.")
+        valid = [*SECTIONS, "search", "enqueue"]
+        hints = "".join(did_you_mean(section, valid) for section in sorted(unknown))
+        raise UserInputError(f"{source}: unknown section(s) {sorted(unknown)}.{hints} Valid sections: "
+                             f"{sorted(valid)}.")
     sections: dict[str, Any] = {}
     try:
         for name, cls in SECTIONS.items():
@@ -255,8 +257,11 @@ def build_config(
             allowed = {f.name for f in dataclasses.fields(cls)}
             bad = set(values) - allowed
             if bad:
-                raise UserInputError(f"{source}: unknown key(s) {sorted(bad)} in [{name}]; valid keys: "
-                                     f"{', '.join(sorted(allowed))}.")
+                hints = "".join(did_you_mean(f"{name}.{key}", [f"{name}.{a}" for a in allowed]
+                                             + [f"{s}.{f.name}" for s, c in SECTIONS.items() if s != name
+                                                for f in dataclasses.fields(c)]) for key in sorted(bad))
+                raise UserInputError(f"{source}: unknown key(s) {sorted(bad)} in [{name}].{hints} Valid "
+                                     f"keys: {', '.join(sorted(allowed))}.")
             _check_types(cls, values, name)
             if name == "data":
                 sections[name] = DataConfig.from_dict(values)

@@ -14,7 +14,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from study import __version__
-from study.cli.base import Command, common_options
+from study.cli.base import Command, common_options, resolve_study_name
 from study.cli.console import ClosedPipeSafe, setup_logging, wrap_error
 from study.errors import UserInputError
 from study.storage.urls import redact
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.handler is None:  # `study` or `study data` alone
         parser.print_help()
         return 0
+    resolve_study_name(args, args.own_parser)
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = ClosedPipeSafe(sys.stdout), ClosedPipeSafe(sys.stderr)
     try:

@@ -6,16 +6,16 @@ import argparse
 import json
 from typing import Any
 
-from study.cli.base import Command, add_storage
+from study.cli.base import Command, add_storage, add_study_name
 
 
 class Best(Command):
     name = "best"
     help = "The best trial: value, params, validation and test metrics, checkpoint."
-    example = "study best --name shoes-v3 --json"
+    example = "study best shoes-v3 --json"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--name", default="default", help="study name (default: %(default)s)")
+        add_study_name(parser)
         add_storage(parser)
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -28,11 +28,12 @@ class DataCheck(Command):
         from study.data.config import DataConfig  # pandas and the loaders: on use only
         from study.data.sources import load_dataset
         from study.data.summary import check_file_report
-        from study.runtime.request import parse_column_maps
+        from study.runtime.request import check_data, parse_column_maps
 
         columns = parse_column_maps(args.map)
         cfg = DataConfig.from_dict({"source": args.source or "auto", "path": args.path,
                                     "products_path": args.products, "columns": columns})
+        check_data(cfg, columns=columns, origin="--map")  # before anything is read
         # the same checks as `study run`; the report lists the warnings
         pairs = load_dataset(cfg, log_warnings=False)
         print(check_file_report(pairs))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from study.cli.base import Command, add_storage
+from study.cli.base import Command, add_storage, add_study_name
 
 
 class Delete(Command):
@@ -15,7 +15,7 @@ class Delete(Command):
     example = "study delete shoes-v3                # asks first\n  study delete shoes-v3 --yes"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("name", help="study name")
+        add_study_name(parser, default=None, required=True)
         add_storage(parser)
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from study.cli.base import Command, add_storage
+from study.cli.base import Command, add_storage, add_study_name
 
 
 class Export(Command):
     name = "export"
     help = ("Write the best trial as a self-contained model directory: safetensors weights, tokenizer, "
             "feature scaler, config, metrics and a model card.")
-    example = ("study export --name shoes-v3 --out models/shoes-v3\n"
-               "  study export --name shoes-v3 --out models/shoes-v3-full --retrain   # refit on train + "
+    example = ("study export shoes-v3 --out models/shoes-v3\n"
+               "  study export shoes-v3 --out models/shoes-v3-full --retrain   # refit on train + "
                "validation")
     training = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--name", default="default", help="study name (default: %(default)s)")
+        add_study_name(parser)
         add_storage(parser)
         parser.add_argument("--out", required=True,
                             help="directory to write (it must not exist, unless --force)")

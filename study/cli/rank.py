@@ -13,8 +13,8 @@ class Rank(Command):
             "within each query, with score and rank columns.")
     example = ("study rank --model models/shoes-v3 --input candidates.csv --output ranked.csv\n"
                "  study rank --model models/shoes-v3 --input candidates.parquet --output ranked.jsonl\n"
-               "  study rank --model models/shoes-v3 --input export.csv --map query=search_term --output "
-               "ranked.csv")
+               "  study rank --model models/shoes-v3 --input other.csv --map query=search_term --output "
+               "ranked.csv   # a file shaped unlike the training file")
     training = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,9 @@ class Rank(Command):
         parser.add_argument("--input", required=True, help="candidates: CSV, TSV, Parquet or JSON lines")
         parser.add_argument("--output", required=True, help="ranked rows: .csv, .parquet or .jsonl")
         parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
-        add_column_map(parser, "column mapping, e.g. query=search_term (repeatable)")
+        add_column_map(parser, "column mapping, e.g. query=search_term (repeatable); needed only for a "
+                               "file whose columns are named unlike the training file's (the export "
+                               "remembers those)")
 
     def take_action(self, args: argparse.Namespace) -> int:
         # torch: on use, never for --help
@@ -33,7 +35,8 @@ class Rank(Command):
         output_format(args.output)  # a bad output name is refused before the model is loaded or anything
         # is scored
         ranker = Ranker.load(args.model, device=args.device)
-        ranked = ranker.rank(read_candidates(args.input, columns=columns), source=str(args.input))
+        frame = read_candidates(args.input, columns={**ranker.columns, **columns})
+        ranked = ranker.rank(frame, source=str(args.input), columns=columns, origin="--map")
         write_ranked(ranked, args.output)
         print(f"ranked {len(ranked):,} candidates of {ranked['query_id'].nunique():,} queries into "
               f"{args.output}")

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from study.cli.base import Command, add_storage
+from study.cli.base import Command, add_storage, add_study_name
 
 
 class Report(Command):
     name = "report"
     help = ("Write one self-contained HTML report (plotly inlined, works offline): the search, then the best "
             "trial's ranking quality against the baselines.")
-    example = ("study report --name shoes-v3 --out report.html\n"
-               "  study report --name demo --storage sqlite:////data/studies.db --out reports/demo.html")
+    example = ("study report shoes-v3 --out report.html\n"
+               "  study report demo --storage sqlite:////data/studies.db --out reports/demo.html")
     training = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--name", default="default", help="study name (default: %(default)s)")
+        add_study_name(parser)
         add_storage(parser)
         parser.add_argument("--out", help="HTML file to write (default: reports/<name>.html)")
         parser.add_argument("--device", default="auto", help="where the best model re-scores the test split "

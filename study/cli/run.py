@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from study.cli.base import Command, add_column_map
+from study.cli.base import Command, add_column_map, add_study_name
 from study.storage.urls import DEFAULT_STORAGE
 
 
@@ -17,7 +17,7 @@ class Run(Command):
                "  study run --data shop.csv --map query=search_term --map label=relevance\n"
                "  study run --data pairs.csv --print-config > my.toml\n"
                "  study run --config my.toml --name shoes-v3 --n-trials 200 --workers 4\n"
-               "  study run --name shoes-v3            # same name again = resume\n"
+               "  study run shoes-v3                   # same name again = resume\n"
                "  study run --set train.epochs=2 --set model.n_layers=1\n"
                "  study run --name shoes-v4 --warm-start-from shoes-v3 --enqueue '{\"train.head_lr\": 0.01}'")
     training = True
@@ -30,8 +30,8 @@ class Run(Command):
         parser.add_argument("--source", help="force the data source: file, esci, wands, homedepot (default: "
                                              "auto, detected from the file and column names)")
         add_column_map(parser, "column mapping, e.g. query=search_term (repeatable)")
-        parser.add_argument("--name", help="study name (default: 'default'; an existing name resumes that "
-                                           "study)")
+        add_study_name(parser, default=None, help_="study name (default: the data file's name, else "
+                                                    "'default'; an existing name resumes that study)")
         parser.add_argument("--n-trials", type=int, help="total finished trials the study should reach")
         parser.add_argument("--workers", type=int,
                             help="worker processes on this machine sharing the storage")
@@ -62,13 +62,28 @@ class Run(Command):
         from study.runtime.session import RunRequest, resolve_config, run_study
         from study.toml_out import config_to_toml
 
-        request = RunRequest(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunRequest)})
+        _refuse_a_file_as_name(args)
+        request = RunRequest(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunRequest)
+                                if hasattr(args, f.name)})
         config, cuts = resolve_config(request)
         if args.print_config:
             print(config_to_toml(config), end="")
             return 0
         run_study(config, cuts=cuts, new=args.new, quiet=args.quiet)
         return 0
+
+
+def _refuse_a_file_as_name(args: argparse.Namespace) -> None:
+    """``study run pairs.csv`` meant ``--data pairs.csv``: a study NAME that is an existing file is refused
+    rather than becoming a study named after the file's path on the built-in catalogue."""
+    import os
+
+    if args.study_name is not None and os.path.isfile(args.study_name) and args.data is None:
+        from study.errors import UserInputError  # a user error: on use only
+
+        raise UserInputError(f"{args.study_name!r} is a file, and `study run NAME` takes a study name; to "
+                             f"run a study on the file, pass it with --data: study run --data "
+                             f"{args.study_name}")
 
 
 COMMAND = Run()

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-from study.cli.base import Command, add_storage
+from study.cli.base import Command, add_storage, add_study_name
 
 
 class Status(Command):
     name = "status"
     help = "Trial counts by state, the best value and params, running trials and their age."
-    example = "study status --name shoes-v3\n  study status                      # every study in the storage"
+    example = "study status shoes-v3\n  study status                      # every study in the storage"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--name", help="the study (default: list every study in the storage)")
+        add_study_name(parser, default=None, help_="the study (default: list every study in the storage)")
         add_storage(parser)
 
     def take_action(self, args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from study.cli.base import Command, add_storage
+from study.cli.base import Command, add_storage, add_study_name
 
 
 class Trials(Command):
@@ -18,7 +18,7 @@ class Trials(Command):
                "  study trials shoes-v3 --format json")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("name", help="study name")
+        add_study_name(parser, default=None, required=True)
         add_storage(parser)
         parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
                             help="output format (default: %(default)s)")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from study.cli.base import Command, add_storage
+from study.cli.base import Command, add_storage, add_study_name
 
 
 class Worker(Command):
     name = "worker"
     help = "Join an existing study from this shell or machine and run its trials."
-    example = "study worker --name shoes-v3 --storage postgresql://user:pass@db-host/studies"
+    example = "study worker shoes-v3 --storage postgresql://user:pass@db-host/studies"
     training = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--name", required=True, help="the study to join (it must exist)")
+        add_study_name(parser, default=None, required=True, help_="the study to join (it must exist)")
         add_storage(parser)
         parser.add_argument("--worker-index", type=int, default=0,
                             help="distinct per worker, seeds its sampler (default: derived from host and "

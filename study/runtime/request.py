@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from study.config import Config, as_overrides, build_config, check_enqueue, profile_cuts, read_toml
-from study.data.config import is_builtin_catalogue
-from study.errors import UserInputError
+from study.data.config import DataConfig, is_builtin_catalogue
+from study.data.loaders import check_column_map
+from study.data.sources import resolve_source
+from study.errors import UserInputError, missing_path
 from study.runtime.attrs import study_attr
 from study.runtime.preflight import device_for
 from study.runtime.studies import load_existing
@@ -50,6 +52,7 @@ class RunRequest:
     enqueue: Sequence[str] = ()  # JSON objects of searched fields, run first
     warm_start_from: str | None = None
     tracker: str | None = None
+    map_origin: str = "--map"  # how the caller gave ``map``, for a refusal: --map, or the API's columns=
 
 
 def parse_column_maps(items: Sequence[str]) -> dict[str, str]:
@@ -144,6 +147,9 @@ def resolve_config(request: RunRequest) -> tuple[Config, Cuts]:
     the built-in default for this machine's device and the data (demo or file profile). ``--enqueue``
     entries are added to the config's. Also returns what a file profile cuts below the defaults."""
     config, cuts = _resolve(request)
+    columns = parse_column_maps(request.map or [])
+    if columns and config.data.path and Path(config.data.path).exists():  # a missing path: see run_study
+        check_data(config.data, columns=columns, origin=request.map_origin)
     if request.enqueue:
         extra = []
         for item in request.enqueue:
@@ -159,6 +165,19 @@ def resolve_config(request: RunRequest) -> tuple[Config, Cuts]:
     return config, cuts
 
 
+def check_data(data: DataConfig, *, columns: Mapping[str, str] | None = None, origin: str = "--map") -> None:
+    """What can be told about the data before anything is printed or created: a data path that does not
+    exist (with the closest name in its folder), and ``columns`` (the caller's own mapping) naming columns
+    that the file's header lacks (with the closest column)."""
+    path = data.path
+    if not path or data.builtin:
+        return
+    if not Path(path).exists():
+        raise UserInputError(missing_path(path))
+    if columns and Path(path).is_file() and resolve_source(data) == "file":
+        check_column_map(path, dict(columns), origin=origin, format=data.format)
+
+
 def load_config(path: str | Path | None = None, *, data: str | Path | None = None, name: str | None = None,
                 overrides: Sequence[str] | Mapping[str, Any] = (), columns: dict[str, str] | None = None,
                 device: str | None = None, storage: str | None = None) -> Config:
@@ -169,5 +188,5 @@ def load_config(path: str | Path | None = None, *, data: str | Path | None = Non
     request = RunRequest(config=str(path) if path is not None else None,
                          data=str(data) if data is not None else None, name=name, device=device,
                          storage=storage, map=tuple(f"{k}={v}" for k, v in (columns or {}).items()),
-                         overrides=overrides)
+                         overrides=overrides, map_origin="columns=")
     return resolve_config(request)[0]

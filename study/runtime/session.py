@@ -22,7 +22,7 @@ from study.runtime.attrs import study_attr
 from study.runtime.checkpoints import prune_checkpoints
 from study.runtime.preflight import check_model, check_variants, describe_variant, device_for
 from study.runtime.progress import Progress
-from study.runtime.request import RunRequest, load_config, resolve_config
+from study.runtime.request import RunRequest, check_data, load_config, resolve_config
 from study.runtime.signals import Terminated
 from study.runtime.spawn import spawn_workers
 from study.runtime.studies import create_or_resume, load_existing, stored_config
@@ -79,6 +79,7 @@ def run_study(config: Config, *, cuts: Sequence[tuple[str, Any, Any]] = (), new:
     """Check everything, create or resume the study, run its trials (here or in ``study.workers`` processes)
     and end with the test-split comparison. ``new`` replaces an existing study of the name, only once every
     check has passed."""
+    check_data(config.data)  # a missing data path, before any note about the profile
     device = device_for(config.study.device)
     enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))

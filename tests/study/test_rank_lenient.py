@@ -65,13 +65,13 @@ def test_a_file_with_none_of_the_text_columns_is_refused_naming_only_what_rank_n
     out = tmp_path / "ranked.csv"
     assert main(["rank", "--model", str(model["dir"]), "--input", str(path), "--output", str(out)]) == 2
     err = flatten(capsys.readouterr().err)
-    needed = err[err.index("missing "):err.index(". `study rank`")]
+    needed = err[err.index("missing "):err.index(". Ranking needs")]
     assert needed == f"missing one of the model's text columns ({', '.join(map(repr, model['text_fields']))})"
     assert "label" not in needed and "product_id" not in needed and not out.exists()
     no_query = tmp_path / "no_query.csv"
     model["frame"].drop(columns=["query", "label"]).to_csv(no_query, index=False)
     assert main(["rank", "--model", str(model["dir"]), "--input", str(no_query), "--output", str(out)]) == 2
-    assert_says(capsys.readouterr().err, "no_query.csv: missing 'query'. `study rank` needs the query text")
+    assert_says(capsys.readouterr().err, "no_query.csv: missing 'query'. Ranking needs the query text")
 
 
 def test_without_product_id_rows_get_their_input_row_number(model) -> None:
