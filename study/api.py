@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import signal
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +45,7 @@ def run(config: Config | None = None, *, data: str | Path | None = None, name: s
     Without ``config``, one is built from ``data`` (or the built-in catalogue). ``n_trials``, ``name`` and
     ``storage`` replace the config's. ``handle_signals`` delivers SIGTERM like Ctrl-C for the duration (the
     running trial is closed and resumes next time); off by default, as a library should leave signals alone.
+    ``quiet`` prints nothing but errors: no progress, no summary, no log line, warning or loading bar.
     A KeyboardInterrupt closes the running trial the same way and is re-raised."""
     if config is None:
         config = load_config(data=data, name=name, storage=storage)
@@ -52,8 +55,35 @@ def run(config: Config | None = None, *, data: str | Path | None = None, name: s
         config = dataclasses.replace(config, study=dataclasses.replace(config.study, **study_changes))
     if storage is not None:
         config = dataclasses.replace(config, storage=dataclasses.replace(config.storage, url=storage))
-    with _sigterm_as_interrupt() if handle_signals else contextlib.nullcontext():
+    with (_sigterm_as_interrupt() if handle_signals else contextlib.nullcontext(),
+          _silenced() if quiet else contextlib.nullcontext()):
         return run_study(config, new=new, quiet=quiet)
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """``quiet=True``: nothing on stdout or stderr but errors, for the duration only (everything is put back
+    after): Optuna's log lines ("A new study created ...") and its ExperimentalWarnings, any other Python
+    warning, this package's info and warning lines, and Hugging Face's log lines and loading bars."""
+    from transformers.utils import logging as hf_logging  # loaded by the run anyway
+
+    ours = logging.getLogger("study")
+    before = (optuna.logging.get_verbosity(), ours.level, hf_logging.get_verbosity(),
+              hf_logging.is_progress_bar_enabled())
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    ours.setLevel(logging.ERROR)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        optuna.logging.set_verbosity(before[0])
+        ours.setLevel(before[1])
+        hf_logging.set_verbosity(before[2])
+        if before[3]:
+            hf_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

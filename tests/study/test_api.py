@@ -64,3 +64,27 @@ def test_import_study_is_light_and_the_namespace_is_ours(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["user", "models", "user", "data", "study.models.ranker",
                                    "study.data.validate"]
+
+
+def test_quiet_is_silent_apart_from_errors_on_both_streams(tmp_path, tiny_bert, capfd, monkeypatch) -> None:
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.chdir(tmp_path)
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # as a fresh notebook has them
+    hf_logging.enable_progress_bar()
+    pairs = tmp_path / "pairs.csv"
+    rows = ["query,title,label"] + [f"q{q} item,product {q} {i} item,{(i + q) % 4}" for q in range(24)
+                                    for i in range(5)]
+    pairs.write_text("\n".join([*rows, rows[1]]) + "\n")  # a repeated judgment: a data warning
+    cfg = study.load_config(data=pairs, overrides=[f"model.encoder={str(tiny_bert)!r}", "train.epochs=1",
+                                                   "study.device=\"cpu\"", "model.max_length=16"])
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.run(cfg, n_trials=2, quiet=True)
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)
+    assert [str(w.message) for w in caught] == []  # no ExperimentalWarning, nor any other
+    assert optuna.logging.get_verbosity() == optuna.logging.INFO and hf_logging.is_progress_bar_enabled()
