@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from study.evaluation.comparison import Comparison
 from study.runtime.attrs import study_attrs
@@ -57,7 +57,8 @@ def summary_table(study: optuna.Study, metric: str) -> str:
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One flat row per trial: number, state, values, duration, epochs, main validation metrics, params."""
+    """One flat row per trial: number, state, values, duration, epochs run, why it was pruned or failed,
+    params (by their full names)."""
     names = metric_names(study, "value")
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -67,11 +68,31 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         for i, name in enumerate(names):
             row[name] = t.values[i] if t.values else None
         row["duration_s"] = round(duration, 1) if duration is not None else None
-        row["epochs"] = t.user_attrs.get("epochs_run", max(len(t.intermediate_values) - 1, 0))
-        row["reason"] = t.user_attrs.get("fail_reason") or t.user_attrs.get("prune_reason") or ""
+        row["epochs_run"] = t.user_attrs.get("epochs_run", max(len(t.intermediate_values) - 1, 0))
+        row["reason"] = trial_reason(t)
         row.update(t.params)
         rows.append(row)
     return rows
+
+
+def trial_reason(trial: FrozenTrial) -> str:
+    """Why a trial was pruned or failed, as stored with it ("" for the others; a trial stored before reasons
+    were kept says so)."""
+    if trial.state not in (TrialState.PRUNED, TrialState.FAIL):
+        return ""
+    return str(trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
+               or "(no reason stored)")
+
+
+def param_headers(columns: list[str], params: set[str]) -> dict[str, str]:
+    """Table headers: a parameter is shown without its section (``train.head_lr`` -> ``head_lr``) where that
+    short name is unique and no other column's header contains it, so that ``train.epochs`` never reads like
+    ``epochs_run``."""
+    others = [c for c in columns if c not in params]
+    short = {c: c.split(".", 1)[-1] for c in columns if c in params}
+    counts = {s: list(short.values()).count(s) for s in short.values()}
+    return {c: (short[c] if c in short and counts[short[c]] == 1 and not any(short[c] in o for o in others)
+                else c) for c in columns}
 
 
 def comparison_table(studies: list[optuna.Study]) -> tuple[str, dict[str, dict[str, float]]]:

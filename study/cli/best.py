@@ -66,12 +66,19 @@ def _print(out: dict[str, Any], names: list[str]) -> None:
         print(f"  {key} = {value!r}")
     for name in ("val_metrics", "test_metrics"):
         if out[name]:
-            print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4f}" for k, v in out[name].items()
-                                                           if isinstance(v, float)))
+            print(f"{name.replace('_', ' ')}: " + ", ".join(_metric(k, v) for k, v in out[name].items()
+                                                           if isinstance(v, (int, float))))
     if "pareto_front" in out:
         print("pareto front: " + "; ".join(f"trial {p['trial']} " + ", ".join(
             f"{n} {v:.4g}" for n, v in zip(names, p["values"], strict=False)) for p in out["pareto_front"]))
     print(f"checkpoint: {out['checkpoint']}")
+
+
+def _metric(key: str, value: float) -> str:
+    """``ndcg@10 0.9123``; a count as the whole number it is: ``n_queries 105``."""
+    if key.startswith("n_") or (isinstance(value, int) and not isinstance(value, bool)):
+        return f"{key} {int(value)}"
+    return f"{key} {value:.4f}"
 
 
 COMMAND = Best()

@@ -33,11 +33,28 @@ class Compare(Command):
         metric, table = comparison_table(studies)
         per_query = {s.study_name: scores for s in studies if (scores := study_attr(s, "test_per_query"))}
         names = [s.study_name for s in studies]
-        print(f"test {metric}".ljust(32) + "".join(f"{n[:14]:>16}" for n in names))
-        for label, values in table.items():
-            print(label[:31].ljust(32) + "".join(f"{values.get(n, float('nan')):>16.4f}" for n in names))
+        print(comparison_text(metric, table, names))
         _print_pairs(names, per_query, metric)
         return 0
+
+
+def comparison_text(metric: str, table: dict[str, dict[str, float]], names: list[str]) -> str:
+    """The side-by-side table: every study's full name as a column header, ``-`` (explained below the table)
+    where a study has no such row, e.g. behaviour only for a study whose data has no behaviour features."""
+    first = max([len(f"test {metric}"), *map(len, table)]) + 2
+    widths = [max(len(n), 6) + 2 for n in names]
+    lines = [f"test {metric}".ljust(first) + "".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
+    absent = False
+    for label, values in table.items():
+        cells = []
+        for n, w in zip(names, widths, strict=True):
+            absent |= n not in values
+            cells.append((f"{values[n]:.4f}" if n in values else "-").rjust(w))
+        lines.append(label.ljust(first) + "".join(cells))
+    if absent:
+        lines.append("-: not measured for that study (behaviour only needs behaviour features in the data; "
+                     "an untuned default row needs trial 0 to differ from the best)")
+    return "\n".join(lines)
 
 
 def _print_pairs(names: list[str], per_query: dict[str, dict[str, float]], metric: str) -> None:

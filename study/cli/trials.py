@@ -13,7 +13,7 @@ from study.cli.base import Command, add_storage, add_study_name
 
 class Trials(Command):
     name = "trials"
-    help = "Every trial of a study: state, values, duration, epochs, reason, params."
+    help = "Every trial of a study: state, values, duration, epochs run, why pruned or failed, params."
     example = ("study trials shoes-v3\n  study trials shoes-v3 --format csv > trials.csv\n"
                "  study trials shoes-v3 --format json")
 
@@ -25,7 +25,7 @@ class Trials(Command):
 
     def take_action(self, args: argparse.Namespace) -> int:
         from study.runtime.studies import load_existing  # optuna: on use, never for --help
-        from study.views import trial_rows
+        from study.views import param_headers, trial_rows
 
         rows = trial_rows(load_existing(args.name, args.storage))
         columns = list(dict.fromkeys(k for row in rows for k in row))
@@ -36,8 +36,8 @@ class Trials(Command):
             writer.writeheader()
             writer.writerows(rows)
         else:
-            short = {c: c.split(".", 1)[-1] for c in columns}  # train.head_lr -> head_lr
-            cells = [[_cell(row.get(c))[:40] for c in columns] for row in rows]
+            short = param_headers(columns, {k for row in rows for k in row if "." in k})
+            cells = [[_cell(row.get(c))[:60 if c == "reason" else 40] for c in columns] for row in rows]
             widths = [max([len(short[c])] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
             print("  ".join(short[c].ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
             for r in cells:

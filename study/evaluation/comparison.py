@@ -312,4 +312,22 @@ def _footnotes(comparison: Comparison) -> list[str]:
         out.append(f"Intervals: paired bootstrap over test queries, {comparison.n_resamples} resamples, seed "
                    f"{comparison.seed}; mean per-query {comparison.metric} of the tuned model "
                    "minus the row's.")
-    return out + list(comparison.notes)
+    return out + _identical_rows(comparison) + list(comparison.notes)
+
+
+def _identical_rows(comparison: Comparison) -> list[str]:
+    """Why two rows read the same: a model that starts at the zero-shot cosine (``prior``, ``frozen``, a
+    residual that starts at 0) whose best validation epoch was epoch 0, before any update, ranks exactly as
+    the zero-shot encoder."""
+    out = []
+    rows = comparison.rows
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            if abs(a.ndcg - b.ndcg) > 1e-9 or abs(a.mrr - b.mrr) > 1e-9:
+                continue
+            why = ("; a model that starts at the zero-shot cosine (architecture prior or frozen, its learned "
+                   "residual starting at 0) and was best at epoch 0, before any update, ranks exactly as the "
+                   "zero-shot encoder" if REFERENCE_KEY in (a.key, b.key) else "")
+            out.append(f"The {_plain(a.label)} and {_plain(b.label)} rows are identical: they put these test "
+                       f"queries' items in the same order{why}.")
+    return out

@@ -205,7 +205,7 @@ def remove_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
         if folder.is_dir() and inside(folder, runs_dir):
             shutil.rmtree(folder, ignore_errors=True)
     optuna.delete_study(study_name=name, storage=storage)
-    logger.info("deleted study %r with its checkpoints and artifacts", name)
+    logger.debug("deleted study %r with its checkpoints and artifacts", name)  # the caller says so, once
     return True
 
 
@@ -220,8 +220,8 @@ def create_or_resume(
     name = config.study.name
 
     def create() -> optuna.Study:
-        if replace:
-            remove_study(storage, name)
+        if replace and remove_study(storage, name):
+            logger.info("replaced study %r: its trials, checkpoints and artifacts were deleted", name)
         study = optuna.create_study(
             study_name=name, storage=storage, directions=_directions(config), load_if_exists=True,
             sampler=build_sampler(config.sampler, seed=config.study.seed, search_space=config.search),

@@ -128,9 +128,13 @@ def run_trial(
             except optuna.TrialPruned as exc:
                 state = TrialState.PRUNED
                 logger.info("trial %d pruned: %s", trial.number, exc)
+                if not trial.user_attrs.get("prune_reason"):  # stored for `study trials`, as printed here
+                    trial.set_user_attr("prune_reason", str(exc)[:300] or "pruned")
             except catch as exc:
                 state = TrialState.FAIL
-                reason = trial.user_attrs.get("fail_reason", type(exc).__name__)
+                reason = trial.user_attrs.get("fail_reason") or f"{type(exc).__name__}: {redact(exc)[:300]}"
+                if not trial.user_attrs.get("fail_reason"):
+                    trial.set_user_attr("fail_reason", reason)
                 logger.warning("trial %d failed (%s); the study goes on", trial.number, reason)
         if state == TrialState.FAIL:
             _release_memory()  # only now: the traceback held the failed trial's tensors until here

@@ -38,7 +38,7 @@ def test_a_notebook_flow_without_global_side_effects(tmp_path, tiny_bert, monkey
     assert isinstance(result, optuna.Study) and result.study_name == "pairs"
     trials = study.trials_dataframe("pairs")
     assert list(trials.index) == [0, 1] and set(trials["state"]) <= {"complete", "pruned"}
-    assert {"duration_s", "epochs", "train.head_lr"} <= set(trials.columns)
+    assert {"duration_s", "epochs_run", "reason", "train.head_lr"} <= set(trials.columns)
     results = study.test_results("pairs")
     assert results.index[0].startswith("tuned") and "zero-shot encoder" in results.index
     assert results.loc["zero-shot encoder", "tuned_minus"] is not None
