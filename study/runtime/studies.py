@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from study.config import Config, config_from_dict
+from study.config import SECTIONS, Config, config_from_dict
 from study.dashboard.artifacts import artifact_dir
 from study.errors import UserInputError
 from study.runtime.attrs import set_study_attr, study_attr, study_attrs
@@ -93,14 +93,25 @@ def _space_difference(stored: dict[str, Any], now: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _added_at_default(section: str, key: str, value: Any) -> bool:
+    """Whether ``section.key`` is a setting newer than the stored study, at its default: the study ran with
+    what the default does (``data.duplicates = "mean"`` merged nothing before repeated pairs were allowed,
+    ``model.trainable_layers = 0`` trains every layer, as every trial then did)."""
+    fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+    return key in fields and fields[key].default is not dataclasses.MISSING and value == fields[key].default
+
+
 def _setting_changes(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """``train.epochs 2 -> 3`` for every setting that shapes a trial's result and differs."""
+    """``train.epochs 2 -> 3`` for every setting that shapes a trial's result and differs. A setting the
+    stored study predates counts as unchanged while it holds its default."""
     out = []
     for section in ("data", "model", "train"):
         a, b = stored.get(section, {}), now.get(section, {})
         for key in sorted(set(a) | set(b)):
             if key == "metric" and section == "train":
                 continue  # a copy of study.metric
+            if key not in a and _added_at_default(section, key, b.get(key)):
+                continue
             if a.get(key) != b.get(key):
                 out.append(f"{section}.{key} {_shown(a.get(key))} -> {_shown(b.get(key))}")
     for key in ("metric", "second_objective"):
@@ -124,9 +135,11 @@ def check_compatible(study: optuna.Study, config: Config, fingerprint: str) -> N
         diff = _space_difference(attrs.get("search_space") or {}, config.search)
         problems.append("the search space differs" + (f" ({diff})" if diff else ""))
     elif attrs.get("training_hash") not in (None, config.training_hash()):
-        changes = _setting_changes(attrs.get("config") or {}, config.to_dict())
-        problems.append("settings that shape every trial differ"
-                        + (f" ({'; '.join(changes)})" if changes else ""))
+        stored = attrs.get("config")
+        changes = _setting_changes(stored or {}, config.to_dict())
+        if changes or not stored:  # else: only settings newer than the study, at their defaults
+            problems.append("settings that shape every trial differ"
+                            + (f" ({'; '.join(changes)})" if changes else ""))
     if problems:
         raise UserInputError(
             f"Study {study.study_name!r} already exists and {' and '.join(problems)}, so its trials would "

@@ -42,6 +42,26 @@ def test_the_resume_refusal_names_each_changed_setting(study_toml, capsys) -> No
     assert_says(err, "train.epochs 1 -> 2", "model.dropout 0.1 -> 0.2", "nothing was changed")
 
 
+def test_a_study_made_before_a_setting_existed_resumes_while_it_holds_its_default(study_toml, capsys) -> None:
+    from study.runtime.attrs import set_study_attr
+
+    path = study_toml()
+    url = load_config(path).storage.url
+    assert main(["run", "--config", str(path), "--n-trials", "1", *FAST]) == 0
+    study = optuna.load_study(study_name="t", storage=url)
+    old = study_attr(study, "config")  # as an older version stored it: without the settings added since
+    del old["model"]["trainable_layers"], old["data"]["duplicates"]
+    set_study_attr(study, "config", old)
+    set_study_attr(study, "training_hash", "an-older-hash")
+    assert main(["run", "--config", str(path), "--n-trials", "2", *FAST]) == 0
+    assert len(optuna.load_study(study_name="t", storage=url).trials) == 2
+    capsys.readouterr()
+    code = main(["run", "--config", str(path), "--n-trials", "3", "--set", "model.trainable_layers=1",
+                 "--quiet"])
+    assert code == 2
+    assert_says(capsys.readouterr().err, "model.trainable_layers (unset) -> 1")
+
+
 def test_the_optimised_metric_also_selects_the_best_epoch(study_toml) -> None:
     path = study_toml()
     assert main(["run", "--config", str(path), "--n-trials", "2", "--set", 'study.metric="mrr"',
