@@ -316,18 +316,29 @@ def _footnotes(comparison: Comparison) -> list[str]:
 
 
 def _identical_rows(comparison: Comparison) -> list[str]:
-    """Why two rows read the same: a model that starts at the zero-shot cosine (``prior``, ``frozen``, a
-    residual that starts at 0) whose best validation epoch was epoch 0, before any update, ranks exactly as
-    the zero-shot encoder."""
+    """Why rows read the same, one sentence per group of identical rows: the untuned default that is also
+    the best trial is scored once and shown twice; a model that starts at the zero-shot cosine (``prior``,
+    ``frozen``: a residual that starts at 0) and was best at epoch 0, before any update, ranks exactly as the
+    zero-shot encoder."""
+    groups: list[list[ComparisonRow]] = []
+    for row in comparison.rows:
+        same = [g for g in groups if abs(g[0].ndcg - row.ndcg) < 1e-9 and abs(g[0].mrr - row.mrr) < 1e-9]
+        if same:
+            same[0].append(row)
+        else:
+            groups.append([row])
     out = []
-    rows = comparison.rows
-    for i, a in enumerate(rows):
-        for b in rows[i + 1:]:
-            if abs(a.ndcg - b.ndcg) > 1e-9 or abs(a.mrr - b.mrr) > 1e-9:
-                continue
-            why = ("; a model that starts at the zero-shot cosine (architecture prior or frozen, its learned "
-                   "residual starting at 0) and was best at epoch 0, before any update, ranks exactly as the "
-                   "zero-shot encoder" if REFERENCE_KEY in (a.key, b.key) else "")
-            out.append(f"The {_plain(a.label)} and {_plain(b.label)} rows are identical: they put these test "
-                       f"queries' items in the same order{why}.")
+    for group in (g for g in groups if len(g) > 1):
+        keys = {r.key for r in group}
+        labels = [_plain(r.label) for r in group]
+        named = ", ".join(labels[:-1]) + f" and {labels[-1]}"
+        why = []
+        if {"tuned", "untuned_default"} <= keys and comparison.best_trial == comparison.default_trial:
+            why.append("the untuned default is the best trial")
+        if REFERENCE_KEY in keys:
+            why.append("a prior or frozen model starts at the zero-shot cosine, its learned residual at 0, "
+                       "so one that was best at epoch 0, before any update, ranks exactly as the zero-shot "
+                       "encoder")
+        out.append(f"The {named} rows are identical: they put these test queries' items in the same order"
+                   + (f" ({'; '.join(why)})" if why else "") + ".")
     return out

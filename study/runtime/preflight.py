@@ -89,6 +89,11 @@ def check_model(config: Config, *, n_features: int) -> None:
                              f"encoder {config.model.encoder!r}, n_layers {config.model.n_layers}): {exc}. "
                              f"{UNTOUCHED}"
                              ) from None
+    if ranker.encoder is None and (config.model.uses_prior or config.model.uses_text):
+        try:  # a frozen model builds no encoder, but reads the pretrained one's zero-shot cosine and tokens
+            resolve_encoder_dir(config.model.encoder)
+        except (ValueError, OSError) as exc:
+            raise UserInputError(f"model.encoder {config.model.encoder!r}: {exc}. {UNTOUCHED}") from None
     if ranker.encoder is not None:
         _check_searched_layers(config)
     try:

@@ -39,7 +39,7 @@ __all__ = ["RunRequest", "finish", "join_study", "load_config", "resolve_config"
 
 def _objective_factory(ws: Workspace, progress: Progress):
     def make(config: Config) -> Objective:
-        return Objective(config, ws, on_trial_start=progress.trial_started, on_step=progress.step,
+        return Objective(config, ws, on_trial_start=progress.trial_started, on_step=progress.on_step,
                          on_epoch=progress.epoch_done)
 
     return make
@@ -58,9 +58,33 @@ def _trial_end_callback(config: Config, progress: Progress):
     return callback
 
 
-def work(config: Config, ws: Workspace, *, worker_index: int, quiet: bool) -> optuna.Study:
+def prepare_inputs(config: Config, ws: Workspace, progress: Progress) -> None:
+    """The one-off work of a run, each a visible step with its duration, before the first trial (which would
+    otherwise sit silent in its first epoch): the zero-shot cosine of the pretrained encoder, the lexical
+    match features, the tokens and device tensors of the training and validation splits. Each is cached
+    (memory, and on disk where it says so), so later trials and runs find them ready."""
+    model = config.model
+    n_pairs = len(ws.split("train")) + len(ws.split("val"))
+    if model.uses_prior:
+        with progress.step(f"zero-shot cosine of the pretrained encoder, {n_pairs:,} pairs (once; cached)"):
+            for name in ("train", "val"):
+                ws.prior(name, model.encoder)
+    if model.uses_match or "model.match_features" in config.search:
+        with progress.step(f"lexical match features, {n_pairs:,} pairs (once)"):
+            for name in ("train", "val"):
+                ws.match(name)
+    what = "tokens and tensors" if model.uses_encoder else "feature tensors"
+    with progress.step(f"{what} of the training and validation splits (once; tokens cached)"):
+        for name in ("train", "val"):
+            ws.tensors(name, model)
+
+
+def work(config: Config, ws: Workspace, *, worker_index: int, quiet: bool,
+         prepare: bool = True) -> optuna.Study:
     progress = Progress(target=config.study.n_trials, epochs=config.train.epochs, metric=config.study.metric,
-                        quiet=quiet)
+                        quiet=quiet, architecture=config.model.architecture)
+    if prepare:
+        prepare_inputs(config, ws, progress)
     return run_worker(config, worker_index=worker_index, objective_factory=_objective_factory(ws, progress),
                       on_trial_end=_trial_end_callback(config, progress))
 
@@ -68,7 +92,12 @@ def work(config: Config, ws: Workspace, *, worker_index: int, quiet: bool) -> op
 def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -> None:
     """Evaluate the best trial and the untuned default once on the test split, score the baselines on the same
     test queries, store the comparison (tuned minus each, paired bootstrap intervals) and print it."""
-    compare_on_test(study, ws, baselines=config.study.baselines, seed=config.study.seed)
+    progress = Progress(target=config.study.n_trials, epochs=config.train.epochs, metric=config.study.metric,
+                        quiet=quiet)
+    n_queries = ws.split("test").n_queries
+    with progress.step(f"test evaluation: the best trial, the untuned default and the baselines on "
+                       f"{n_queries:,} held-out queries"):
+        compare_on_test(study, ws, baselines=config.study.baselines, seed=config.study.seed)
     write_study_note(study, study_attr(study, "data_summary") or ws.summary(), config)
     if not quiet:
         print(summary_table(study, config.study.metric))
@@ -112,7 +141,8 @@ def run_study(config: Config, *, cuts: Sequence[tuple[str, Any, Any]] = (), new:
                                  "before the study reached its target (its error is printed above); run the "
                                  "same command again to continue.")
     else:
-        study = work(config, ws, worker_index=0, quiet=quiet)
+        study = work(config, ws, worker_index=0, quiet=quiet,
+                     prepare=c["FINISHED"] < config.study.n_trials or c["WAITING"] > 0)
     finish(study, config, ws, quiet=quiet)
     return study
 

@@ -74,14 +74,16 @@ def test_the_api_remembers_the_mapping_and_its_errors_never_mention_map(exported
     assert_not_says(str(missing.value), "--map", "`study rank`")
     with pytest.raises(UserInputError) as typo:
         study.rank(exported["dir"], renamed, columns={"query": "qq"})
-    assert_says(str(typo.value), "columns={'query': 'qq'}, but the file has no such column", "Did you mean 'q'?")
+    assert_says(str(typo.value), "columns={'query': 'qq'}, but the file has no such column",
+                "Did you mean 'q'?")
     assert_not_says(str(typo.value), "--map")
 
 
 def test_the_model_card_says_what_rank_requires_and_what_it_does_without(exported) -> None:
     card = (exported["dir"] / "README.md").read_text()
     assert_says(card, "- required: `query` and at least one of the text fields (`title`)",
-                "- optional, with a warning: each text field (`title`); a missing one is scored as empty text",
+                "- optional, with a warning: each text field (`title`); a missing one is scored as empty "
+                "text",
                 "- never read: `label`", "`query` from `search_term`", "`title` from `product_name`")
     assert_not_says(card, "required columns")
 

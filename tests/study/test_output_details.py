@@ -112,3 +112,4 @@ def test_identical_rows_are_explained(render) -> None:
         _row("zero_shot_encoder", "zero-shot encoder", 0.88, 0.03)))
     assert_says(getattr(comparison, render)(), "untuned default and zero-shot encoder rows are identical",
                 "was best at epoch 0, before any update, ranks exactly as the zero-shot encoder")
+    assert_says(getattr(comparison, render)(), "a prior or frozen model starts at the zero-shot cosine")
