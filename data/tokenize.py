@@ -33,7 +33,11 @@ class TokenizedPairs:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("STUDY_CACHE_DIR", ".cache/study"))
+    """The per-user cache, shared by every working folder: ``$STUDY_CACHE_DIR`` if set, else
+    ``$XDG_CACHE_HOME/study``, else ``~/.cache/study`` (``study cache`` shows and clears it)."""
+    if os.environ.get("STUDY_CACHE_DIR"):
+        return Path(os.environ["STUDY_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "study"
 
 
 def load_tokenizer(model_dir: str | Path) -> object:

@@ -19,6 +19,7 @@ from study.models.device import enable_fast_math
 from study.objective import Objective
 from study.profiles import PROFILE_NOTES
 from study.runtime.attrs import study_attr
+from study.runtime.cache import trim_cache
 from study.runtime.checkpoints import prune_checkpoints
 from study.runtime.preflight import check_model, check_variants, describe_variant, device_for
 from study.runtime.progress import Progress
@@ -109,6 +110,7 @@ def run_study(config: Config, *, cuts: Sequence[tuple[str, Any, Any]] = (), new:
     and end with the test-split comparison. ``new`` replaces an existing study of the name, only once every
     check has passed."""
     check_data(config.data)  # a missing data path, before any note about the profile
+    trim_cache()  # the per-user cache stays under STUDY_CACHE_GB
     device = device_for(config.study.device)
     enable_fast_math(device)  # TF32 matmuls on CUDA; nothing on the CPU
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
