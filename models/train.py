@@ -141,6 +141,142 @@ def _embeddings_without_decay(model: RankingNet, groups: list[dict]) -> list[dic
     return out
 
 
+@dataclass
+class _Optimisation:
+    """What one fit steps with: AdamW over the model's groups, the LR schedule, the fp16 grad scaler, the
+    loss."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    loss_fn: Callable[..., torch.Tensor]
+    max_label: float
+
+    @classmethod
+    def build(cls, model: RankingNet, train: SplitTensors, config: TrainConfig, device: torch.device,
+              dtype: torch.dtype) -> _Optimisation:
+        groups = _embeddings_without_decay(model, model.parameter_groups(
+            encoder_lr=config.encoder_lr, head_lr=config.head_lr, weight_decay=config.weight_decay,
+            layerwise_lr_decay=config.layerwise_lr_decay, freeze_layers=config.freeze_layers,
+        ))
+        # Fused AdamW: one kernel over all parameters; on the CPU it is ~6x faster than the default for-each.
+        optimizer = torch.optim.AdamW(groups, fused=device.type in ("cuda", "cpu"))
+        steps_per_epoch = len(training_batches(train, batch_size=config.batch_size,
+                                               rng=np.random.default_rng(0)))
+        total_steps = steps_per_epoch * config.epochs
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(config.schedule, int(config.warmup_ratio * total_steps), total_steps))
+        return cls(optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+                   get_loss(config.loss), max(float(train.labels_np.max(initial=0.0)), 1.0))
+
+    def step(self, loss: torch.Tensor, model: RankingNet, grad_clip: float) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+
+
+@dataclass
+class _Record:
+    """The validation history and the best epoch so far (what ``last.ckpt`` keeps besides the weights)."""
+
+    key: str  # the selection metric
+    best_state: dict[str, torch.Tensor]
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_value: float = -math.inf
+    best_epoch: int = 0
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    best_val_scores: np.ndarray | None = None
+
+    def add(self, epoch: int, metrics: dict[str, float], scores: np.ndarray, model: RankingNet,
+            **extra: float) -> None:
+        self.history.append({"epoch": float(epoch), **extra, **metrics})
+        if metrics[self.key] > self.best_value:
+            self.best_value, self.best_epoch, self.best_metrics = metrics[self.key], epoch, dict(metrics)
+            self.best_val_scores = scores
+            # epoch 0 is the model as built: its state is already best_state
+            self.best_state = cpu_state_dict(model) if epoch else self.best_state
+
+
+@dataclass
+class _Throughput:
+    pairs: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+def _resume(ckpt: Mapping[str, Any], source: Path | None, model: RankingNet, opt: _Optimisation,
+            record: _Record, rng: np.random.Generator, reference: dict, device: torch.device) -> int:
+    """Load a ``last.ckpt`` into the model, optimiser, schedule, RNGs and record; returns the next epoch."""
+    require(ckpt, LAST_KEYS, source)
+    model.load_state_dict(unpack_state(ckpt["model"], reference, path=source))
+    opt.optimizer.load_state_dict(unpack_optimizer(ckpt["optimizer"]))
+    opt.scheduler.load_state_dict(ckpt["scheduler"])
+    opt.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if device.type == "cuda" and "cuda" in ckpt["rng"]:
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+    rng.bit_generator.state = ckpt["rng"]["numpy"]
+    record.history, record.best_value = list(ckpt["history"]), float(ckpt["best_value"])
+    record.best_epoch, record.best_metrics = int(ckpt["best_epoch"]), dict(ckpt["best_metrics"])
+    # None: the best epoch was the checkpoint's own (its model weights)
+    record.best_state = (cpu_state_dict(model) if ckpt["best_state"] is None
+                         else unpack_state(ckpt["best_state"], reference, path=source))
+    record.best_val_scores = None
+    start_epoch = int(ckpt["epoch"]) + 1
+    logger.info("resumed from %s at epoch %d", source or "a checkpoint", start_epoch)
+    return start_epoch
+
+
+def _train_epoch(forward: Callable[..., torch.Tensor], model: RankingNet, train: SplitTensors,
+                 opt: _Optimisation, config: TrainConfig, rng: np.random.Generator, seen: _Throughput,
+                 on_step: Callable[[int, int], None] | None, dtype: torch.dtype) -> float:
+    """One pass over the training queries in random, length-bucketed batches; returns the mean loss."""
+    device = train.labels.device
+    model.train()
+    t0 = time.perf_counter()
+    loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
+    batches = training_batches(train, batch_size=config.batch_size, rng=rng, bucket=config.bucket_by_length)
+    plan = plan_epoch(train, batches)  # index tensors on the device once per epoch
+    for step in range(len(plan)):
+        batch = plan.batch(step)
+        with autocast(device, dtype):
+            scores = forward(**batch.model_inputs())  # (B,)
+        mask = batch.list_index >= 0  # (Q, N)
+        idx = batch.list_index.clamp_min(0)
+        loss = opt.loss_fn(scores.float()[idx], batch.labels[idx], mask, max_label=opt.max_label)
+        opt.step(loss, model, config.grad_clip)
+        loss_sum += loss.detach()
+        seen.pairs += batch.labels.shape[0]
+        seen.tokens += batch.real_tokens
+        if on_step is not None:
+            on_step(step + 1, len(batches))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seen.seconds += time.perf_counter() - t0
+    return float(loss_sum) / max(len(batches), 1)
+
+
+def _submit_checkpoint(writer: CheckpointWriter, path: Path, *, epoch: int, model: RankingNet,
+                       opt: _Optimisation, record: _Record, rng: np.random.Generator, device: torch.device,
+                       config: TrainConfig, reference: dict, after: Callable[[Path], None] | None) -> None:
+    """``last.ckpt``, written in the background while the next epoch trains."""
+    state = {"model": model.state_dict(), "optimizer": opt.optimizer.state_dict(),
+             "scheduler": opt.scheduler.state_dict(), "scaler": opt.scaler.state_dict(),
+             "rng": _rng_state(rng, device)}
+    keep = {  # best_state is replaced, never updated in place: no copy needed
+        "kind": "last", "epoch": epoch, "history": list(record.history), "best_value": record.best_value,
+        "best_epoch": record.best_epoch, "best_metrics": dict(record.best_metrics),
+        "best_state": record.best_state if record.best_epoch != epoch else None,  # else: "model" holds it
+        "train_config": asdict(config),
+    }
+    writer.submit(state, path, keep=keep, encode=lambda s: pack_weights(s, reference), after=after)
+
+
 def fit(
     model: RankingNet,
     train: SplitTensors,
@@ -162,138 +298,48 @@ def fit(
     started = time.perf_counter()
     device = train.labels.device
     dtype = resolve_precision(config.precision, device)
-    loss_fn = get_loss(config.loss)
-    max_label = max(float(train.labels_np.max(initial=0.0)), 1.0)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     reference = pretrained_reference(model)  # before any update: what a rebuilt network starts from
     model.to(device)
-    groups = _embeddings_without_decay(model, model.parameter_groups(
-        encoder_lr=config.encoder_lr,
-        head_lr=config.head_lr,
-        weight_decay=config.weight_decay,
-        layerwise_lr_decay=config.layerwise_lr_decay,
-        freeze_layers=config.freeze_layers,
-    ))
-    # Fused AdamW: one kernel over all parameters; on the CPU it is ~6x faster than the default for-each.
-    optimizer = torch.optim.AdamW(groups, fused=device.type in ("cuda", "cpu"))
-    steps_per_epoch = len(training_batches(train, batch_size=config.batch_size, rng=np.random.default_rng(0)))
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(config.schedule, int(config.warmup_ratio * total_steps), total_steps)
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    key = config.selection_metric
-    history: list[dict[str, float]] = []
-    best_value, best_epoch, best_metrics = -math.inf, 0, {}
-    best_val_scores: np.ndarray | None = None
-    best_state = cpu_state_dict(model)
+    opt = _Optimisation.build(model, train, config, device, dtype)
+    record = _Record(key=config.selection_metric, best_state=cpu_state_dict(model))
     start_epoch = 1
     ckpt = resume_from if isinstance(resume_from, Mapping) else (
         load_checkpoint(resume_from) if resume_from is not None and Path(resume_from).is_file() else None)
     if ckpt is not None:
         source = None if isinstance(resume_from, Mapping) else Path(resume_from)
-        require(ckpt, LAST_KEYS, source)
-        model.load_state_dict(unpack_state(ckpt["model"], reference, path=source))
-        optimizer.load_state_dict(unpack_optimizer(ckpt["optimizer"]))
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if device.type == "cuda" and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
-        rng.bit_generator.state = ckpt["rng"]["numpy"]
-        history, best_value = list(ckpt["history"]), float(ckpt["best_value"])
-        best_epoch, best_metrics = int(ckpt["best_epoch"]), dict(ckpt["best_metrics"])
-        # None: the best epoch was the checkpoint's own (its model weights)
-        best_state = (cpu_state_dict(model) if ckpt["best_state"] is None
-                      else unpack_state(ckpt["best_state"], reference, path=source))
-        start_epoch = int(ckpt["epoch"]) + 1
-        logger.info("resumed from %s at epoch %d", source or "a checkpoint", start_epoch)
+        start_epoch = _resume(ckpt, source, model, opt, record, rng, reference, device)
     resumed_from_epoch = start_epoch - 1
     # Compiled once per shape family (dynamic shapes: batch and width vary); evaluation stays eager.
     forward = torch.compile(model, dynamic=True) if config.compile else model
-    pairs_seen = tokens_seen = 0
-    train_time = 0.0
+    seen = _Throughput()
     epoch = start_epoch - 1
     writer = CheckpointWriter()
     if start_epoch == 1 and config.eval_at_start:
         # Epoch 0: the model before any update. Models that start at the pretrained encoder's zero-shot
         # quality (two-tower, prior) keep it as their best unless training beats it.
         metrics, scores = evaluate(model, val, config=config, dtype=dtype)
-        history.append({"epoch": 0.0, **metrics})
-        best_value, best_epoch, best_metrics, best_val_scores = metrics[key], 0, dict(metrics), scores
-        logger.info("epoch 0 (before training): val %s %.4f", key, metrics[key])
+        record.add(0, metrics, scores, model)
+        logger.info("epoch 0 (before training): val %s %.4f", record.key, metrics[record.key])
         if on_epoch_end is not None:
             on_epoch_end(0, metrics)
     try:
         for epoch in range(start_epoch, config.epochs + 1):
-            model.train()
-            t0 = time.perf_counter()
-            loss_sum = torch.zeros((), device=device)
-            batches = training_batches(train, batch_size=config.batch_size, rng=rng,
-                                       bucket=config.bucket_by_length)
-            plan = plan_epoch(train, batches)  # index tensors on the device once per epoch
-            for step in range(len(plan)):
-                batch = plan.batch(step)
-                with autocast(device, dtype):
-                    scores = forward(**batch.model_inputs())  # (B,)
-                mask = batch.list_index >= 0  # (Q, N)
-                idx = batch.list_index.clamp_min(0)
-                loss = loss_fn(scores.float()[idx], batch.labels[idx], mask, max_label=max_label)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                loss_sum += loss.detach()
-                pairs_seen += batch.labels.shape[0]
-                tokens_seen += batch.real_tokens
-                if on_step is not None:
-                    on_step(step + 1, len(batches))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            train_time += time.perf_counter() - t0
-            train_loss = float(loss_sum) / max(len(batches), 1)
+            train_loss = _train_epoch(forward, model, train, opt, config, rng, seen, on_step, dtype)
             if not math.isfinite(train_loss):
                 raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
             metrics, scores = evaluate(model, val, config=config, dtype=dtype)
-            record = {"epoch": float(epoch), "train_loss": train_loss, **metrics}
-            history.append(record)
-            if metrics[key] > best_value:
-                best_value, best_epoch, best_metrics = metrics[key], epoch, dict(metrics)
-                best_val_scores = scores
-                best_state = cpu_state_dict(model)
-            logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, key,
-                        metrics[key], best_value, best_epoch)
-            if checkpoint_path is not None:  # written in the background while the next epoch trains
-                writer.submit(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "rng": _rng_state(rng, device),
-                    },
-                    checkpoint_path,
-                    keep={  # best_state is replaced, never updated in place: no copy needed
-                        "kind": "last",
-                        "epoch": epoch,
-                        "history": list(history),
-                        "best_value": best_value,
-                        "best_epoch": best_epoch,
-                        "best_metrics": dict(best_metrics),
-                        "best_state": best_state if best_epoch != epoch else None,  # else: "model" holds it
-                        "train_config": asdict(config),
-                    },
-                    encode=lambda state: pack_weights(state, reference),
-                    after=on_checkpoint,
-                )
+            record.add(epoch, metrics, scores, model, train_loss=train_loss)
+            logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, train_loss, record.key,
+                        metrics[record.key], record.best_value, record.best_epoch)
+            if checkpoint_path is not None:
+                _submit_checkpoint(writer, checkpoint_path, epoch=epoch, model=model, opt=opt, record=record,
+                                   rng=rng, device=device, config=config, reference=reference,
+                                   after=on_checkpoint)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, metrics)
-            if config.patience and epoch - best_epoch >= config.patience:
+            if config.patience and epoch - record.best_epoch >= config.patience:
                 logger.info("early stop at epoch %d: no improvement for %d epochs", epoch, config.patience)
                 break
     except BaseException:  # pruned, Ctrl-C, NaN: the newest checkpoint is still completed before it surfaces
@@ -303,18 +349,17 @@ def fit(
             logger.exception("writing the checkpoint %s failed", checkpoint_path)
         raise
     writer.wait()  # on disk before fit returns
-    epochs_run = epoch - resumed_from_epoch
     return FitResult(
-        best_epoch=best_epoch,
-        best_metrics=best_metrics,
-        history=history,
+        best_epoch=record.best_epoch,
+        best_metrics=record.best_metrics,
+        history=record.history,
         epochs_run=epoch,
         wall_time_s=time.perf_counter() - started,
-        train_time_s=train_time,
-        pairs_per_second=pairs_seen / train_time if train_time else 0.0,
-        tokens_per_second=tokens_seen / train_time if train_time else 0.0,
+        train_time_s=seen.seconds,
+        pairs_per_second=seen.pairs / seen.seconds if seen.seconds else 0.0,
+        tokens_per_second=seen.tokens / seen.seconds if seen.seconds else 0.0,
         peak_memory_mb=peak_memory_mb(device),
-        best_state=best_state,
-        resumed_from_epoch=resumed_from_epoch if epochs_run >= 0 else 0,
-        best_val_scores=best_val_scores,
+        best_state=record.best_state,
+        resumed_from_epoch=resumed_from_epoch if epoch - resumed_from_epoch >= 0 else 0,
+        best_val_scores=record.best_val_scores,
     )
