@@ -67,11 +67,15 @@ def _silenced() -> Iterator[None]:
     warning, this package's info and warning lines, and Hugging Face's log lines and loading bars."""
     from transformers.utils import logging as hf_logging  # loaded by the run anyway
 
-    ours = logging.getLogger("study")
-    before = (optuna.logging.get_verbosity(), ours.level, hf_logging.get_verbosity(),
+    # this package's loggers, the children whose level was set on their own (the CLI sets study.data's) too
+    ours = [logging.getLogger("study"), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict)
+                                          if n.startswith("study."))]
+    levels = [logger.level for logger in ours]
+    before = (optuna.logging.get_verbosity(), hf_logging.get_verbosity(),
               hf_logging.is_progress_bar_enabled())
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    ours.setLevel(logging.ERROR)
+    for logger in ours:
+        logger.setLevel(logging.ERROR)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
@@ -80,9 +84,10 @@ def _silenced() -> Iterator[None]:
             yield
     finally:
         optuna.logging.set_verbosity(before[0])
-        ours.setLevel(before[1])
-        hf_logging.set_verbosity(before[2])
-        if before[3]:
+        for logger, level in zip(ours, levels, strict=True):
+            logger.setLevel(level)
+        hf_logging.set_verbosity(before[1])
+        if before[2]:
             hf_logging.enable_progress_bar()
 
 

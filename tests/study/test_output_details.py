@@ -12,7 +12,7 @@ from study.evaluation.comparison import Comparison, ComparisonRow
 from study.runtime.attrs import set_study_attr
 from study.runtime.worker import run_trial
 from study.storage.database import StorageConfig
-from tests.messages import assert_not_says, assert_says
+from tests.messages import assert_not_says, assert_says, says
 
 
 def _row(key: str, label: str, ndcg: float, delta: float | None = None) -> ComparisonRow:
@@ -101,7 +101,7 @@ def test_delete_yes_says_it_once(tmp_path, capfd) -> None:
     capfd.readouterr()
     assert main(["delete", "s", "--yes", "--storage", db]) == 0
     out, err = capfd.readouterr()
-    assert (out + err).count("deleted") == 1 and "deleted study 's'" in out
+    assert (out + err).count("deleted") == 1 and says(out, "deleted study 's'")
 
 
 @pytest.mark.parametrize("render", ["to_text", "to_markdown"])
