@@ -1,7 +1,7 @@
 """Tokenisation of (query, product text) pairs, done once and cached.
 
 Key: the tokenizer's files, the maximum length and the exact texts. Cached in memory for the trials of
-one worker and on disk (``.cache/study/tokens``) for every later process.
+one worker and on disk (``tokens/`` in the per-user cache, ``default_cache_dir``) for every later process.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def cache_key(model_dir: Path, max_length: int, queries: list[str], texts: list[
 
 def _cached(key: str, compute: Callable[[], TokenizedPairs], *, cache_dir: Path | None,
             cache: bool) -> TokenizedPairs:
-    """``compute()`` once per key: memory, then ``.cache/study/tokens/<key>.npz`` (written atomically).
+    """``compute()`` once per key: memory, then ``<cache>/tokens/<key>.npz`` (written atomically).
     ``cache=False`` (one-off candidate lists) neither reads nor writes either."""
     if not cache:
         return compute()

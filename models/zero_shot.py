@@ -3,8 +3,9 @@
 all-MiniLM-L6-v2 is a bi-encoder, so this cosine is already a good ranking before any training. It is the
 baseline every tuned model is compared with, and the *prior* that the ``prior`` and ``frozen`` architectures
 start from (their learned part is a residual that starts at zero). Texts are embedded once each (unique,
-sorted by length for little padding) and the cosines cached in memory and on disk
-(``.cache/study/zero_shot``), keyed by the encoder's weights and tokenizer and the exact texts.
+sorted by length for little padding) and the cosines cached in memory and on disk (``zero_shot/`` in the
+per-user cache, ``study.data.tokenize.default_cache_dir``), keyed by the encoder's weights and tokenizer and
+the exact texts.
 """
 
 from __future__ import annotations
