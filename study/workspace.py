@@ -3,8 +3,13 @@ scaler, and device-resident tensors per (encoder tokenizer, max length)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +20,11 @@ import torch
 from study.config import Config
 from study.data.batching import SplitTensors, build_split_tensors
 from study.data.features import FeatureScaler
-from study.data.match import MatchFeaturizer
+from study.data.match import MATCH_FEATURES, MatchFeaturizer
 from study.data.schema import JudgedPairs, product_text
 from study.data.sources import load_dataset
 from study.data.splits import Splits, kfold_by_query, split_by_query
+from study.data.tokenize import default_cache_dir
 from study.models.encoder import resolve_encoder_dir
 from study.models.layer_cache import frozen_layers, lower_hidden_states
 from study.models.ranker import RankerConfig
@@ -53,9 +59,9 @@ class Workspace:
     def match(self, name: str) -> np.ndarray:
         """(P, N_MATCH) standardised query-product match features of a split, in its frame's row order."""
         if self.match_featurizer is None:
-            self.match_featurizer = MatchFeaturizer().fit(*self.texts("train"))
+            self.match_featurizer = _fitted_match(self.texts("train"))
         if name not in self._match:
-            self._match[name] = self.match_featurizer.transform(*self.texts(name))
+            self._match[name] = _cached_match(self.match_featurizer, self.texts("train"), self.texts(name))
         return self._match[name]
 
     def prior(self, name: str, encoder: str) -> np.ndarray:
@@ -97,6 +103,52 @@ class Workspace:
             "fingerprint": self.pairs.fingerprint(),
             "splits": {n: {"pairs": len(self.split(n)), "queries": self.split(n).n_queries} for n in SPLITS},
         }
+
+
+def _texts_key(*parts: tuple[list[str], list[str]]) -> str:
+    h = hashlib.sha256(repr(MATCH_FEATURES).encode())
+    for queries, texts in parts:
+        for q, t in zip(queries, texts, strict=True):
+            h.update(q.encode() + b"\x1f" + t.encode() + b"\x1e")
+        h.update(b"\x1d")
+    return h.hexdigest()[:24]
+
+
+def _store(path: Path, write: Callable[[Path], None]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:  # a full or read-only cache costs time, not the run
+        logger.warning("could not write the cache file %s: %s", path, exc)
+
+
+def _fitted_match(train: tuple[list[str], list[str]]) -> MatchFeaturizer:
+    """The match featurizer fitted on the training texts (fitting scores every training pair), from the
+    per-user cache (``match/fit-*.json``) when the same texts were fitted before."""
+    path = default_cache_dir() / "match" / f"fit-{_texts_key(train)}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        if path.is_file():
+            return MatchFeaturizer.from_dict(json.loads(path.read_text()))
+    featurizer = MatchFeaturizer().fit(*train)
+    _store(path, lambda tmp: tmp.write_text(json.dumps(featurizer.to_dict())))
+    return featurizer
+
+
+def _cached_match(featurizer: MatchFeaturizer, train: tuple[list[str], list[str]],
+                  split: tuple[list[str], list[str]]) -> np.ndarray:
+    """The split's match features from the per-user cache (``match/``), keyed by the texts the featurizer was
+    fitted on, the split's texts and the feature names; computed (minutes for 70k pairs) and stored once."""
+    path = default_cache_dir() / "match" / f"{_texts_key(train, split)}.npy"
+    with contextlib.suppress(OSError, ValueError):
+        if path.is_file():
+            cached = np.load(path)
+            if cached.shape == (len(split[0]), len(MATCH_FEATURES)):
+                return cached
+    result = featurizer.transform(*split)
+    _store(path, lambda tmp: np.save(tmp, result))
+    return result
 
 
 def cached_layers(model: RankerConfig) -> int:
