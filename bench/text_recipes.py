@@ -245,6 +245,62 @@ def table(ws: Workspace, args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps({"machine": machine(ws.device), "test_queries": len(zero),
                                               "rows": rows}, indent=2) + "\n")
         print(f"wrote {args.out}")
+    if args.plot:
+        plot(rows, Path(args.plot))
+        print(f"wrote {args.plot}")
+
+
+def plot(rows: dict[str, dict], path: Path) -> None:
+    """Test NDCG@10 minus zero-shot with its 95% interval: against epochs for every recipe scored per epoch
+    (left), and against training queries (right); the hand-run anchors as bands."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    curves: dict[str, list[tuple[int, dict]]] = {}
+    for label, row in rows.items():
+        if " @ epoch" in label:
+            tag, epoch = label.split(" @ epoch")
+            curves.setdefault(tag, []).append((int(epoch), row))
+    for tag, points in sorted(curves.items()):
+        points.sort()
+        x = [e for e, _ in points]
+        y = [r["minus_zero_shot"] for _, r in points]
+        err = [[r["minus_zero_shot"] - r["interval"][0] for _, r in points],
+               [r["interval"][1] - r["minus_zero_shot"] for _, r in points]]
+        queries = points[0][1].get("train_queries")
+        left.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{tag} ({queries} queries)")
+    for label, row in rows.items():
+        if label.startswith(("st_", "lgbm")) and " @ " not in label:
+            for ax in (left, right):
+                ax.axhspan(*row["interval"], alpha=0.12)
+                ax.axhline(row["minus_zero_shot"], ls="--", lw=1)
+            right.annotate(label, (0.01, row["minus_zero_shot"]), xycoords=("axes fraction", "data"),
+                           fontsize=8)
+    by_queries = sorted((row["train_queries"], label, row) for label, row in rows.items()
+                        if label.startswith("ours_cross_bce_k2") and " @ " not in label
+                        and "train_queries" in row)
+    if by_queries:
+        right.errorbar([q for q, _, _ in by_queries], [r["minus_zero_shot"] for _, _, r in by_queries],
+                       yerr=[[r["minus_zero_shot"] - r["interval"][0] for _, _, r in by_queries],
+                             [r["interval"][1] - r["minus_zero_shot"] for _, _, r in by_queries]],
+                       marker="o", capsize=3, label="ours cross, top 2 layers, best epoch on validation")
+    for ax in (left, right):
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.axhline(0.01, color="red", lw=0.8, ls=":")
+        ax.grid(alpha=0.3)
+    left.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    left.set_xlabel("epochs")
+    right.set_xlabel("training queries")
+    left.set_ylabel("test NDCG@10 - zero-shot encoder (95% CI)")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    fig.suptitle("Home Depot, 2,000 test queries: learning from the text (dotted red: the +0.01 target)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -258,7 +314,8 @@ def main() -> None:
                         help="config overrides for 'ours', as for study run")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--homedepot", type=Path, default=HOMEDEPOT)
-    parser.add_argument("--out", default="")
+    parser.add_argument("--out", default="", help="table: write the rows as JSON")
+    parser.add_argument("--plot", default="", help="table: write the learning curve as a PNG")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.action == "table":
