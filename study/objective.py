@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -24,7 +25,7 @@ from study.dashboard.artifacts import log_trial_artifacts
 from study.models.config import selectable_metrics
 from study.models.device import describe
 from study.models.ranker import RankingNet
-from study.models.train import NonFiniteLossError, fit, predict
+from study.models.train import FitResult, NonFiniteLossError, fit, predict
 from study.runtime.attrs import set_trial_attr
 from study.runtime.checkpoints import BEST, LAST, drop_links, find_resume, retry_chain, save_best, trial_dir
 from study.space import suggest
@@ -51,6 +52,43 @@ def _latency_ms_per_1000(model: RankingNet, workspace: Workspace, config: Config
     return 1000.0 * (time.perf_counter() - t0) / max(split.n_pairs, 1) * 1000.0
 
 
+class _EpochReporter:
+    """A trial's per-epoch writes: the curve attribute, ``report`` and the pruner's verdict, each through the
+    storage retries (a full or locked database ends the run with one paragraph, exit 2, and the trial is
+    recovered on the next start)."""
+
+    def __init__(self, trial: optuna.trial.Trial, config: Config,
+                 on_epoch: Callable[[int, int, dict[str, float]], None] | None) -> None:
+        self.trial, self.config, self.on_epoch = trial, config, on_epoch
+        self.metric = config.study.metric
+        self.curve: list[dict[str, float]] = []
+        # Optuna reports and prunes single-objective trials only: with a second objective the curve attribute
+        # carries the per-epoch values and every trial runs to its end
+        self.single = len(trial.study.directions) == 1
+
+    def stored(self, action: Callable[[], Any], what: str) -> Any:
+        return retrying(action, url=self.config.storage.url, what=f"{what} (trial {self.trial.number})",
+                        attempts=self.config.storage.connect_attempts)
+
+    def record(self, key: str, value: Any) -> None:
+        self.stored(lambda: set_trial_attr(self.trial, key, value), f"record {key}")
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:  # fit's on_epoch_end
+        trial, metric = self.trial, self.metric
+        self.curve.append({"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}})
+        if self.single:
+            self.stored(lambda: trial.report(float(metrics[metric]), epoch), "report the epoch's value")
+        self.record("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in self.curve])
+        if self.on_epoch is not None:
+            self.on_epoch(trial.number, epoch, metrics)
+        # epoch 0 is the untrained start: reported, never pruned
+        if self.single and epoch > 0 and self.stored(trial.should_prune, "ask the pruner"):
+            for key, value in _val_metrics(max(self.curve, key=lambda c: c[metric]), self.config).items():
+                self.record(key, value)
+            self.record("epochs_run", epoch)
+            raise optuna.TrialPruned(f"{metric} {metrics[metric]:.4f} at epoch {epoch} below the median")
+
+
 class Objective:
     def __init__(
         self,
@@ -68,50 +106,29 @@ class Objective:
         self.on_epoch = on_epoch
 
     def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, float]:
-        model = self.config.model
+        fixed = self.config.model
         params = suggest(trial, self.config.search,
-                         fixed={"model.architecture": model.architecture, "model.variant": model.variant})
+                         fixed={"model.architecture": fixed.architecture, "model.variant": fixed.variant})
         config = self.config.with_params(params)
-        ws = self.workspace
         folder = trial_dir(config, trial.number)
         set_trial_attr(trial, "host", socket.gethostname())
         set_trial_attr(trial, "pid", os.getpid())
-        trial.set_user_attr("device", describe(ws.device))
+        trial.set_user_attr("device", describe(self.workspace.device))
         set_trial_attr(trial, "checkpoint", str(folder / BEST))
         set_trial_attr(trial, "config", config.to_dict())
         if self.on_trial_start is not None:
             self.on_trial_start(trial)
-        chain = retry_chain(trial)
-        metric = config.study.metric
-        curve: list[dict[str, float]] = []
-        # Optuna reports and prunes single-objective trials only: with a second objective the curve attribute
-        # carries the per-epoch values and every trial runs to its end
-        single = len(trial.study.directions) == 1
-
-        def stored(action: Callable[[], Any], what: str) -> Any:
-            # per-epoch writes get the bounded retries of every other storage call: a full or locked database
-            # ends the run with one paragraph (exit 2), and the trial is recovered on the next start
-            return retrying(action, url=config.storage.url, what=f"{what} (trial {trial.number})",
-                            attempts=config.storage.connect_attempts)
-
-        def record(key: str, value: Any) -> None:
-            stored(lambda: set_trial_attr(trial, key, value), f"record {key}")
-
-        def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
-            curve.append({"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}})
-            if single:
-                stored(lambda: trial.report(float(metrics[metric]), epoch), "report the epoch's value")
-            record("curve", [{"epoch": c["epoch"], metric: c[metric]} for c in curve])
-            if self.on_epoch is not None:
-                self.on_epoch(trial.number, epoch, metrics)
-            # epoch 0 is the untrained start: reported, never pruned
-            if single and epoch > 0 and stored(trial.should_prune, "ask the pruner"):
-                for key, value in _val_metrics(max(curve, key=lambda c: c[metric]), config).items():
-                    record(key, value)
-                record("epochs_run", epoch)
-                raise optuna.TrialPruned(f"{metric} {metrics[metric]:.4f} at epoch {epoch} below the median")
-
+        reporter = _EpochReporter(trial, config, self.on_epoch)
         started = time.perf_counter()
+        model, result = self._train(trial, config, folder, reporter)
+        return self._finish(trial, config, folder, model, result, reporter, started)
+
+    def _train(self, trial: optuna.trial.Trial, config: Config, folder: Path,
+               reporter: _EpochReporter) -> tuple[RankingNet, FitResult]:
+        """Build the model and fit it, continuing the retried chain's newest checkpoint; failures become
+        the trial's reason (interrupted, non-finite loss, out of memory)."""
+        ws = self.workspace
+        chain = retry_chain(trial)
         model = None
         try:
             torch.manual_seed(config.train.seed)  # the same parameters give the same initial head
@@ -122,7 +139,7 @@ class Objective:
             if resume is not None:
                 set_trial_attr(trial, "resumed_from", {"trial": resume.trial, "epoch": resume.epoch})
             result = fit(
-                model, train, val, config.train, on_epoch_end=on_epoch_end, on_step=self.on_step,
+                model, train, val, config.train, on_epoch_end=reporter, on_step=self.on_step,
                 checkpoint_path=folder / LAST, resume_from=resume.state if resume is not None else None,
                 on_checkpoint=drop_links(config, chain) if chain else None,
             )
@@ -140,6 +157,12 @@ class Objective:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise
+        return model, result
+
+    def _finish(self, trial: optuna.trial.Trial, config: Config, folder: Path, model: RankingNet,
+                result: FitResult, reporter: _EpochReporter, started: float) -> float | tuple[float, float]:
+        """Keep the best epoch: its checkpoint, attributes and artifacts; the objective value(s)."""
+        ws, metric = self.workspace, config.study.metric
         model.load_state_dict(result.best_state)
         save_best(folder / BEST, model=model, result=result, config=config, ws=ws)
         attrs: dict[str, Any] = {
@@ -153,7 +176,7 @@ class Objective:
             "peak_gpu_memory_mb": round(result.peak_memory_mb, 1),
         }
         for key, value in attrs.items():
-            record(key, value)
+            reporter.record(key, value)
         log_trial_artifacts(trial, model=model, workspace=ws, config=config, history=result.history,
                             val_scores=result.best_val_scores)
         value = float(result.best_metrics[metric])
