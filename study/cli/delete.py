@@ -18,16 +18,22 @@ class Delete(Command):
         add_study_name(parser, default=None, required=True)
         add_storage(parser)
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.add_argument("--force", action="store_true",
+                            help="delete even while one of its trials is running (that process then stops, "
+                                 "writing nothing)")
 
     def take_action(self, args: argparse.Namespace) -> int:
         # optuna: on use, never for --help
         from study.errors import UserInputError
+        from study.runtime.liveness import refuse_while_running
         from study.runtime.studies import load_existing, remove_study
         from study.storage.database import StorageConfig, open_storage
 
         storage = open_storage(StorageConfig(url=args.storage), must_exist=True)
         study = load_existing(args.name, args.storage)
         n = len(study.get_trials(deepcopy=False))
+        if not args.force:  # before the question: a running trial is said first
+            refuse_while_running(study, grace=StorageConfig().grace, action="deleting")
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UserInputError(f"Deleting study {args.name!r} ({n} trials, its checkpoints and "
@@ -37,7 +43,7 @@ class Delete(Command):
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted")
                 return 1
-        remove_study(storage, args.name)
+        remove_study(storage, args.name, force=args.force)
         print(f"deleted study {args.name!r} ({n} trials, checkpoints and artifacts)")
         return 0
 

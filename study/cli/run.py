@@ -41,6 +41,9 @@ class Run(Command):
                             help="override one config field, e.g. train.epochs=3 (a fixed field is no longer "
                                  "searched)")
         parser.add_argument("--new", action="store_true", help="delete an existing study of this name first")
+        parser.add_argument("--force", action="store_true",
+                            help="with --new: replace the study even while one of its trials is running "
+                                 "(that process then stops, writing nothing)")
         parser.add_argument("--enqueue", action="append", default=[], metavar="JSON",
                             help="run these searched values first, e.g. '{\"train.head_lr\": 0.01}' "
                                  "(repeatable; [[enqueue]] tables in the config do the same)")
@@ -69,7 +72,7 @@ class Run(Command):
         if args.print_config:
             print(config_to_toml(config), end="")
             return 0
-        run_study(config, cuts=cuts, new=args.new, quiet=args.quiet)
+        run_study(config, cuts=cuts, new=args.new, force=args.force, quiet=args.quiet)
         return 0
 
 

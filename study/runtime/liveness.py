@@ -19,11 +19,13 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from study.errors import UserInputError
 from study.runtime.attrs import HEARTBEAT_ATTR, set_trial_attr, set_trial_attr_by_id, trial_attr
 from study.runtime.signals import signals_deferred
 from study.storage import optuna_private as private
 from study.storage.database import StorageConfig, retrying
 from study.storage.locks import claim_lock
+from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,11 @@ def process_gone(trial: FrozenTrial) -> bool:
             and not _process_alive(int(pid), trial_attr(trial, "process_start")))
 
 
+def _alive_here(trial: FrozenTrial) -> bool:
+    """A trial run by a live process of this host (its heartbeat may lag through an outage or a pause)."""
+    return is_local(trial) and not process_gone(trial)
+
+
 def fail_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]:
     """RUNNING trials started on this host by a process that no longer exists: FAIL and retry them now,
     without waiting out the heartbeat grace period."""
@@ -160,6 +167,8 @@ def fail_stale_trials(study: optuna.Study, *, max_retry: int = 3, grace: float =
                  and now - trial_attr(t, HEARTBEAT_ATTR) > grace]
     failed = []
     for trial_id in stale:
+        if _alive_here(private.frozen(study, trial_id)):
+            continue  # paused or cut off from the database, not dead: its process is right here
         if _fail_and_retry(study, trial_id, "heartbeat_stale", max_retry):
             failed.append(private.frozen(study, trial_id).number)
     if failed:
@@ -187,20 +196,43 @@ def recover_trials(study: optuna.Study, config: StorageConfig) -> list[int]:
     return retrying(recover, url=config.url, what="check for dead trials", attempts=config.connect_attempts)
 
 
-class _AttrHeartbeat:
-    """Heartbeats where the storage has none (the journal file): the time as a user attribute, every
-    ``interval`` seconds, from a thread."""
+class _Heartbeat:
+    """A running trial's heartbeats, every ``interval`` seconds from a thread: Optuna's heartbeat table where
+    the storage has one, else the time as a user attribute (the journal file).
+
+    Unlike Optuna's own heartbeat thread, which dies with the first failed write, this one survives a
+    database outage: a failed beat is logged once and tried again every second until the database answers,
+    so a short outage never makes a live trial look stale. It ends quietly where the trial was closed
+    elsewhere or its study replaced: the trial's own next write says so, in one paragraph."""
 
     def __init__(self, study: optuna.Study, trial_id: int, interval: float) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(study, trial_id, interval), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(study, trial_id, interval), daemon=True,
+                                        name=f"heartbeat-{trial_id}")
 
-    def _beat(self, study: optuna.Study, trial_id: int, interval: float) -> None:
-        while not self._stop.wait(interval):
+    @staticmethod
+    def _beat(study: optuna.Study, trial_id: int) -> None:
+        if private.heartbeat_enabled(study):
+            private.record_heartbeat(study, trial_id)
+        else:
+            set_trial_attr_by_id(study, trial_id, HEARTBEAT_ATTR, time.time())
+
+    def _run(self, study: optuna.Study, trial_id: int, interval: float) -> None:
+        wait, failing = interval, False
+        while not self._stop.wait(wait):
             try:
-                set_trial_attr_by_id(study, trial_id, HEARTBEAT_ATTR, time.time())
-            except UpdateFinishedTrialError:
+                self._beat(study, trial_id)
+            except (UpdateFinishedTrialError, UserInputError, KeyError):  # closed elsewhere, study replaced
                 return
+            except Exception as exc:  # noqa: BLE001 - an outage: this thread must outlive it
+                if not failing:
+                    logger.warning("heartbeat of trial id %d not recorded (%s); trying again every second "
+                                   "until the database answers", trial_id, redact(exc).splitlines()[0][:200])
+                wait, failing = min(1.0, interval), True
+                continue
+            if failing:
+                logger.info("heartbeat of trial id %d recorded again", trial_id)
+            wait, failing = interval, False
 
     def __enter__(self) -> None:
         self._thread.start()
@@ -211,9 +243,43 @@ class _AttrHeartbeat:
 
 
 def heartbeat(study: optuna.Study, trial_id: int, config: StorageConfig) -> Any:
+    return _Heartbeat(study, trial_id, config.heartbeat_interval)
+
+
+def live_trials(study: optuna.Study, *, grace: float) -> list[FrozenTrial]:
+    """RUNNING trials that someone is running right now: a live process on this host, or (elsewhere) a
+    heartbeat younger than the grace period."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if private.heartbeat_enabled(study):
-        return private.heartbeat_thread(study, trial_id)
-    return _AttrHeartbeat(study, trial_id, config.heartbeat_interval)
+        stale = set(private.stale_trial_ids(study))
+    else:
+        now = time.time()
+        stale = {private.trial_id(t) for t in running
+                 if not isinstance(trial_attr(t, HEARTBEAT_ATTR), (int, float))
+                 or now - trial_attr(t, HEARTBEAT_ATTR) > grace}
+    out = []
+    for t in running:
+        if is_local(t):
+            if _alive_here(t):
+                out.append(t)
+        elif private.trial_id(t) not in stale:
+            out.append(t)
+    return out
+
+
+def refuse_while_running(study: optuna.Study, *, grace: float, action: str) -> None:
+    """``delete`` and ``run --new`` without ``--force``: refused while a trial of the study is under way."""
+    live = live_trials(study, grace=grace)
+    if not live:
+        return
+    who = "; ".join(f"trial {t.number} on host {trial_attr(t, 'host', '?')} (pid {trial_attr(t, 'pid', '?')})"
+                    for t in live)
+    raise UserInputError(
+        f"Study {study.study_name!r} has {len(live)} trial{'s' if len(live) != 1 else ''} running right now "
+        f"({who}), with a live heartbeat; {action} it under a running process is refused and nothing was "
+        "changed. Stop that process first (Ctrl-C closes its trial), or pass --force to go ahead: the "
+        "process then stops its trial at its next write and writes nothing more."
+    )
 
 
 def close_interrupted(study: optuna.Study, trial: optuna.trial.Trial, reason: str = "interrupted") -> None:

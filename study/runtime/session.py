@@ -30,6 +30,7 @@ from study.runtime.studies import create_or_resume, load_existing, stored_config
 from study.runtime.trackers import check_tracker, tracker_callback
 from study.runtime.trials import counts
 from study.runtime.worker import run_worker, worker_index_for_this_process
+from study.storage.identity import holding
 from study.storage.urls import redact
 from study.toml_out import toml_value
 from study.views import summary_table
@@ -105,10 +106,10 @@ def finish(study: optuna.Study, config: Config, ws: Workspace, *, quiet: bool) -
 
 
 def run_study(config: Config, *, cuts: Sequence[tuple[str, Any, Any]] = (), new: bool = False,
-              quiet: bool = False) -> optuna.Study:
+              force: bool = False, quiet: bool = False) -> optuna.Study:
     """Check everything, create or resume the study, run its trials (here or in ``study.workers`` processes)
     and end with the test-split comparison. ``new`` replaces an existing study of the name, only once every
-    check has passed."""
+    check has passed, and (unless ``force``) only while none of its trials is running."""
     check_data(config.data)  # a missing data path, before any note about the profile
     trim_cache()  # the per-user cache stays under STUDY_CACHE_GB
     device = device_for(config.study.device)
@@ -128,7 +129,14 @@ def run_study(config: Config, *, cuts: Sequence[tuple[str, Any, Any]] = (), new:
     check_model(config, n_features=ws.scaler.n_outputs_)
     check_tracker(config.study.tracker)  # all checked: only now may --new delete a study
     summary = ws.summary()
-    study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=new)
+    study = create_or_resume(config, fingerprint=summary["fingerprint"], summary=summary, replace=new,
+                             force=force)
+    with holding(study):  # from here on, a study deleted or re-created by another process stops this one
+        return _run_created(study, config, ws, summary, device=device, quiet=quiet, say=say)
+
+
+def _run_created(study: optuna.Study, config: Config, ws: Workspace, summary: dict[str, Any], *,
+                 device: Any, quiet: bool, say: Any) -> optuna.Study:
     write_study_note(study, summary, config)
     c = counts(study)
     say(f"study {config.study.name!r} in {redact(config.storage.url)}: "

@@ -19,10 +19,13 @@ from study.config import SECTIONS, Config, config_from_dict
 from study.dashboard.artifacts import artifact_dir
 from study.errors import UserInputError
 from study.runtime.attrs import set_study_attr, study_attr, study_attrs
+from study.runtime.liveness import refuse_while_running
 from study.runtime.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
 from study.samplers import build_pruner, build_sampler
 from study.space import in_spec
+from study.storage import optuna_private as private
 from study.storage.database import StorageConfig, open_storage, retrying
+from study.storage.identity import GENERATION_ATTR, generation, new_generation, release
 from study.storage.locks import claim_lock
 from study.storage.urls import redact
 
@@ -198,13 +201,20 @@ def enqueue_default(study: optuna.Study, config: Config) -> None:
     study.enqueue_trial(params, user_attrs=attrs)
 
 
-def remove_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
+def remove_study(storage: optuna.storages.BaseStorage, name: str, *, force: bool = False,
+                 grace: float = StorageConfig().grace) -> bool:
     """Delete a study with everything it left on disk: its trials' artifacts and its ``runs/<name>`` folder
-    (checkpoints). Returns False where there was no such study. Never deletes outside ``study.runs_dir``."""
+    (checkpoints). Returns False where there was no such study. Never deletes outside ``study.runs_dir``.
+
+    Refused while a trial of the study runs with a live heartbeat (``refuse_while_running``), unless
+    ``force``: that process then finds its study gone at its next write and stops (``storage.identity``)."""
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return False
+    if not force:
+        refuse_while_running(study, grace=grace, action="deleting or replacing")
+    release(storage, private.study_id(study))
     runs_dir = (study_attr(study, "config") or {}).get("study", {}).get("runs_dir")
     if runs_dir:
         store_dir = artifact_dir(runs_dir)
@@ -223,17 +233,21 @@ def remove_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
 
 
 def create_or_resume(
-    config: Config, *, fingerprint: str, summary: dict[str, Any], replace: bool = False
+    config: Config, *, fingerprint: str, summary: dict[str, Any], replace: bool = False, force: bool = False
 ) -> optuna.Study:
     """Create the study once (before any worker starts) or check that the existing one is compatible.
+    ``replace`` (``--new``) deletes an existing one first, refused while one of its trials runs unless
+    ``force``.
 
     The stored ``config`` attribute is written last: a study without it was interrupted while being created
     and is completed here, so a half-created study is never taken for a finished one."""
     storage = open_storage(config.storage)
     name = config.study.name
+    retrying(lambda: check_warm_start(config, storage), url=config.storage.url,
+             what="read the warm-start study", attempts=config.storage.connect_attempts)
 
     def create() -> optuna.Study:
-        if replace and remove_study(storage, name):
+        if replace and remove_study(storage, name, force=force, grace=config.storage.grace):
             logger.info("replaced study %r: its trials, checkpoints and artifacts were deleted", name)
         study = optuna.create_study(
             study_name=name, storage=storage, directions=_directions(config), load_if_exists=True,
@@ -242,6 +256,8 @@ def create_or_resume(
         )
         if study_attr(study, "config") is not None:
             return study
+        if generation(study) is None:  # this study's identity, whatever id the database gives it
+            private.set_study_system_attr(study, GENERATION_ATTR, new_generation())
         study.set_metric_names(config.study.metric_names)
         set_study_attr(study, "dataset_fingerprint", fingerprint)
         set_study_attr(study, "space_hash", config.space_hash())
@@ -272,6 +288,28 @@ def create_or_resume(
     return study
 
 
+def check_warm_start(config: Config, storage: optuna.storages.BaseStorage) -> None:
+    """``--warm-start-from``: the other study exists and has finished parameters that fit this study's space,
+    checked before anything is created (a refusal leaves no new study behind)."""
+    source = config.study.warm_start_from
+    if not source:
+        return
+    if source == config.study.name:
+        raise UserInputError(f"study.warm_start_from names the study itself ({source!r}).")
+    try:
+        other = optuna.load_study(study_name=source, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        raise UserInputError(f"--warm-start-from {source!r}: there is no such study in "
+                             f"{redact(config.storage.url)} (studies there: "
+                             f"{', '.join(names) or 'none'}); nothing was created.") from None
+    finished = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    if finished and not any(k in config.search and in_spec(v, config.search[k])
+                            for t in finished for k, v in t.params.items()):
+        raise UserInputError(f"--warm-start-from {source!r}: none of its trials' parameters fit this study's "
+                             "search space, so there is nothing to start from; nothing was created.")
+
+
 def enqueue_known(study: optuna.Study, config: Config, storage: optuna.storages.BaseStorage) -> None:
     """Queue the config's ``[[enqueue]]`` entries, then the best finished configs of
     ``study.warm_start_from``, each once (an entry whose params any trial already has is skipped). The
@@ -281,15 +319,7 @@ def enqueue_known(study: optuna.Study, config: Config, storage: optuna.storages.
     source = config.study.warm_start_from
     if not source:
         return
-    if source == study.study_name:
-        raise UserInputError(f"study.warm_start_from names the study itself ({source!r}).")
-    try:
-        other = optuna.load_study(study_name=source, storage=storage)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-        raise UserInputError(f"--warm-start-from {source!r}: there is no such study in "
-                             f"{redact(config.storage.url)} (studies there: "
-                             f"{', '.join(names) or 'none'}).") from None
+    other = optuna.load_study(study_name=source, storage=storage)  # there: ``check_warm_start``
     ranked = sorted((t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values),
                     key=lambda t: t.values[0], reverse=True)
     taken = 0
@@ -302,7 +332,4 @@ def enqueue_known(study: optuna.Study, config: Config, storage: optuna.storages.
         taken += 1
         if taken >= config.study.warm_start_trials:
             break
-    if ranked and not taken:
-        raise UserInputError(f"--warm-start-from {source!r}: none of its trials' parameters fit this study's "
-                             "search space, so there is nothing to start from.")
     logger.info("warm start: %d best configs of study %r queued first", taken, source)

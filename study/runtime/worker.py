@@ -42,9 +42,12 @@ from study.storage import optuna_private as private
 from study.storage.database import (
     StorageConfig,
     StorageUnavailableError,
+    is_transient,
     open_storage,
     retrying,
+    unavailable,
 )
+from study.storage.identity import StudyReplacedError, check_held, holding
 from study.storage.locks import claim_lock
 from study.storage.urls import redact
 
@@ -79,7 +82,9 @@ def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> op
                          attempts=config.storage.connect_attempts)
         if trial is None:
             return None
-        ahead = sum(t.number < trial.number and t.state in CLAIMED for t in study.get_trials(deepcopy=False))
+        trials = retrying(lambda: study.get_trials(deepcopy=False), url=config.storage.url,
+                          what="read the trials", attempts=config.storage.connect_attempts)
+        ahead = sum(t.number < trial.number and t.state in CLAIMED for t in trials)
         if ahead >= target:  # another worker took the last slot at the same moment
             trial.set_user_attr("fail_reason", "surplus")
             study.tell(trial, state=TrialState.FAIL)
@@ -101,12 +106,21 @@ def _tell(study: optuna.Study, trial: optuna.trial.Trial, state: TrialState, val
     try:
         return retrying(tell, url=config.url, what=f"record the result of trial {trial.number}",
                         attempts=config.connect_attempts)
-    except UpdateFinishedTrialError:
-        frozen = private.frozen(study, private.trial_id(trial))
-        logger.warning("trial %d was already closed (%s) by another worker, probably because its heartbeat "
-                       "stopped for longer than the grace period; its result is dropped", trial.number,
-                       frozen.state.name)
+    except (UpdateFinishedTrialError, ValueError):  # Optuna 5's tell: "Cannot tell a FAIL trial"
+        check_held(study)
+        if private.frozen(study, private.trial_id(trial)).state == TrialState.RUNNING:
+            raise
+        _closed_elsewhere(study, trial, config)
         return None
+
+
+def _closed_elsewhere(study: optuna.Study, trial: optuna.trial.Trial, config: StorageConfig) -> None:
+    state = private.frozen(study, private.trial_id(trial)).state.name
+    logger.warning(
+        "Trial %d was closed (%s) by another worker while this process ran it: no heartbeat of it reached "
+        "the database for longer than the grace period (%d s; a paused process, or an outage longer than "
+        "that). Its result is dropped here, a retry with the same parameters is queued by the worker that "
+        "closed it, and this worker goes on with the next trial.", trial.number, state, config.grace)
 
 
 def run_trial(
@@ -145,20 +159,40 @@ def run_trial(
     except DiskFullError:  # queued again for when there is space; the run stops with the message, exit 2
         close_interrupted(study, trial, DISK_FULL_REASON)
         raise
+    except StudyReplacedError:  # deleted or re-created by another process: nothing more is written
+        raise
     except StorageUnavailableError:  # the database itself is full or gone: close and queue it if it can be
         with contextlib.suppress(Exception):  # written, else the next start finds its process gone
             close_interrupted(study, trial, "storage_unavailable")
         raise
+    except UpdateFinishedTrialError:  # another worker closed it (found stale) while it ran here
+        check_held(study)  # or the whole study was replaced: StudyReplacedError
+        _closed_elsewhere(study, trial, config)
+        return None
     except BaseException as exc:  # a bug or a storage failure: close the trial, then let it surface
+        if isinstance(exc, KeyError):  # a record gone: the study deleted under this process?
+            check_held(study)
+        if is_transient(exc):  # a full disk or an outage outside the retried writes (suggesting a value)
+            with contextlib.suppress(Exception):
+                retrying(lambda: close_interrupted(study, trial, "storage_unavailable"), url=config.url,
+                         what=f"close trial {trial.number}", attempts=config.connect_attempts)
+            cut = unavailable(exc, url=config.url, what=f"write trial {trial.number}")
+            raise TrialCutOffError(str(cut)) from None
         with contextlib.suppress(Exception), signals_deferred():
             if private.frozen(study, private.trial_id(trial)).state == TrialState.RUNNING:
                 trial.set_user_attr("fail_reason", f"error: {type(exc).__name__}: {redact(exc)[:300]}")
                 study.tell(trial, state=TrialState.FAIL)
         raise
     if frozen is not None:
-        for callback in callbacks:
-            callback(study, frozen)
+        for callback in callbacks:  # they read the study: an outage right after the trial is waited out
+            retrying(lambda cb=callback: cb(study, frozen), url=config.url, what="tidy up after the trial",
+                     attempts=config.connect_attempts)
     return frozen
+
+
+class TrialCutOffError(StorageUnavailableError):
+    """A write of a running trial that the database refused (full, or away) outside the retried writes: the
+    trial is closed and queued again where the database lets it; the worker goes on once, then stops."""
 
 
 def _release_memory() -> None:
@@ -209,10 +243,22 @@ def run_worker(
         attempts=config.storage.connect_attempts,
     )
     objective = objective_factory(public_config(config))
+    with holding(study):  # a study deleted or re-created by another process stops this one, writing nothing
+        _work(study, config, objective, on_trial_end=on_trial_end, seed=seed)
+    return study
+
+
+def _work(study: optuna.Study, config: Config, objective: Objective, *, on_trial_end: TrialCallback | None,
+          seed: int) -> None:
     deadline = time.monotonic() + config.study.timeout if config.study.timeout else None
     callbacks = [_checkpoint_cleanup(config)] + ([on_trial_end] if on_trial_end is not None else [])
     poll = min(5.0, max(0.5, config.storage.heartbeat_interval / 2))
     waiting_since = None
+    cut_off = False  # the last trial was stopped by the database (TrialCutOffError)
+
+    def read(action: Callable[[], Any], what: str) -> Any:  # an outage between trials is waited out too
+        return retrying(action, url=config.storage.url, what=what, attempts=config.storage.connect_attempts)
+
     while True:
         recover_trials(study, config.storage)
         if deadline is not None and time.monotonic() > deadline:
@@ -221,13 +267,22 @@ def run_worker(
         trial = claim_trial(study, config, sampler_seed=seed)
         if trial is not None:
             waiting_since = None
-            run_trial(study, trial, objective, config=config.storage, catch=(torch_oom(),),
-                      callbacks=callbacks)
+            try:
+                run_trial(study, trial, objective, config=config.storage, catch=(torch_oom(),),
+                          callbacks=callbacks)
+            except TrialCutOffError as exc:
+                if cut_off:  # twice in a row: not a passing outage
+                    raise StorageUnavailableError(str(exc)) from None
+                logger.warning("trial %d stopped: %s It was queued again; this worker goes on.",
+                               trial.number, exc)
+                cut_off = True
+                continue
+            cut_off = False
             continue
-        c = counts(study)
+        c = read(lambda: counts(study), "count the trials")
         if c["FINISHED"] >= config.study.n_trials:
             break
-        if not can_wait_for_others(study):
+        if not read(lambda: can_wait_for_others(study), "read the running trials"):
             logger.warning("%d/%d finished; trials running on other hosts send no heartbeats, so this worker "
                            "cannot tell whether they are alive and stops here", c["FINISHED"],
                            config.study.n_trials)
@@ -237,7 +292,6 @@ def run_worker(
             logger.info("%d/%d finished, %d running elsewhere: waiting for them (a trial whose process "
                         "dies is retried here)", c["FINISHED"], config.study.n_trials, c["RUNNING"])
         time.sleep(poll)
-    return study
 
 
 def torch_oom() -> type[Exception]:

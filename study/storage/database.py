@@ -74,6 +74,8 @@ def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5)
     for attempt in range(1, attempts + 1):
         try:
             return action()
+        except UserInputError:  # already one paragraph (a study replaced under this process, a refusal)
+            raise
         except (ImportError, ModuleNotFoundError) as exc:
             raise UserInputError(
                 f"The storage {redact(url)} needs a database driver that is not installed ({redact(exc)}). "
@@ -86,7 +88,7 @@ def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5)
                     "the user, password and database name in the storage URL (retrying would not help); "
                     "nothing was written."
                 ) from None
-            if not _is_transient(exc):
+            if not is_transient(exc):
                 raise
             err = exc
         if attempt < attempts:
@@ -94,10 +96,17 @@ def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5)
                            redact(url), what, attempt, attempts, _first_line(err), delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
-    raise StorageUnavailableError(
-        f"Could not {what} in the storage {redact(url)} after {attempts} attempts: {_first_line(err)}. Check "
-        "that the database server is running and reachable, that the disk is not full and that no other "
-        "program holds a lock on it; nothing was written."
+    raise unavailable(err, url=url, what=what, attempts=attempts)
+
+
+def unavailable(err: BaseException | None, *, url: str, what: str,
+                attempts: int = 1) -> StorageUnavailableError:
+    """The one paragraph for a database that stayed locked, full or unreachable."""
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    return StorageUnavailableError(
+        f"Could not {what} in the storage {redact(url)}{tries}: {_first_line(err)}. Check that the database "
+        "server is running and reachable, that the disk is not full and that no other program holds a lock "
+        "on it; nothing was written."
     )
 
 
@@ -118,7 +127,7 @@ def _refused(exc: BaseException, url: str) -> bool:
     return not url.startswith("sqlite") and any(p in _first_line(exc).lower() for p in _PERMANENT)
 
 
-def _is_transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException) -> bool:
     """Errors of the database connection itself (as opposed to a bug or a bad value)."""
     if isinstance(exc, (sqlite3.OperationalError, optuna.exceptions.StorageInternalError)):
         return True
@@ -190,7 +199,7 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
     except UserInputError:
         raise
     except Exception as exc:  # a malformed URL, an unknown dialect: the message may quote the URL
-        import sqlalchemy.exc as sa_exc  # lazy: see _is_transient
+        import sqlalchemy.exc as sa_exc  # lazy: see is_transient
 
         if isinstance(exc, (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ValueError)):
             raise UserInputError(f"The storage URL {redact(url)} is not usable: "

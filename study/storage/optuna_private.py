@@ -2,7 +2,7 @@
 against the installed Optuna, so an upgrade that moves one fails there, not in the middle of a study).
 
 Optuna's public API runs trials through ``study.optimize``; this tool runs its own loop (claims under a lock,
-retries of dead trials, its own heartbeats on the journal file), which needs a trial's storage id, the
+retries of dead trials, a heartbeat thread that outlives an outage), which needs a trial's storage id, the
 study's storage, the database engine under it and the heartbeat helpers. Nothing else in the package
 touches a private name of Optuna (``tests/study/test_optuna_boundary.py`` scans every module's syntax tree
 for one). Where Optuna has a public way (``RetryHeartbeatStaleTrialCallback.retry_history``, ``Trial.number``,
@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 from optuna.storages._cached_storage import _CachedStorage
-from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 
@@ -75,11 +75,6 @@ def fail_if_running(study: optuna.Study, tid: int) -> bool:
 
 def heartbeat_enabled(study: optuna.Study) -> bool:
     return is_heartbeat_enabled(storage(study))
-
-
-def heartbeat_thread(study: optuna.Study, tid: int) -> Any:
-    """Optuna's own heartbeat thread for one trial, as ``study.optimize`` starts it (a context manager)."""
-    return get_heartbeat_thread(tid, storage(study))
 
 
 def record_heartbeat(study: optuna.Study, tid: int) -> None:

@@ -60,3 +60,17 @@ def test_a_warm_start_runs_the_other_studys_best_configs_first(study_toml, capsy
     capsys.readouterr()
     assert main(["run", "--config", str(path), "--name", "t3", "--warm-start-from", "nope", *FAST]) == 2
     assert_says(capsys.readouterr().err, "no such study")
+    summaries = optuna.get_all_study_summaries(load_config(path).storage.url, include_best_trial=False)
+    assert "t3" not in {s.study_name for s in summaries}  # refused before anything was created
+
+
+def test_a_warm_start_from_a_disjoint_space_leaves_no_study_behind(study_toml, write_study_config,
+                                                                   capsys) -> None:
+    path = study_toml()
+    assert main(["run", "--config", str(path), "--n-trials", "2", *FAST]) == 0
+    other = write_study_config(name="d", search='"model.dropout" = { low = 0.0, high = 0.3 }\n')
+    capsys.readouterr()
+    assert main(["run", "--config", str(other), "--warm-start-from", "t", *FAST]) == 2
+    assert_says(capsys.readouterr().err, "none of its trials' parameters fit", "nothing was created")
+    summaries = optuna.get_all_study_summaries(load_config(path).storage.url, include_best_trial=False)
+    assert {s.study_name for s in summaries} == {"t"}

@@ -11,7 +11,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -39,9 +40,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_server) -> str:
+    return postgres_server[0]
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[tuple[str, Callable[[float], None]]]:
     """A throwaway cluster on a free port with password authentication, run as ``postgres`` when we are
-    root."""
+    root: its URL, and ``outage(seconds)``, which stops the server (clients cut off) and starts it again."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -70,8 +76,14 @@ def postgres_url() -> Iterator[str]:
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-300:]}")
+    def outage(seconds: float) -> None:
+        run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop")
+        time.sleep(seconds)
+        run(pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "start", "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50")
+
     try:
-        yield f"postgresql://study:{PASSWORD}@127.0.0.1:{port}/postgres"
+        yield f"postgresql://study:{PASSWORD}@127.0.0.1:{port}/postgres", outage
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False,
                        capture_output=True, timeout=60)
@@ -125,3 +137,32 @@ def test_a_refused_login_or_a_missing_database_is_said_at_once(postgres_url, cap
     err = capsys.readouterr().err
     assert_says(err, "refused the connection", "retrying would not help")
     assert_not_says(err, "attempt", "not-the-password")  # no retries, and no password shown
+
+
+def test_a_3_second_outage_kills_no_worker_and_marks_no_live_trial_stale(write_study_config, start_study,
+                                                                          postgres_server) -> None:
+    url, outage = postgres_server
+    path = write_study_config(name="outage", n_trials=4, epochs=8, url="sqlite:///unused.db",
+                              storage="heartbeat_interval = 1")  # grace 4 s: shorter than the outage
+    proc, out, err = start_study(["run", "--config", str(path), "--storage", url, "--workers", "2"], "outage")
+    storage = build_storage(StorageConfig(url=url))
+    deadline = time.monotonic() + 180
+    while True:  # both workers are inside a trial
+        assert proc.poll() is None and time.monotonic() < deadline, err.read_text()[-2000:]
+        try:
+            running = optuna.load_study(study_name="outage", storage=storage).get_trials(
+                states=(TrialState.RUNNING,))
+        except KeyError:
+            running = []
+        if len({trial_attr(t, "pid") for t in running if t.intermediate_values}) == 2:
+            break
+        time.sleep(0.2)
+    outage(3)
+    assert proc.wait(timeout=300) == 0, err.read_text()[-3000:].replace(PASSWORD, "<password>")
+    said = out.read_text() + err.read_text()
+    assert_not_says(said, "Traceback", "UpdateFinishedTrialError", PASSWORD)
+    storage = build_storage(StorageConfig(url=url))
+    trials = optuna.load_study(study_name="outage", storage=storage).get_trials()
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
+    assert not [t.number for t in trials if t.state == TrialState.FAIL]  # none marked stale, none lost
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
