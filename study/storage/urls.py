@@ -19,7 +19,11 @@ def redact(text: object) -> str:
 
 
 def is_journal(url: str) -> bool:
-    return url.startswith("journal://") or url.endswith((".log", ".journal"))
+    """``journal://...``, or a bare path ending in ``.log`` / ``.journal``. A URL with any other scheme is
+    never a journal file, whatever it ends with (``postgresql://...?application_name=x.log``)."""
+    if url.startswith("journal://"):
+        return True
+    return not re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", url) and url.endswith((".log", ".journal"))
 
 
 def journal_path(url: str) -> Path:
