@@ -7,6 +7,7 @@ Every failure to read is a ``UserInputError`` that names the file.
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import zipfile
@@ -53,6 +54,7 @@ def _read_delimited(raw: bytes, *, name: str, path: Path, encoding: str | None, 
     """A CSV/TSV file's bytes read as text cells, then typed by ``data.cells`` (see there)."""
     text, notes = decode_text(raw, encoding=encoding, path=path)
     sep = sniff_separator(text, "\t" if name.lower().endswith((".tsv", ".tsv.gz", ".txt")) else ",")
+    refuse_repeated_names(next(csv.reader(io.StringIO(text), delimiter=sep), []), path=path)
     frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     frame, junk = drop_junk_rows(frame)
     frame, typed = type_columns(frame, text_columns=id_columns, number_columns=number_columns,
@@ -93,9 +95,24 @@ def read_columns(path: str | Path, *, format: str | None = None, encoding: str |
         if fmt in ("jsonl", "json"):
             return list(pd.read_json(path, lines=fmt == "jsonl", nrows=1 if fmt == "jsonl" else None,
                                      encoding=encoding).columns.map(str))
-    except (UserInputError, *_READ_ERRORS):
+    except (UserInputError, IndexError, *_READ_ERRORS):  # IndexError: no line at all (a 0-byte file)
         return []
     return []
+
+
+def refuse_repeated_names(header: list[str], *, path: Path) -> None:
+    """Two columns of one name would be renamed apart silently (``label`` and ``label.1``, the second read as
+    a feature: the label leaking into training); refused, naming each repeated name and its positions."""
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header, 1):
+        if str(name).strip():  # blank headers (a spreadsheet's trailing empty columns) are not names
+            positions.setdefault(str(name).strip(), []).append(i)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if repeated:
+        said = "; ".join(f"{name!r} (columns {', '.join(map(str, at))})" for name, at in repeated.items())
+        raise UserInputError(f"The data file {path} has several columns of the same name: {said}. Each "
+                             "column needs its own name, or one of them would be read in place of the other; "
+                             "rename or remove the repeats.")
 
 
 def read_raw(path: str | Path, *, format: str | None = None, encoding: str | None = None,
@@ -114,6 +131,9 @@ def read_raw(path: str | Path, *, format: str | None = None, encoding: str | Non
     if path.is_dir():
         raise UserInputError(f"{path} is a directory; data.path must name a file for data.source = 'file'.")
     fmt = format or infer_format(path)
+    if path.stat().st_size == 0:
+        raise UserInputError(f"The data file {path} is empty (0 bytes): it has no header and no rows. Check "
+                             "that it was written completely (an export or a copy cut short?).")
     dtype = dict.fromkeys(id_columns, "str")
     found: list[str] = []
     options = {"encoding": encoding, "id_columns": id_columns, "number_columns": number_columns,
@@ -128,6 +148,7 @@ def read_raw(path: str | Path, *, format: str | None = None, encoding: str | Non
                 raw = archive.read(member)
             frame, found = _read_delimited(raw, name=member, path=path, **options)
         elif fmt == "parquet":
+            refuse_repeated_names(pq.read_schema(path).names, path=path)
             frame = pd.read_parquet(path)
         elif fmt in ("jsonl", "json"):  # .json: JSON lines, or one array of records
             with open(path, "rb") as handle:

@@ -165,8 +165,32 @@ def _check_features(frame: pd.DataFrame, fields: Sequence[str], *, source: str) 
                 f"{describe_rows(frame.index[bad])}. Behaviour features must be numbers (leave a cell empty "
                 "when unknown), or list the numeric ones in data.feature_fields."
             ))
+        infinite = np.isinf(values)
+        if infinite.any():
+            raise _fail(source, (
+                f"feature column {field!r} has infinite values ({_examples(raw[infinite])}) in "
+                f"{describe_rows(frame.index[infinite])}. Behaviour features must be finite numbers (leave a "
+                "cell empty when unknown)."
+            ))
         out[field] = values.astype("float64")
     return out
+
+
+def _refuse_nested_cells(frame: pd.DataFrame, *, source: str) -> None:
+    """Cells holding a list, an array or a mapping (Parquet and JSON can) would be read as their printed form
+    (``['a' 'b']``) or not at all; refused, every such column with its rows."""
+    found = []
+    for column in frame.columns:
+        if not pd.api.types.is_object_dtype(frame[column]):
+            continue
+        nested = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
+        if nested.any():
+            found.append(f"{column!r} in {describe_rows(frame.index[nested])}")
+    if found:
+        raise _fail(source, (
+            f"cells hold lists or nested values instead of one text or number: {'; '.join(found)}. Write one "
+            "value per cell (join a list of words into one text, or pick one number)."
+        ))
 
 
 def _check_single_items(frame: pd.DataFrame, *, source: str, require_label: bool, query_column: str) -> None:
@@ -216,6 +240,7 @@ def validate_pairs(
     if not (frame.index.is_unique and pd.api.types.is_integer_dtype(frame.index)):
         frame = frame.reset_index(drop=True)  # else the index is the file's rows (a reader skipped some)
     _check_columns(frame, source=source, require_label=require_label)
+    _refuse_nested_cells(frame, source=source)
     query_column = "query_id" if "query_id" in frame.columns else "query"  # where queries are told apart
     frame = _check_ids_and_query(frame, source=source)
     for kind, fields in (("text", text_fields), ("feature", feature_fields)):
