@@ -132,3 +132,35 @@ def test_resolved_config_round_trips_through_a_dict() -> None:
     again = config_from_dict(config.to_dict())
     assert isinstance(again, Config) and again.to_dict() == config.to_dict()
     assert again.training_hash() == config.training_hash()
+
+
+def test_fields_of_other_architectures_are_neither_sampled_nor_reported() -> None:
+    import optuna
+
+    space = {"train.encoder_lr": {"low": 1e-5, "high": 1e-3, "log": True},
+             "model.pooling": {"choices": ["pair", "cls"]},
+             "model.prior_scale": {"low": 5.0, "high": 30.0},
+             "train.head_lr": {"low": 1e-4, "high": 1e-2, "log": True},
+             "model.architecture": {"choices": ["frozen", "cross", "prior"]}}  # listed last, suggested first
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, multivariate=True, group=True,
+                                                                   n_startup_trials=5))
+    seen = set()
+    for _ in range(15):
+        trial = study.ask()
+        params = suggest(trial, space)
+        study.tell(trial, params.get("train.encoder_lr", 1e-4) * 1000)
+        arch = params["model.architecture"]
+        seen.add(arch)
+        assert set(trial.params) == set(params)
+        assert ("train.encoder_lr" in params) == (arch != "frozen")
+        assert ("model.pooling" in params) == (arch in ("cross", "prior"))
+        assert ("model.prior_scale" in params) == (arch in ("frozen", "prior"))
+        assert "train.head_lr" in params
+    assert seen == {"frozen", "cross", "prior"}
+    # an architecture fixed by the config, not searched, decides the same way
+    fixed = optuna.trial.FixedTrial({"train.head_lr": 1e-3})
+    assert suggest(fixed, {k: v for k, v in space.items() if k in ("train.encoder_lr", "train.head_lr")},
+                   fixed={"model.architecture": "frozen"}) == {"train.head_lr": 1e-3}
+    fixed = optuna.trial.FixedTrial({"train.head_lr": 1e-3, "train.encoder_lr": 1e-4})
+    assert suggest(fixed, {"train.encoder_lr": space["train.encoder_lr"]},
+                   fixed={"model.architecture": "cross", "model.variant": "features"}) == {}
