@@ -28,12 +28,12 @@ class Rank(Command):
 
     def take_action(self, args: argparse.Namespace) -> int:
         # torch: on use, never for --help
-        from study.export.scoring import Ranker, output_format, read_candidates, write_ranked
+        from study.export.scoring import Ranker, check_output, read_candidates, write_ranked
         from study.runtime.request import parse_column_maps
 
         columns = parse_column_maps(args.map)
-        output_format(args.output)  # a bad output name is refused before the model is loaded or anything
-        # is scored
+        check_output(args.output, args.input)  # a bad output is refused before the model is loaded or
+        # anything is scored
         ranker = Ranker.load(args.model, device=args.device)
         frame = read_candidates(args.input, columns={**ranker.columns, **columns})
         ranked = ranker.rank(frame, source=str(args.input), columns=columns, origin="--map")

@@ -16,8 +16,9 @@
     metrics.json          validation, test and baseline metrics, the test comparison with its intervals
     README.md             a short model card
 
-``ranker.json`` also lists the SHA-256 of every file the model is loaded from (``manifest``), which
-``Ranker.load`` checks.
+``ranker.json`` also lists the SHA-256 of every file of the export and of each of its own fields
+(``manifest``), which ``Ranker.load`` checks. ``--force`` replaces only the files a previous export's manifest
+names (the user's other files in that folder stay), and never writes through a symbolic link.
 
 ``--retrain`` first fits the best configuration on train + validation for the best trial's number of epochs.
 """
@@ -46,7 +47,7 @@ from study.data.schema import JudgedPairs, product_text
 from study.data.tokenize import load_tokenizer
 from study.errors import UserInputError
 from study.evaluation.comparison import Comparison
-from study.export.manifest import MANIFEST_KEY, file_manifest
+from study.export.manifest import FIELDS_KEY, MANIFEST_KEY, field_manifest, file_manifest, owned_files
 from study.models.checkpoint import DamagedCheckpointError
 from study.models.device import resolve_device, resolve_precision
 from study.models.encoder import resolve_encoder_dir
@@ -62,7 +63,7 @@ from study.workspace import assemble_inputs, prepare_workspace
 logger = logging.getLogger(__name__)
 
 FORMAT = "study-ranker"
-FORMAT_VERSION = 2  # 2: architectures (prior_encoder/, match_features.json)
+FORMAT_VERSION = 3  # 2: architectures (prior_encoder/, match_features.json); 3: every file and field checked
 # What a Hugging Face encoder directory needs to be loaded offline (weights, config, tokenizer).
 PRIOR_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json",
                "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "sentencepiece.bpe.model",
@@ -239,21 +240,62 @@ def _unwritable(out: Path, exc: OSError) -> UserInputError:
                           "with --out.")
 
 
-def _prepare_out(out: Path, *, force: bool) -> Path:
+def _prepare_out(out: Path, *, force: bool) -> tuple[Path, list[str]]:
+    """A fresh temporary folder beside ``out``, and the previous export's own files that ``--force`` may
+    replace there (none when ``out`` is new or empty)."""
+    if out.is_symlink():
+        raise UserInputError(f"{out} is a symbolic link (to {os.readlink(out)}); an export never writes "
+                             "through one. Pass the folder itself with --out.")
     occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
+    owned: list[str] = []
     if occupied:
         if not force:
             raise UserInputError(f"{out} already exists; choose another --out or pass --force to replace it.")
         if not (out / "ranker.json").is_file():
             raise UserInputError(f"{out} exists and is not an exported model (no ranker.json); not replacing "
                                  "it.")
+        owned = owned_files(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
     except OSError as exc:  # a read-only place, a file where a folder should be, no permission
         raise _unwritable(out, exc) from None
-    return tmp
+    return tmp, owned
+
+
+def _through_link(out: Path, name: str) -> bool:
+    """Whether ``out/name`` passes through a symbolic link (a folder of the export replaced by one)."""
+    parts = Path(name).parts
+    return any((out.joinpath(*parts[:i])).is_symlink() for i in range(1, len(parts)))
+
+
+def _replace(out: Path, tmp: Path, owned: list[str]) -> None:
+    """Put the new export at ``out``: one rename where ``out`` is new or empty; otherwise the previous
+    export's own files are removed (links themselves, never what they point to) and the new files moved in,
+    leaving every other file there as it was."""
+    if not owned:
+        if out.is_dir():
+            out.rmdir()  # empty (checked before)
+        tmp.rename(out)
+        return
+    new = [p.relative_to(tmp).as_posix() for p in sorted(tmp.rglob("*")) if p.is_file()]
+    foreign = [n for n in new if n not in owned and (os.path.lexists(out / n) or _through_link(out, n))]
+    if foreign or any(_through_link(out, n) for n in owned):
+        raise UserInputError(f"{out} holds files that its previous export does not list "
+                             f"({', '.join(foreign[:3]) or 'a folder replaced by a link'}) where this "
+                             "export writes; not replacing anything. Move them away or choose another --out.")
+    for name in owned:
+        target = out / name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+    for name in sorted({Path(n).parent for n in owned} - {Path(".")}, key=lambda p: -len(p.parts)):
+        folder = out / name
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            folder.rmdir()
+    for name in sorted(new, key=lambda n: n == "ranker.json"):  # ranker.json last: until then, refused
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / name, out / name)
 
 
 def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device: str = "cpu",
@@ -296,7 +338,7 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
                              "it was not created by this tool's `study run`.")
     resolved = config.to_dict()
     resolved["storage"]["url"] = redact(resolved["storage"]["url"])
-    tmp = _prepare_out(out, force=force)
+    tmp, owned = _prepare_out(out, force=force)
     try:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"),
@@ -323,11 +365,10 @@ def export_best(study: optuna.Study, *, out: Path, retrain: bool = False, device
         for name, value in files.items():
             (tmp / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_model_card(spec, metrics, summary), encoding="utf-8")
+        spec[FIELDS_KEY] = field_manifest(spec)
         spec[MANIFEST_KEY] = file_manifest(tmp)  # last: the checksums of everything above
         (tmp / "ranker.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        tmp.rename(out)
+        _replace(out, tmp, owned)
     except OSError as exc:  # a full disk, a place that refuses the rename: one paragraph, nothing left behind
         if exc.errno not in _WRITE_ERRORS:
             raise

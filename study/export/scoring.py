@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from study.data.match import MatchFeaturizer
 from study.data.schema import JudgedPairs
 from study.data.validate import validate_pairs
 from study.errors import UserInputError, describe_rows
-from study.export.manifest import check_export_files
+from study.export.manifest import check_export_files, check_manifest
 from study.export.model_dir import FORMAT, FORMAT_VERSION
 from study.models import encoder as encoder_module
 from study.models import ranker as network_module
@@ -97,13 +98,25 @@ class Ranker:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserInputError(f"{spec_file} is damaged ({exc}); copy the exported model again or export "
                                  "it again with `study export NAME --out DIR`.") from None
-        if spec.get("format") != FORMAT or int(spec.get("version", 0)) > FORMAT_VERSION:
-            raise UserInputError(f"{spec_file} is format {spec.get('format')!r} version "
-                                 f"{spec.get('version')}; this tool reads {FORMAT!r} up to version "
-                                 f"{FORMAT_VERSION}.")
+        if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+            raise UserInputError(f"{spec_file} is not an exported model's description (no format "
+                                 f"{FORMAT!r}); make one with `study export NAME --out DIR`.")
+        version = spec.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise UserInputError(f"{spec_file} is format {FORMAT!r} version {version!r}; this tool reads "
+                                 f"{FORMAT!r} up to version {FORMAT_VERSION}.")
+        check_manifest(path, spec)  # every field as exported, before anything is read from them
+        target = resolve_device(device)
+        try:
+            return cls._build(path, spec, target)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # only a hand-written ranker.json with matching checksums gets here
+            raise UserInputError(f"{spec_file} does not describe a model this tool can build ({exc!r}); "
+                                 "export it again with `study export NAME --out DIR`.") from None
+
+    @classmethod
+    def _build(cls, path: Path, spec: dict[str, Any], device: torch.device) -> Ranker:
         known = {f.name for f in dataclasses.fields(RankerConfig)}
-        if int(spec.get("version", 1)) < 2:  # before architectures: a plain cross-encoder, no match features
-            spec["model"] = {"architecture": "cross", "match_features": False, **spec["model"]}
         encoder_dir = path / "encoder"
         config = RankerConfig(**{**{k: v for k, v in spec["model"].items() if k in known},
                                  "encoder": str(encoder_dir), "n_layers": 0})
@@ -116,7 +129,7 @@ class Ranker:
         if spec.get("match"):
             match = MatchFeaturizer.from_dict(_read_json(path / "match_features.json"))
         return cls(network, spec=spec, scaler=scaler,
-                   encoder_dir=encoder_dir if config.uses_encoder else None, device=resolve_device(device),
+                   encoder_dir=encoder_dir if config.uses_encoder else None, device=device,
                    match=match,
                    prior_encoder=path / "prior_encoder" if spec.get("prior") else None)
 
@@ -213,6 +226,10 @@ class Ranker:
             out.insert(0, "row", np.arange(1, len(out) + 1))
         if "query_id" not in out.columns:
             out.insert(0, "query_id", query_ids)
+        replaced = [c for c in ("score", "rank") if c in out.columns]
+        if replaced:
+            logger.warning("%s: its own column(s) %s are replaced by the model's %s.", source,
+                           ", ".join(map(repr, replaced)), " and ".join(replaced))
         out["score"] = scores
         codes, _ = pd.factorize(out["query_id"].astype(str))
         out = out.iloc[np.lexsort((-scores, codes))].reset_index(drop=True)
@@ -253,6 +270,21 @@ def output_format(path: str | Path) -> str:
         raise UserInputError(f"Cannot tell the output format of {path} from its name; use one of "
                              f"{', '.join(sorted(OUTPUT_FORMATS))}.")
     return fmt
+
+
+def check_output(output: str | Path, source: str | Path) -> str:
+    """The output's format, refused before anything is scored: an unknown suffix, a folder, the input file
+    itself (ranking would overwrite the candidates)."""
+    output, source = Path(output), Path(source)
+    if output.is_dir():
+        raise UserInputError(f"--output {output} is a folder; name the file to write, for example "
+                             f"{output / 'ranked.csv'}.")
+    same = (output.exists() and source.exists() and os.path.samefile(output, source)) or (
+        output.resolve() == source.resolve())
+    if same:
+        raise UserInputError(f"--output {output} is the input file {source}; ranking never overwrites its "
+                             "candidates. Name another output file.")
+    return output_format(output)
 
 
 def write_ranked(frame: pd.DataFrame, path: str | Path) -> None:

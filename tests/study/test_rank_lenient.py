@@ -131,3 +131,32 @@ def test_a_query_with_a_single_candidate_is_counted_in_a_warning(model, caplog) 
         ranked = _rank(model, pd.concat([frame[frame["query"] != lone["query"].iloc[0]], lone]))
     assert any(says(r.getMessage(), "1 of 4 queries have a single candidate") for r in caplog.records)
     assert ranked["rank"].iloc[-1] == 1
+
+
+@pytest.mark.parametrize("output", ["folder", "folder.csv", "input"])
+def test_an_output_that_is_a_folder_or_the_input_is_refused_before_the_model_is_loaded(tmp_path, capsys,
+                                                                                      output) -> None:
+    """Issue 19, item 9: a folder as --output gave a traceback after all the scoring; the input itself was
+    overwritten without a word."""
+    path = tmp_path / "candidates.csv"
+    path.write_text("query,title\nshoe,Red shoe\n")
+    target = path if output == "input" else tmp_path / output
+    if output != "input":
+        target.mkdir()
+    code = main(["rank", "--model", str(tmp_path / "no-model-here"), "--input", str(path),
+                 "--output", str(target)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert_says(err, f"--output {target}", "is the input file" if output == "input" else "is a folder")
+    assert_not_says(err, "exported model", "Traceback")
+    assert path.read_text() == "query,title\nshoe,Red shoe\n"
+
+
+def test_the_inputs_own_score_and_rank_columns_are_replaced_with_a_warning(model, caplog) -> None:
+    frame = model["frame"].drop(columns=["label"]).assign(score=-1.0, rank=99)
+    with caplog.at_level(logging.WARNING, logger="study.export.scoring"):
+        ranked = _rank(model, frame)
+    assert any(says(r.getMessage(), "candidates.csv: its own column(s) 'score', 'rank' are replaced")
+               for r in caplog.records)
+    assert (ranked["score"] != -1.0).all() and 99 not in set(ranked["rank"])
+    assert list(ranked.columns).count("score") == 1
