@@ -30,7 +30,7 @@ class Delete(Command):
         from study.storage.database import StorageConfig, open_storage
 
         storage = open_storage(StorageConfig(url=args.storage), must_exist=True)
-        study = load_existing(args.name, args.storage)
+        study = load_existing(args.name, args.storage, writes=True)
         n = len(study.get_trials(deepcopy=False))
         if not args.force:  # before the question: a running trial is said first
             refuse_while_running(study, grace=StorageConfig().grace, action="deleting")

@@ -24,7 +24,7 @@ class Listing(Command):
         from study.storage.database import StorageConfig, open_storage
         from study.storage.urls import redact
 
-        storage = open_storage(StorageConfig(url=args.storage), must_exist=True)
+        storage = open_storage(StorageConfig(url=args.storage), must_exist=True, writes=False)
         summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
         if not summaries:
             print(f"no studies in {redact(args.storage)}")

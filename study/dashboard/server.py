@@ -59,7 +59,7 @@ def make_app(storage_url: str, *, artifacts: str | Path = DEFAULT_ARTIFACTS,
     """The optuna-dashboard WSGI app on ``storage_url`` (SQLite, PostgreSQL or journal file)."""
     # must_exist: a mistyped path would otherwise create an empty database and show no studies. The URL is
     # read as every other command reads it (journal:///abs/path.log is absolute, as in the README).
-    storage = open_storage(StorageConfig(url=storage_url), must_exist=True)
+    storage = open_storage(StorageConfig(url=storage_url), must_exist=True, writes=False)
     if refresh_notes:
         try:
             refresh_study_notes(storage)

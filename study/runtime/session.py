@@ -161,7 +161,7 @@ def join_study(name: str, storage: str, *, worker_index: int = 0, timeout: float
                device: str | None = None, quiet: bool = False) -> int:
     """``study worker``: run trials of an existing study with its stored config, on this machine's copy of
     the data (refused when it differs from the study's)."""
-    study = load_existing(name, storage)
+    study = load_existing(name, storage, writes=True)
     config = stored_config(study)
     changes: dict[str, Any] = {"timeout": timeout, "device": device}
     config = dataclasses.replace(

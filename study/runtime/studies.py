@@ -54,11 +54,13 @@ def _directions(config: Config) -> list[str]:
     return ["maximize"]
 
 
-def load_existing(name: str, storage_url: str, *, config: Config | None = None) -> optuna.Study:
-    """An existing study (for status, best, report, worker), or a clear error listing what exists."""
+def load_existing(name: str, storage_url: str, *, config: Config | None = None,
+                  writes: bool = False) -> optuna.Study:
+    """An existing study (for status, best, report, worker), or a clear error listing what exists;
+    ``writes`` for the commands that write to it (worker, delete), refused in a read-only place."""
     base = (config.storage if config is not None and config.storage.url == storage_url
             else StorageConfig(url=storage_url))
-    storage = open_storage(base, must_exist=True)
+    storage = open_storage(base, must_exist=True, writes=writes)
 
     def load() -> optuna.Study | list[str]:
         try:

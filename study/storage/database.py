@@ -21,7 +21,13 @@ import optuna
 
 from study.errors import UserInputError
 from study.storage.locks import file_lock
-from study.storage.sqlite import immediate_transactions, prepare_sqlite
+from study.storage.sqlite import (
+    check_sqlite_file,
+    immediate_transactions,
+    prepare_sqlite,
+    read_only_place,
+    read_only_uri,
+)
 from study.storage.urls import (
     DEFAULT_STORAGE,
     engine_url,
@@ -141,11 +147,14 @@ def is_transient(exc: BaseException) -> bool:
 _OPENED: dict[tuple[StorageConfig, str | None], optuna.storages.BaseStorage] = {}
 
 
-def open_storage(config: StorageConfig, *, must_exist: bool = False) -> optuna.storages.BaseStorage:
+def open_storage(config: StorageConfig, *, must_exist: bool = False,
+                 writes: bool = True) -> optuna.storages.BaseStorage:
     """The storage of ``config``, opened once per process (every later call returns the same object).
 
     ``must_exist``: for commands that only read (status, best, report, dashboard, export), a SQLite or
-    journal file that is not there is an error rather than a new empty database."""
+    journal file that is not there is an error rather than a new empty database. ``writes``: False for
+    those commands, which then read a SQLite file in a read-only place; a command that writes is refused
+    there, naming the path."""
     if must_exist:
         path = file_of(config.url)
         if path is not None and not Path(path).is_file():
@@ -155,14 +164,22 @@ def open_storage(config: StorageConfig, *, must_exist: bool = False) -> optuna.s
                 "`study run` first to create it."
             )
     path = file_of(config.url)
-    key = (config, str(Path(path).resolve()) if path else None)
+    read_only = read_only_place(path) if path and config.url.startswith("sqlite") else None
+    if read_only and writes:
+        raise UserInputError(
+            f"The study database {Path(path).absolute()} is in a read-only place ({read_only}); this "
+            "command writes to it, so nothing was done. Reading commands (status, best, list, trials, "
+            "report, export) work there as they are; to run trials, copy the file somewhere writable and "
+            "point --storage at the copy.")
+    key = (config, str(Path(path).resolve()) if path else None, bool(read_only))
     if key not in _OPENED or (path and not Path(path).exists()):  # a file deleted since: open it afresh
-        _OPENED[key] = build_storage(config)
+        _OPENED[key] = build_storage(config, read_only=bool(read_only))
     return _OPENED[key]
 
 
-def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
-    """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database."""
+def build_storage(config: StorageConfig, *, read_only: bool = False) -> optuna.storages.BaseStorage:
+    """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database;
+    ``read_only``: a SQLite file opened for reading only (no schema creation, no WAL, no locks)."""
     url = config.url
     if is_journal(url):
         path = journal_path(url)
@@ -177,6 +194,11 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
         engine_kwargs = {"connect_args": {"timeout": config.sqlite_timeout}}
     elif url.startswith(("postgresql", "postgres")):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
+
+    def open_read_only() -> optuna.storages.RDBStorage:
+        check_sqlite_file(db_file, config.sqlite_timeout, read_only=True)
+        return optuna.storages.RDBStorage(f"sqlite:///{read_only_uri(db_file)}&uri=true",
+                                          engine_kwargs=engine_kwargs, skip_table_creation=True)
 
     def open_rdb() -> optuna.storages.RDBStorage:
         if db_file is not None:
@@ -195,7 +217,8 @@ def build_storage(config: StorageConfig) -> optuna.storages.BaseStorage:
         return storage
 
     try:
-        return retrying(open_rdb, url=url, what="open the database", attempts=config.connect_attempts)
+        return retrying(open_read_only if read_only and db_file else open_rdb, url=url,
+                        what="open the database", attempts=config.connect_attempts)
     except UserInputError:
         raise
     except Exception as exc:  # a malformed URL, an unknown dialect: the message may quote the URL

@@ -1,8 +1,13 @@
 """SQLite files: refused before anything writes to them when they are not a usable database, then opened in
-WAL mode with ``BEGIN IMMEDIATE`` transactions (readers beside writers, no lock upgrades)."""
+WAL mode with ``BEGIN IMMEDIATE`` transactions (readers beside writers, no lock upgrades).
+
+A database in a place this process cannot write (a read-only file, folder or mount) is opened read-only and
+immutable for the commands that only read; a command that writes is told the place is read-only, by path.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,7 +15,27 @@ from typing import Any
 from study.errors import UserInputError
 
 
-def check_sqlite_file(path: str, timeout: float = 5.0) -> None:
+def read_only_place(path: str) -> str | None:
+    """Why the SQLite file at ``path`` cannot be written here (SQLite also writes its journal files beside
+    it), or None. ``os.access`` asks the kernel, so a read-only mount counts for root too."""
+    file = Path(path).absolute()
+    if file.exists() and not os.access(file, os.W_OK):
+        return f"{file} is read-only"
+    folder = file.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        return f"its folder {folder} is read-only"
+    return None
+
+
+def read_only_uri(path: str) -> str:
+    """SQLite's URI for reading a file in a read-only place: read-only, and immutable (no locks, no
+    ``-shm`` to create) unless a ``-wal`` file beside it holds recent writes, which SQLite then reads too."""
+    file = Path(path).resolve()
+    wal = Path(f"{file}-wal").is_file() and Path(f"{file}-shm").is_file()
+    return f"file:{file}?mode=ro" + ("" if wal else "&immutable=1")
+
+
+def check_sqlite_file(path: str, timeout: float = 5.0, *, read_only: bool = False) -> None:
     """A file that is not a usable SQLite database (random bytes, a text file, a database cut short) is
     refused before anything writes to it: read-only checks, the file left byte for byte as it was."""
     file = Path(path)
@@ -21,7 +46,8 @@ def check_sqlite_file(path: str, timeout: float = 5.0) -> None:
     problem = None if header == b"SQLite format 3\x00" else "it is not a SQLite database (wrong file header)"
     if problem is None:
         try:
-            con = sqlite3.connect(f"file:{file.resolve()}?mode=ro", uri=True, timeout=timeout)
+            uri = read_only_uri(path) if read_only else f"file:{file.resolve()}?mode=ro"
+            con = sqlite3.connect(uri, uri=True, timeout=timeout)
             try:
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 result = con.execute("PRAGMA quick_check").fetchone()
