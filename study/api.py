@@ -19,6 +19,7 @@ import signal
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -37,6 +38,26 @@ from study.views import stored_comparison, trial_rows
 __all__ = ["export_model", "load_config", "rank", "run", "test_results", "trials_dataframe"]
 
 
+def _check_run_arguments(**given: Any) -> None:
+    """The CLI's refusals for the API's arguments: a TypeError or ValueError naming the argument and value,
+    before anything is read or created."""
+    kinds: dict[str, tuple[type, ...]] = {"config": (Config,), "data": (str, Path), "name": (str,),
+                                          "storage": (str,)}
+    for key, value in given.items():
+        if key == "n_trials":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError("study.run: n_trials must be a whole number of trials, got "
+                                f"n_trials={value!r}")
+            if value is not None and value < 1:
+                raise ValueError(f"study.run: n_trials must be at least 1, got n_trials={value!r}")
+        elif key in kinds:
+            if value is not None and not isinstance(value, kinds[key]):
+                expected = " or ".join(k.__name__ for k in kinds[key])
+                raise TypeError(f"study.run: {key} must be a {expected} or None, got {key}={value!r}")
+        elif not isinstance(value, bool):
+            raise TypeError(f"study.run: {key} must be True or False, got {key}={value!r}")
+
+
 def run(config: Config | None = None, *, data: str | Path | None = None, name: str | None = None,
         n_trials: int | None = None, storage: str | None = None, new: bool = False, quiet: bool = False,
         handle_signals: bool = False) -> optuna.Study:
@@ -47,6 +68,8 @@ def run(config: Config | None = None, *, data: str | Path | None = None, name: s
     running trial is closed and resumes next time); off by default, as a library should leave signals alone.
     ``quiet`` prints nothing but errors: no progress, no summary, no log line, warning or loading bar.
     A KeyboardInterrupt closes the running trial the same way and is re-raised."""
+    _check_run_arguments(config=config, data=data, name=name, n_trials=n_trials, storage=storage, new=new,
+                         quiet=quiet, handle_signals=handle_signals)
     if config is None:
         config = load_config(data=data, name=name, storage=storage)
     changes = {"n_trials": n_trials, "name": name}

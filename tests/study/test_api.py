@@ -10,8 +10,10 @@ import sys
 
 import optuna
 import pandas as pd
+import pytest
 
 import study
+from tests.messages import assert_says
 
 
 def test_a_notebook_flow_without_global_side_effects(tmp_path, tiny_bert, monkeypatch) -> None:
@@ -88,3 +90,23 @@ def test_quiet_is_silent_apart_from_errors_on_both_streams(tmp_path, tiny_bert, 
     assert out == "" and err == "", (out, err)
     assert [str(w.message) for w in caught] == []  # no ExperimentalWarning, nor any other
     assert optuna.logging.get_verbosity() == optuna.logging.INFO and hf_logging.is_progress_bar_enabled()
+
+
+@pytest.mark.parametrize(("kwargs", "error", "phrase"), [
+    ({"n_trials": 2.5}, TypeError, "n_trials must be a whole number of trials, got n_trials=2.5"),
+    ({"n_trials": True}, TypeError, "got n_trials=True"),
+    ({"n_trials": 0}, ValueError, "n_trials must be at least 1, got n_trials=0"),
+    ({"name": 3}, TypeError, "name must be a str or None, got name=3"),
+    ({"storage": ["sqlite:///x.db"]}, TypeError, "storage must be a str or None"),
+    ({"config": {"study": {}}}, TypeError, "config must be a Config or None"),
+    ({"quiet": "yes"}, TypeError, "quiet must be True or False, got quiet='yes'"),
+])
+def test_the_api_refuses_wrong_arguments_by_name_before_anything_is_created(tmp_path, monkeypatch, kwargs,
+                                                                           error, phrase) -> None:
+    """Issue 19, item 10: the API accepted n_trials=2.5 (which the CLI refuses) and gave raw TypeError or
+    AttributeError for wrong types."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error) as info:
+        study.run(**kwargs)
+    assert_says(info.value, phrase)
+    assert list(tmp_path.iterdir()) == []
