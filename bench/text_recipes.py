@@ -37,7 +37,6 @@ from pathlib import Path
 
 import common  # noqa: F401 - first: OMP_WAIT_POLICY before torch, repository root on sys.path
 import numpy as np
-import pandas as pd
 import torch
 from architectures import paired_interval, per_query_ndcg
 from common import ROOT, machine
@@ -186,10 +185,13 @@ def run_ours(ws: Workspace, args: argparse.Namespace) -> dict[str, np.ndarray]:
 
 
 def _frame_order(scores: np.ndarray, tensors, ws: Workspace, name: str) -> np.ndarray:
-    """Scores in the split frame's row order (tensors may hold rows sorted by query)."""
-    frame = tensors.frame
-    lookup = pd.Series(np.asarray(scores, dtype=np.float64), index=frame.index)
-    return lookup.reindex(ws.split(name).frame.index).to_numpy()
+    """Scores in the split frame's row order: the tensors hold the rows sorted by query (stable), as
+    ``study.data.batching.build_split_tensors`` sorts them."""
+    del tensors  # its frame's index is reset: the order is recomputed the same way instead
+    order = np.argsort(ws.split(name).frame["query_id"].to_numpy(dtype=str), kind="stable")
+    out = np.empty(len(order), dtype=np.float64)
+    out[order] = np.asarray(scores, dtype=np.float64)
+    return out
 
 
 RECIPES = {"lgbm": run_lgbm, "st_cross": run_st_cross, "st_bi": run_st_bi, "ours": run_ours}
