@@ -6,6 +6,8 @@ one worker and on disk (``tokens/`` in the per-user cache, ``default_cache_dir``
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -38,6 +40,39 @@ def default_cache_dir() -> Path:
     if os.environ.get("STUDY_CACHE_DIR"):
         return Path(os.environ["STUDY_CACHE_DIR"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "study"
+
+
+_WARNED_CACHES: set[str] = set()  # one warning per unwritable cache folder and process
+
+
+def write_cache_file(path: Path, write: Callable[[Path], None], *, suffix: str = "") -> bool:
+    """Write a cache file atomically (``write(tmp)``, then rename): True when it is in place. A cache that
+    cannot be written (a read-only disk, a full one, ``$STUDY_CACHE_DIR`` naming a file) costs time, never
+    the run: nothing is cached and one warning per process names the folder and why."""
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{suffix or path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+        return True
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        root = str(default_cache_dir())
+        if root not in _WARNED_CACHES:
+            _WARNED_CACHES.add(root)
+            logger.warning("The cache %s cannot be written (%s), so nothing is cached this run: it goes on, "
+                           "computing again what a cache would keep. Point $STUDY_CACHE_DIR at a writable "
+                           "folder to keep the cache.", root, _why_unwritable(Path(root), exc))
+        return False
+
+
+def _why_unwritable(root: Path, exc: OSError) -> str:
+    if root.exists() and not root.is_dir():
+        return "it is a file, not a folder"
+    if exc.errno == errno.EROFS:
+        return f"it is read-only: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc.strerror or exc}"
 
 
 def load_tokenizer(model_dir: str | Path) -> object:
@@ -85,12 +120,10 @@ def _cached(key: str, compute: Callable[[], TokenizedPairs], *, cache_dir: Path 
             result = TokenizedPairs(z["input_ids"], z["token_type_ids"], z["lengths"])
     else:
         result = compute()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, input_ids=result.input_ids, token_type_ids=result.token_type_ids,
-                 lengths=result.lengths)
-        os.replace(tmp, path)
-        logger.info("tokenised %d texts, cached in %s", len(result.lengths), path)
+        if write_cache_file(path, lambda tmp: np.savez(tmp, input_ids=result.input_ids,
+                                                       token_type_ids=result.token_type_ids,
+                                                       lengths=result.lengths)):
+            logger.info("tokenised %d texts, cached in %s", len(result.lengths), path)
     _MEMORY[key] = result
     return result
 

@@ -105,9 +105,9 @@ def lower_hidden_states(input_ids: np.ndarray, token_type_ids: np.ndarray, lengt
         loaded = _compute(input_ids, token_type_ids, lengths, model_dir=model_dir, n_frozen=n_frozen,
                           device=device)
         if cache:
-            folder.mkdir(parents=True, exist_ok=True)
             tmp = folder / f"{key}.{os.getpid()}.tmp.npz"
             try:
+                folder.mkdir(parents=True, exist_ok=True)
                 np.savez(tmp, packed=loaded[0], offsets=loaded[1])
                 os.replace(tmp, path)
                 _limit_disk(folder, path)

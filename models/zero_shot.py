@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from study.data.batching import QUERY_MAX_LENGTH  # the two-tower's query side too: both start at this cosine
-from study.data.tokenize import default_cache_dir, load_tokenizer
+from study.data.tokenize import default_cache_dir, load_tokenizer, write_cache_file
 from study.models.device import autocast, resolve_precision
 from study.models.encoder import load_encoder, pool
 
@@ -89,9 +88,6 @@ def zero_shot_cosine(queries: list[str], texts: list[str], *, model_dir: Path, d
         result = (q_emb[qi] * t_emb[ti]).sum(-1).cpu().numpy().astype(np.float32)
         if not cache:
             return result
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, result)
-        os.replace(tmp, path)
+        write_cache_file(path, lambda tmp: np.save(tmp, result))
     _MEMORY[key] = result
     return result

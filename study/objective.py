@@ -27,7 +27,16 @@ from study.models.device import describe
 from study.models.ranker import RankingNet
 from study.models.train import FitResult, NonFiniteLossError, fit, predict
 from study.runtime.attrs import set_trial_attr
-from study.runtime.checkpoints import BEST, LAST, drop_links, find_resume, retry_chain, save_best, trial_dir
+from study.runtime.checkpoints import (
+    BEST,
+    LAST,
+    check_trial_dir,
+    drop_links,
+    find_resume,
+    retry_chain,
+    save_best,
+    trial_dir,
+)
 from study.space import suggest
 from study.storage.database import retrying
 from study.workspace import Workspace
@@ -111,6 +120,7 @@ class Objective:
                          fixed={"model.architecture": fixed.architecture, "model.variant": fixed.variant})
         config = self.config.with_params(params)
         folder = trial_dir(config, trial.number)
+        check_trial_dir(folder)  # a read-only runs_dir is found before an epoch is spent
         set_trial_attr(trial, "host", socket.gethostname())
         set_trial_attr(trial, "pid", os.getpid())
         trial.set_user_attr("device", describe(self.workspace.device))

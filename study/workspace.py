@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from study.data.match import MATCH_FEATURES, MatchFeaturizer
 from study.data.schema import JudgedPairs, product_text
 from study.data.sources import load_dataset
 from study.data.splits import Splits, kfold_by_query, split_by_query
-from study.data.tokenize import default_cache_dir
+from study.data.tokenize import default_cache_dir, write_cache_file
 from study.models.encoder import resolve_encoder_dir
 from study.models.layer_cache import frozen_layers, lower_hidden_states
 from study.models.ranker import RankerConfig
@@ -115,13 +114,7 @@ def _texts_key(*parts: tuple[list[str], list[str]]) -> str:
 
 
 def _store(path: Path, write: Callable[[Path], None]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:  # a full or read-only cache costs time, not the run
-        logger.warning("could not write the cache file %s: %s", path, exc)
+    write_cache_file(path, write)  # a full or read-only cache costs time, not the run: one warning
 
 
 def _fitted_match(train: tuple[list[str], list[str]]) -> MatchFeaturizer:

@@ -11,7 +11,9 @@ past damaged files), loading a trial's best weights, and deleting what nobody wi
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +57,67 @@ class MissingCheckpointError(UserInputError, FileNotFoundError):
 def trial_dir(config: Config, number: int) -> Path:
     """Always inside ``runs_dir``, whatever the study's name (``study_folder`` maps unsafe names)."""
     return study_folder(config.study.runs_dir, config.study.name) / f"trial_{number:05d}"
+
+
+UNWRITABLE_REASON = "place_unwritable"  # fail_reason: the trial's folder could not be written (queued again)
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST)
+
+
+class UnwritablePlaceError(UserInputError):
+    """The trial's folder (under ``study.runs_dir``) cannot be written: a read-only place, or a file where a
+    folder must be. The trial is queued again (reason ``place_unwritable``) and the run stops, exit 2."""
+
+
+def _blocking_file(path: Path) -> Path | None:
+    """The nearest existing part of ``path`` (itself or a parent) when it is a file, not a folder."""
+    for part in (path, *path.parents):
+        if part.exists() or part.is_symlink():
+            return None if part.is_dir() else part
+    return None
+
+
+def _place_error(path: Path, *, read_only: bool, detail: str = "") -> UnwritablePlaceError:
+    blocking = _blocking_file(path)
+    if blocking is not None:
+        what = f"{blocking} is a file, not a folder"
+    elif read_only:
+        what = f"{path} is in a read-only place"
+    else:
+        what = f"{path} cannot be written ({detail or 'permission denied'})"
+    return UnwritablePlaceError(
+        f"The trial's folder cannot be written: {what}. Nothing was lost: the trial is queued again and "
+        "runs when the same command is run with a writable study.runs_dir (move the file away, or set "
+        "study.runs_dir to a writable folder).")
+
+
+def check_trial_dir(folder: Path) -> None:
+    """Before a trial trains: its folder can be created and written (no epoch is spent to find out), else
+    :class:`UnwritablePlaceError` naming the place."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists() or p.is_symlink()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise _place_error(folder, read_only=False)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        try:
+            read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        except OSError:
+            read_only = False
+        raise _place_error(existing if existing != folder else folder, read_only=bool(read_only))
+
+
+def unwritable_place(exc: BaseException) -> UnwritablePlaceError | None:
+    """``exc`` (or what caused it) as :class:`UnwritablePlaceError` when it is a place that cannot be
+    written (read-only, permission, a file where a folder must be); None for anything else."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UnwritablePlaceError):
+            return seen
+        if isinstance(seen, OSError) and seen.errno in _UNWRITABLE and seen.filename:
+            return _place_error(Path(os.fsdecode(seen.filename)), read_only=seen.errno == errno.EROFS,
+                                detail=seen.strerror or "")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialStat
 DEFAULT_CONFIG_ATTR = "default_config"  # user attribute of the trial that runs the untuned config
 DEFAULT_SAMPLED_ATTR = "default_config_sampled"  # its searched fields whose default lay outside the space
 # fail reasons that queue a retry
-RETRIED_REASONS = ("interrupted", "process_died", "heartbeat_stale", "disk_full", "storage_unavailable")
+RETRIED_REASONS = ("interrupted", "process_died", "heartbeat_stale", "disk_full", "storage_unavailable",
+                   "place_unwritable")
 
 
 def counts(study: optuna.Study) -> dict[str, int]:

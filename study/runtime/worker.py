@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.config import Config
 from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
-from study.runtime.checkpoints import trial_closed
+from study.runtime.checkpoints import UNWRITABLE_REASON, trial_closed, unwritable_place
 from study.runtime.liveness import (
     can_wait_for_others,
     close_interrupted,
@@ -172,6 +172,11 @@ def run_trial(
     except BaseException as exc:  # a bug or a storage failure: close the trial, then let it surface
         if isinstance(exc, KeyError):  # a record gone: the study deleted under this process?
             check_held(study)
+        place = unwritable_place(exc)
+        if place is not None:  # a read-only runs_dir, or a file where its folder must be: queued again
+            with contextlib.suppress(Exception):
+                close_interrupted(study, trial, UNWRITABLE_REASON)
+            raise place from None
         if is_transient(exc):  # a full disk or an outage outside the retried writes (suggesting a value)
             with contextlib.suppress(Exception):
                 retrying(lambda: close_interrupted(study, trial, "storage_unavailable"), url=config.url,

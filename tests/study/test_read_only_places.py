@@ -19,7 +19,7 @@ import optuna
 import pytest
 
 from study.cli import main
-from tests.messages import assert_not_says, assert_one_paragraph, assert_says
+from tests.messages import assert_not_says, assert_one_paragraph, assert_says, flatten
 
 ONE_TRIAL = ["--n-trials", "1", "--set", "study.baselines=false", "--set", "train.epochs=1", "--quiet"]
 
@@ -99,3 +99,98 @@ def test_a_checkpointed_database_without_its_wal_is_read_on_a_read_only_mount(fi
     assert result.returncode == 0, result.stderr
     assert_says(result.stdout, "finished 1/1")
     assert sorted(p.name for p in copy.iterdir()) == ["studies.db"]
+
+
+def _queued_again(storage: str) -> list[tuple[str, str | None]]:
+    return [(t.state.name, t.user_attrs.get("fail_reason"))
+            for t in optuna.load_study(study_name="t", storage=storage).trials]
+
+
+def test_a_runs_folder_that_is_a_file_is_one_paragraph_and_the_trial_is_queued(study_toml, tmp_path,
+                                                                              capsys) -> None:
+    config = study_toml()
+    (tmp_path / "runs").write_text("not a folder\n")
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["run", "--config", str(config), *ONE_TRIAL]) == 2
+    err = capsys.readouterr().err
+    assert_says(err, f"{tmp_path / 'runs'} is a file, not a folder", "the trial is queued again")
+    assert_not_says(err, "Traceback")
+    assert_one_paragraph(err[err.index("error:"):])  # after the data's and the closed trial's warnings
+    assert _queued_again(storage) == [("FAIL", "place_unwritable"), ("WAITING", None)]
+    (tmp_path / "runs").unlink()  # 0 lost: the queued trial is the one the next run finishes
+    assert main(["run", "--config", str(config), *ONE_TRIAL]) == 0
+    assert [s for s, _ in _queued_again(storage)] == ["FAIL", "COMPLETE"]
+
+
+def test_a_read_only_runs_folder_says_read_only_and_the_trial_is_queued(study_toml, tmp_path,
+                                                                         repo_root) -> None:
+    config = study_toml()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    why = _read_only_mount_works(runs)
+    if why:
+        pytest.skip(why)
+    result = _in_read_only(runs, repo_root, "run", "--config", str(config), *ONE_TRIAL)
+    assert result.returncode == 2, result.stderr
+    assert_says(result.stderr, "is in a read-only place", str(runs), "the trial is queued again")
+    assert_not_says(result.stderr, "Traceback")
+    assert_one_paragraph(result.stderr[result.stderr.index("error:"):])
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert _queued_again(storage) == [("FAIL", "place_unwritable"), ("WAITING", None)]
+
+
+def test_a_checkpoint_write_refused_mid_trial_queues_the_trial(tmp_path) -> None:
+    """The epoch checkpoint writer meets a place turned read-only after the trial began."""
+    import errno
+
+    from study.runtime.checkpoints import UnwritablePlaceError
+    from study.runtime.worker import run_trial
+    from study.storage.database import StorageConfig
+
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    study = optuna.create_study(study_name="w", storage=db, direction="maximize")
+    target = tmp_path / "runs" / "w" / "trial_00000" / ".last.ckpt.1.tmp"
+
+    def objective(trial):
+        trial.suggest_float("train.head_lr", 1e-3, 1e-2)
+        raise OSError(errno.EROFS, "Read-only file system", str(target))
+
+    with pytest.raises(UnwritablePlaceError) as info:
+        run_trial(study, study.ask(), objective, config=StorageConfig(url=db))
+    assert_says(info.value, f"{target} is in a read-only place", "the trial is queued again")
+    assert [(t.state.name, t.user_attrs.get("fail_reason")) for t in study.trials] == [
+        ("FAIL", "place_unwritable"), ("WAITING", None)]
+
+
+def test_a_cache_that_is_a_file_costs_time_not_the_run(study_toml, tmp_path, monkeypatch, capsys) -> None:
+    """A cache only saves time, so ``$STUDY_CACHE_DIR`` naming a file is one warning and the run goes on:
+    stopping would lose a run for a speed-up, and the file is never touched."""
+    from study.data import tokenize
+
+    cache = tmp_path / "cache-file"
+    cache.write_text("mine\n")
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(cache))
+    monkeypatch.setattr(tokenize, "_MEMORY", {})
+    monkeypatch.setattr(tokenize, "_WARNED_CACHES", set(), raising=False)
+    assert main(["run", "--config", str(study_toml()), *ONE_TRIAL]) == 0
+    err = capsys.readouterr().err
+    assert_says(err, f"The cache {cache} cannot be written (it is a file, not a folder)", "$STUDY_CACHE_DIR")
+    assert flatten(err).count("cannot be written") == 1
+    assert_not_says(err, "Traceback")
+    assert cache.read_text() == "mine\n"
+
+
+def test_a_read_only_cache_is_one_warning_and_the_run_goes_on(study_toml, tmp_path, repo_root,
+                                                               monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    why = _read_only_mount_works(cache)
+    if why:
+        pytest.skip(why)
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(cache))  # the subprocess's environment is a copy of ours
+    result = _in_read_only(cache, repo_root, "run", "--config", str(study_toml()), *ONE_TRIAL)
+    assert result.returncode == 0, result.stderr
+    assert_says(result.stderr, f"The cache {cache} cannot be written (it is read-only")
+    assert flatten(result.stderr).count("cannot be written") == 1
+    assert_not_says(result.stderr, "Traceback")
+    assert list(cache.iterdir()) == []
