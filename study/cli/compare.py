@@ -1,5 +1,7 @@
 """``study compare``: the stored test comparisons of several studies side by side, tuned minus tuned with a
-paired interval where two studies stored per-query scores on the same test queries. No torch."""
+paired interval where two studies stored per-query scores on the same test queries of the same data (their
+stored ``dataset_fingerprint`` agrees); studies on different data are shown side by side, unpaired. No
+torch."""
 
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ class Compare(Command):
         metric, table = comparison_table(studies)
         per_query = {s.study_name: scores for s in studies if (scores := study_attr(s, "test_per_query"))}
         names = [s.study_name for s in studies]
+        fingerprints = {s.study_name: study_attr(s, "dataset_fingerprint") for s in studies}
         print(comparison_text(metric, table, names))
-        _print_pairs(names, per_query, metric)
+        _print_pairs(names, per_query, metric, fingerprints)
         return 0
 
 
@@ -57,13 +60,24 @@ def comparison_text(metric: str, table: dict[str, dict[str, float]], names: list
     return "\n".join(lines)
 
 
-def _print_pairs(names: list[str], per_query: dict[str, dict[str, float]], metric: str) -> None:
+def _print_pairs(names: list[str], per_query: dict[str, dict[str, float]], metric: str,
+                 fingerprints: dict[str, str | None] | None = None) -> None:
+    """One line per study after the first: the paired interval of their difference, or why there is none.
+    Studies whose stored data fingerprints differ are never paired: the same query id in two data sets is
+    not the same query, so their numbers stand side by side only."""
     import numpy as np  # with the metrics: on use only
 
     from study.models.metrics import paired_bootstrap_interval
 
     first = names[0]
+    fingerprints = fingerprints or {}
     for other in names[1:]:
+        mine, theirs = fingerprints.get(first), fingerprints.get(other)
+        if mine and theirs and mine != theirs:
+            print(f"{first} - {other}: no paired interval: the studies were run on different data (data "
+                  f"fingerprints {mine} and {theirs}), so their test queries are not the same queries and "
+                  "the numbers above are side by side, unpaired")
+            continue
         if first not in per_query or other not in per_query:
             print(f"{first} - {other}: no paired interval (per-query test scores not stored for both)")
             continue

@@ -113,3 +113,22 @@ def test_identical_rows_are_explained(render) -> None:
     assert_says(getattr(comparison, render)(), "untuned default and zero-shot encoder rows are identical",
                 "was best at epoch 0, before any update, ranks exactly as the zero-shot encoder")
     assert_says(getattr(comparison, render)(), "a prior or frozen model starts at the zero-shot cosine")
+
+
+def test_compare_never_pairs_studies_run_on_different_data(tmp_path, capsys) -> None:
+    """Issue 19, item 10: query ids "q0".."q3" of two data sets are not the same queries."""
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    studies = {}
+    for name, fingerprint in (("a", "f" * 16), ("b", "0" * 16), ("c", "f" * 16)):
+        study = optuna.create_study(study_name=name, storage=db, direction="maximize")
+        _store(study, (_row("tuned", "tuned (best trial 0)", 0.9),))
+        set_study_attr(study, "dataset_fingerprint", fingerprint)
+        scores = {f"q{i}": 0.5 + 0.1 * i + 0.01 * len(studies) for i in range(4)}
+        set_study_attr(study, "test_per_query", scores)
+        studies[name] = study
+    assert main(["compare", "a", "b", "--storage", db]) == 0
+    out = capsys.readouterr().out
+    assert_says(out, "a - b: no paired interval: the studies were run on different data", "f" * 16, "0" * 16)
+    assert_not_says(out, "shared test queries", "paired bootstrap")
+    assert main(["compare", "a", "c", "--storage", db]) == 0  # the same data: paired as before
+    assert_says(capsys.readouterr().out, "on 4 shared test queries (95% paired bootstrap)")
