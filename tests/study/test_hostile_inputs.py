@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from study.cli import main
 from study.runtime.request import load_config
 from study.runtime.trials import inside, study_folder
-from tests.messages import assert_not_says, assert_says
+from tests.messages import assert_not_says, assert_one_paragraph, assert_says
 
 
 def _corrupt(kind: str, path, good_db) -> None:
@@ -161,3 +161,17 @@ def test_a_database_that_fills_up_mid_trial_stops_the_run_and_loses_no_trial(wri
     assert main(["run", "--config", str(path), "--quiet"]) == 0
     done = optuna.load_study(study_name="t", storage=load_config(path).storage.url).trials
     assert sum(t.state == TrialState.COMPLETE for t in done) == 2 and done[1].params == trials[0].params
+
+
+def test_a_missing_encoder_with_a_frozen_model_is_one_paragraph_before_any_study(study_toml, tmp_path,
+                                                                                  capsys) -> None:
+    """Issue 19, item 10: a frozen model builds no encoder but reads the pretrained one (zero-shot cosine,
+    tokens), so a missing ``model.encoder`` is said before the study is created, not as a traceback after."""
+    missing = tmp_path / "no-such-encoder"
+    assert main(["run", "--config", str(study_toml()), "--n-trials", "1", "--quiet",
+                 "--set", "model.architecture=frozen", "--set", f"model.encoder={missing}"]) == 2
+    err = capsys.readouterr().err
+    assert_says(err, f"model.encoder {str(missing)!r}", "no config.json there")
+    assert_not_says(err, "Traceback", "FileNotFoundError")
+    assert_one_paragraph(err[err.index("error:"):])
+    assert optuna.get_all_study_names(f"sqlite:///{tmp_path / 'studies.db'}") == []
