@@ -16,6 +16,7 @@ import dataclasses
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import common  # first: OMP_WAIT_POLICY before torch, repository root on sys.path
 import torch
@@ -77,7 +78,7 @@ def main() -> None:
           f"cache {rows[f'k={args.k}']['setup_s']} s once ({rows[f'k={args.k}']['cache_mb']} MB), "
           f"{rows[f'k={args.k}']['cache_s_from_disk']} s from disk; load {common.load_average()}")
     if args.out:
-        write_json(__import__("pathlib").Path(args.out), {
+        write_json(Path(args.out), {
             "machine": info, "command": "python bench/top_layers.py " + " ".join(sys.argv[1:]),
             "pairs": len(ws.split("train")), "rows": rows, "ratio": round(fast / slow, 2)})
 

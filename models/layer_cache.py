@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from study.data.tokenize import default_cache_dir
+from study.data.tokenize import default_cache_dir, write_cache_file
 from study.models.encoder import load_encoder
 from study.models.zero_shot import _encoder_identity
 
@@ -104,16 +104,10 @@ def lower_hidden_states(input_ids: np.ndarray, token_type_ids: np.ndarray, lengt
     if loaded is None:
         loaded = _compute(input_ids, token_type_ids, lengths, model_dir=model_dir, n_frozen=n_frozen,
                           device=device)
-        if cache:
-            tmp = folder / f"{key}.{os.getpid()}.tmp.npz"
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                np.savez(tmp, packed=loaded[0], offsets=loaded[1])
-                os.replace(tmp, path)
-                _limit_disk(folder, path)
-            except OSError as exc:  # a full or read-only cache disk costs speed, not the trial
-                tmp.unlink(missing_ok=True)
-                logger.warning("could not write the hidden-state cache %s: %s", path, exc)
+        packed, offsets = loaded
+        # a full or read-only cache costs speed, not the trial (one warning, from write_cache_file)
+        if cache and write_cache_file(path, lambda tmp: np.savez(tmp, packed=packed, offsets=offsets)):
+            _limit_disk(folder, path)
     packed, offsets = loaded
     result = (torch.from_numpy(packed).to(device), torch.from_numpy(offsets).to(device))
     if cache:
