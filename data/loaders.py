@@ -115,6 +115,32 @@ def refuse_repeated_names(header: list[str], *, path: Path) -> None:
                              "rename or remove the repeats.")
 
 
+def _read_format(path: Path, fmt: str, *, encoding: str | None, id_columns: tuple[str, ...],
+                 number_columns: tuple[str, ...], label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The file read by its format, and what the reading changed (see ``read_raw``)."""
+    options = {"encoding": encoding, "id_columns": id_columns, "number_columns": number_columns,
+               "label_column": label_column}
+    if fmt in ("csv", "tsv"):
+        return _read_delimited(file_bytes(path), name=path.name if fmt == "csv" else "x.tsv", path=path,
+                               **options)
+    if fmt == "zip":
+        with zipfile.ZipFile(path) as archive:
+            member = _zip_member(archive, path)
+            raw = archive.read(member)
+        return _read_delimited(raw, name=member, path=path, **options)
+    if fmt == "parquet":
+        refuse_repeated_names(pq.read_schema(path).names, path=path)
+        return pd.read_parquet(path), []
+    if fmt in ("jsonl", "json"):  # .json: JSON lines, or one array of records
+        with open(path, "rb") as handle:
+            is_array = fmt == "json" and handle.read(4096).lstrip().startswith(b"[")
+        frame = pd.read_json(path, lines=not is_array, encoding=encoding,
+                             dtype=dict.fromkeys(id_columns, "str"))
+        return type_columns(frame, text_columns=id_columns, number_columns=number_columns,
+                            label_column=label_column)
+    raise UserInputError(f"Unknown data format {fmt!r} for {path}; use csv, tsv, parquet or jsonl.")
+
+
 def read_raw(path: str | Path, *, format: str | None = None, encoding: str | None = None,
              id_columns: tuple[str, ...] = (), number_columns: tuple[str, ...] = (),
              label_column: str | None = None, notes: list[str] | None = None) -> pd.DataFrame:
@@ -134,30 +160,9 @@ def read_raw(path: str | Path, *, format: str | None = None, encoding: str | Non
     if path.stat().st_size == 0:
         raise UserInputError(f"The data file {path} is empty (0 bytes): it has no header and no rows. Check "
                              "that it was written completely (an export or a copy cut short?).")
-    dtype = dict.fromkeys(id_columns, "str")
-    found: list[str] = []
-    options = {"encoding": encoding, "id_columns": id_columns, "number_columns": number_columns,
-               "label_column": label_column}
     try:
-        if fmt in ("csv", "tsv"):
-            frame, found = _read_delimited(file_bytes(path), name=path.name if fmt == "csv" else "x.tsv",
-                                           path=path, **options)
-        elif fmt == "zip":
-            with zipfile.ZipFile(path) as archive:
-                member = _zip_member(archive, path)
-                raw = archive.read(member)
-            frame, found = _read_delimited(raw, name=member, path=path, **options)
-        elif fmt == "parquet":
-            refuse_repeated_names(pq.read_schema(path).names, path=path)
-            frame = pd.read_parquet(path)
-        elif fmt in ("jsonl", "json"):  # .json: JSON lines, or one array of records
-            with open(path, "rb") as handle:
-                is_array = fmt == "json" and handle.read(4096).lstrip().startswith(b"[")
-            frame = pd.read_json(path, lines=not is_array, encoding=encoding, dtype=dtype)
-            frame, found = type_columns(frame, text_columns=id_columns, number_columns=number_columns,
-                                        label_column=label_column)
-        else:
-            raise UserInputError(f"Unknown data format {fmt!r} for {path}; use csv, tsv, parquet or jsonl.")
+        frame, found = _read_format(path, fmt, encoding=encoding, id_columns=id_columns,
+                                    number_columns=number_columns, label_column=label_column)
     except UnicodeDecodeError as exc:
         raise UserInputError(
             f"Cannot read {path}: it is not valid {encoding or 'utf-8'} text "
