@@ -164,6 +164,33 @@ def _mean_or_nan(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
+def _hit_metrics(codes: np.ndarray, ranked: tuple[np.ndarray, np.ndarray], relevant: np.ndarray, k: int,
+                 n_queries: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per query, from where its relevant items rank: reciprocal rank, average precision, recall@k, and
+    whether it has a relevant item at all (the others are 0 there and left out of the means)."""
+    order, ranks = ranked
+    codes_ranked, relevant_ranked = codes[order], relevant[order]
+    n_relevant = np.bincount(codes, weights=relevant, minlength=n_queries)
+    has_relevant = n_relevant > 0
+
+    hit_codes, hit_ranks = codes_ranked[relevant_ranked], ranks[relevant_ranked]
+    first_hit = np.flatnonzero(np.diff(hit_codes, prepend=-1))  # hit_codes is sorted: first = best rank
+    reciprocal_rank = np.zeros(n_queries)
+    reciprocal_rank[hit_codes[first_hit]] = 1.0 / hit_ranks[first_hit]
+
+    # Relevant items seen up to each position of its query's ranking (ranked arrays are grouped by query).
+    cumulative = np.cumsum(relevant_ranked)
+    query_start = np.arange(order.size) - ranks + 1
+    hits_so_far = cumulative - np.concatenate(([0], cumulative))[query_start]
+    precision_at_hits = np.bincount(
+        hit_codes, weights=hits_so_far[relevant_ranked] / hit_ranks, minlength=n_queries
+    )
+    hits_in_top_k = np.bincount(hit_codes, weights=hit_ranks <= k, minlength=n_queries)
+    safe_n_relevant = np.maximum(n_relevant, 1.0)
+    return (reciprocal_rank, precision_at_hits / safe_n_relevant, hits_in_top_k / safe_n_relevant,
+            has_relevant)
+
+
 def evaluate_ranking(
     scores: ArrayLike,
     labels: ArrayLike,
@@ -202,30 +229,14 @@ def evaluate_ranking(
     fitted = score_threshold is None
     if fitted:
         score_threshold = best_f1_threshold(relevant, scores)
-    codes_ranked, relevant_ranked = codes[order], relevant[order]
-    n_relevant = np.bincount(codes, weights=relevant, minlength=n_queries)
-    has_relevant = n_relevant > 0
-
-    hit_codes, hit_ranks = codes_ranked[relevant_ranked], ranks[relevant_ranked]
-    first_hit = np.flatnonzero(np.diff(hit_codes, prepend=-1))  # hit_codes is sorted: first = best rank
-    reciprocal_rank = np.zeros(n_queries)
-    reciprocal_rank[hit_codes[first_hit]] = 1.0 / hit_ranks[first_hit]
-
-    # Relevant items seen up to each position of its query's ranking (ranked arrays are grouped by query).
-    cumulative = np.cumsum(relevant_ranked)
-    query_start = np.arange(order.size) - ranks + 1
-    hits_so_far = cumulative - np.concatenate(([0], cumulative))[query_start]
-    precision_at_hits = np.bincount(
-        hit_codes, weights=hits_so_far[relevant_ranked] / hit_ranks, minlength=n_queries
-    )
-    hits_in_top_k = np.bincount(hit_codes, weights=hit_ranks <= k, minlength=n_queries)
-    safe_n_relevant = np.maximum(n_relevant, 1.0)
+    reciprocal_rank, average_precision, recall_at_k, has_relevant = _hit_metrics(
+        codes, (order, ranks), relevant, k, n_queries)
 
     return {
         f"ndcg@{k}": _mean_or_nan(ndcg[has_positive]),
         "mrr": _mean_or_nan(reciprocal_rank[has_relevant]),
-        "map": _mean_or_nan((precision_at_hits / safe_n_relevant)[has_relevant]),
-        f"recall@{k}": _mean_or_nan((hits_in_top_k / safe_n_relevant)[has_relevant]),
+        "map": _mean_or_nan(average_precision[has_relevant]),
+        f"recall@{k}": _mean_or_nan(recall_at_k[has_relevant]),
         **_classification(relevant, scores >= score_threshold),
         "roc_auc": _roc_auc(relevant, scores),
         **({"score_threshold": float(score_threshold)} if fitted else {}),
