@@ -4,33 +4,34 @@ Designed so that both signals matter (see ``generate_catalogue``): queries parap
 attributes (synonyms, shuffled words, typos, dropped words) so that a pretrained text encoder beats
 word overlap, and a hidden product quality lowers the judged grade of poor products and drives
 ratings, reviews and the clicks / carts / purchases of position-biased sessions, so behaviour
-features carry what text cannot. Cold-start products have no behaviour at all (NaN).
-
-The products and their vocabulary are ``data.synthetic_products``; here the queries, their judged
-candidates, the simulated sessions and the generated table.
+features carry what text cannot. Cold-start products have no behaviour at all (NaN). The words it draws from
+are ``data.synthetic_vocabulary``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 from study.data.schema import LABEL, JudgedPairs
-from study.data.synthetic_products import (
+from study.data.synthetic_vocabulary import (
     ADJECTIVE_SYNONYMS,
     BRANDS,
     CATEGORIES,
     COLOURS,
-    Catalogue,
-    pick,
-    say,
-    variants,
+    DESCRIPTION_LINES,
+    FILLERS,
 )
 
 TEXT_FIELDS = ("title", "description", "brand", "category", "colour")
 FEATURE_FIELDS = ("price", "rating", "review_count", "impressions", "clicks", "add_to_cart", "purchases")
-FILLERS = ("cheap", "best", "buy", "sale", "for men", "for women", "for kids", "uk", "new", "2024")
 Q_LOW = -0.6  # hidden quality below this costs one grade: a poor exact match is judged a substitute
 RATER_NOISE = 0.03
+
+
+def _options(spec: str) -> list[str]:
+    return spec.split("|")
 
 
 def _typo(word: str, rng: np.random.Generator) -> str:
@@ -43,6 +44,66 @@ def _typo(word: str, rng: np.random.Generator) -> str:
     if kind == 1:  # drop a letter
         return word[:i] + word[i + 1 :]
     return word[:i] + word[i] + word[i:]  # double a letter
+
+
+def _say(canonical: str, synonyms: dict[str, str], p_synonym: float, rng: np.random.Generator) -> str:
+    if canonical in synonyms and rng.random() < p_synonym:
+        options = _options(synonyms[canonical])
+        return options[int(rng.integers(len(options)))]
+    return canonical
+
+
+def _pick(seq: Sequence[str], rng: np.random.Generator, exclude: str | None = None) -> str:
+    options = [s for s in seq if s != exclude]
+    return options[int(rng.integers(len(options)))]
+
+
+class _Catalogue:
+    """Products created on demand; each has text attributes, hidden quality and product-level numbers."""
+
+    def __init__(self, rng: np.random.Generator, cold_start_fraction: float) -> None:
+        self.rng = rng
+        self.cold_start_fraction = cold_start_fraction
+        self.products: list[dict] = []
+        self.by_category: dict[str, list[int]] = {c: [] for c in CATEGORIES}
+        self.by_kind: dict[tuple[str, str], list[int]] = {}
+
+    def new(self, *, category: str, kind: str, colour: str, adjective: str, brand: str) -> int:
+        rng = self.rng
+        spec = CATEGORIES[category]
+        quality = float(rng.normal())
+        cold = bool(rng.random() < self.cold_start_fraction)
+        colour_word = _say(colour, COLOURS, 0.3, rng)
+        kind_word = _say(kind, spec["types"], 0.3, rng)  # accessories have no synonyms
+        adjective_word = _say(adjective, ADJECTIVE_SYNONYMS, 0.2, rng)
+        if rng.random() < 0.7:
+            title = f"{brand} {adjective_word} {colour_word} {kind_word}"
+        else:
+            title = f"{brand} {kind_word}, {adjective_word}, {colour_word}"
+        lines = rng.choice(len(DESCRIPTION_LINES), size=2, replace=False)
+        description = (f"{adjective_word.capitalize()} {_say(kind, spec['types'], 0.5, rng)} in "
+                       f"{_say(colour, COLOURS, 0.5, rng)} by {brand}. "
+                       + " ".join(DESCRIPTION_LINES[i] for i in lines))
+        base_price = spec["price"] * (0.25 if kind not in spec["types"] else 1.0)
+        price = round(float(base_price * np.exp(rng.normal(0.0, 0.35) + 0.15 * quality)), 2)
+        popularity = float(rng.normal())
+        rating = min(5.0, max(1.0, round(3.8 + 0.55 * quality + float(rng.normal(0.0, 0.35)), 1)))
+        reviews = float(round(np.exp(2.5 + 0.5 * quality + 0.8 * popularity + float(rng.normal(0.0, 0.5)))))
+        self.products.append({
+            "product_id": f"p{len(self.products):06d}", "title": title, "description": description,
+            "brand": brand, "category": category, "colour": colour, "kind": kind, "adjective": adjective,
+            "quality": quality, "cold": cold, "price": price,
+            "rating": np.nan if cold else rating, "review_count": np.nan if cold else reviews})
+        self.by_category[category].append(len(self.products) - 1)
+        self.by_kind.setdefault((category, kind), []).append(len(self.products) - 1)
+        return len(self.products) - 1
+
+    def reuse(self, pool: list[int], test: Callable[[dict], bool] | None = None) -> int | None:
+        """A random product of ``pool`` passing ``test``, or None."""
+        if test is None:
+            return pool[int(self.rng.integers(len(pool)))] if pool else None
+        matches = [i for i in pool[-64:] if test(self.products[i])]  # recent ones keep this O(1)
+        return matches[int(self.rng.integers(len(matches)))] if matches else None
 
 
 def _text_grade(product: dict, want: dict) -> float:
@@ -65,10 +126,10 @@ def _query_text(want: dict, rng: np.random.Generator) -> str:
     if want["mentions"]["brand"]:
         words.append(want["brand"].lower())
     if want["mentions"]["adjective"]:
-        words.append(say(want["adjective"], ADJECTIVE_SYNONYMS, 0.5, rng))
+        words.append(_say(want["adjective"], ADJECTIVE_SYNONYMS, 0.5, rng))
     if want["mentions"]["colour"]:
-        words.append(say(want["colour"], COLOURS, 0.5, rng))
-    words.append(say(want["kind"], spec["types"], 0.6, rng))
+        words.append(_say(want["colour"], COLOURS, 0.5, rng))
+    words.append(_say(want["kind"], spec["types"], 0.6, rng))
     if rng.random() < 0.35:
         words = [words[i] for i in rng.permutation(len(words))]
     if rng.random() < 0.2:
@@ -79,12 +140,12 @@ def _query_text(want: dict, rng: np.random.Generator) -> str:
     return " ".join(words)
 
 
-def _candidate(role: str, want: dict, cat: Catalogue) -> int:
+def _candidate(role: str, want: dict, cat: _Catalogue) -> int:
     """A product playing ``role`` for the query: reuse an existing one sometimes, else create one."""
     rng = cat.rng
     spec = CATEGORIES[want["category"]]
-    attrs = {"category": want["category"], "kind": want["kind"], "colour": pick(list(COLOURS), rng),
-             "adjective": pick(variants(spec["adjectives"]), rng), "brand": pick(BRANDS, rng)}
+    attrs = {"category": want["category"], "kind": want["kind"], "colour": _pick(list(COLOURS), rng),
+             "adjective": _pick(_options(spec["adjectives"]), rng), "brand": _pick(BRANDS, rng)}
     for key in ("colour", "adjective", "brand"):
         if want["mentions"][key]:
             attrs[key] = want[key]
@@ -96,27 +157,27 @@ def _candidate(role: str, want: dict, cat: Catalogue) -> int:
         mentioned = [k for k, v in want["mentions"].items() if v]
         if mentioned and rng.random() < 0.6:
             key = mentioned[int(rng.integers(len(mentioned)))]
-            pool = {"colour": list(COLOURS), "adjective": variants(spec["adjectives"]), "brand": BRANDS}[key]
-            attrs[key] = pick(pool, rng, exclude=want[key])
+            pool = {"colour": list(COLOURS), "adjective": _options(spec["adjectives"]), "brand": BRANDS}[key]
+            attrs[key] = _pick(pool, rng, exclude=want[key])
         else:
-            attrs["kind"] = pick(list(spec["types"]), rng, exclude=want["kind"])
+            attrs["kind"] = _pick(list(spec["types"]), rng, exclude=want["kind"])
         return cat.new(**attrs)
     if role == "complement":
-        attrs["kind"] = pick(variants(spec["accessories"]), rng)
+        attrs["kind"] = _pick(_options(spec["accessories"]), rng)
         pool = cat.by_kind.get((want["category"], attrs["kind"]), [])
         found = cat.reuse(pool) if rng.random() < 0.4 else None
         return found if found is not None else cat.new(**attrs)
-    other = pick(list(CATEGORIES), rng, exclude=want["category"])
+    other = _pick(list(CATEGORIES), rng, exclude=want["category"])
     if rng.random() < 0.5:
         found = cat.reuse(cat.by_category[other])
         if found is not None:
             return found
     other_spec = CATEGORIES[other]
     # Half of the irrelevant products share the query's colour or brand: a trap for word overlap.
-    return cat.new(category=other, kind=pick(list(other_spec["types"]), rng),
-                   colour=attrs["colour"] if rng.random() < 0.5 else pick(list(COLOURS), rng),
-                   adjective=pick(variants(other_spec["adjectives"]), rng),
-                   brand=attrs["brand"] if rng.random() < 0.5 else pick(BRANDS, rng))
+    return cat.new(category=other, kind=_pick(list(other_spec["types"]), rng),
+                   colour=attrs["colour"] if rng.random() < 0.5 else _pick(list(COLOURS), rng),
+                   adjective=_pick(_options(other_spec["adjectives"]), rng),
+                   brand=attrs["brand"] if rng.random() < 0.5 else _pick(BRANDS, rng))
 
 
 def _sessions(text_grade: np.ndarray, quality: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -154,16 +215,16 @@ def generate_catalogue_with_truth(
     if not 0.0 <= cold_start_fraction <= 1.0:
         raise ValueError(f"cold_start_fraction must be in [0, 1], got {cold_start_fraction=}")
     rng = np.random.default_rng(seed)
-    cat = Catalogue(rng, cold_start_fraction)
+    cat = _Catalogue(rng, cold_start_fraction)
     roles, role_p = ["exact", "substitute", "complement", "irrelevant"], [0.3, 0.35, 0.1, 0.25]
     rows: list[dict] = []
     for q in range(n_queries):
-        category = pick(list(CATEGORIES), rng)
+        category = _pick(list(CATEGORIES), rng)
         spec = CATEGORIES[category]
         # The target product's attributes; each is mentioned in the query or dropped from it.
-        want = {"category": category, "kind": pick(list(spec["types"]), rng),
-                "colour": pick(list(COLOURS), rng), "adjective": pick(variants(spec["adjectives"]), rng),
-                "brand": pick(BRANDS, rng),
+        want = {"category": category, "kind": _pick(list(spec["types"]), rng),
+                "colour": _pick(list(COLOURS), rng), "adjective": _pick(_options(spec["adjectives"]), rng),
+                "brand": _pick(BRANDS, rng),
                 "mentions": {"colour": rng.random() < 0.75, "adjective": rng.random() < 0.45,
                              "brand": rng.random() < 0.3}}
         query = _query_text(want, rng)
