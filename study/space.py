@@ -6,7 +6,8 @@ Parameter names equal config field names, so best params map straight back onto 
 
 The space is conditional (define-by-run): a field that only some text architectures read (``ONLY_FOR``) is
 suggested only in trials of those architectures, so a ``frozen`` trial neither samples nor reports an encoder
-learning rate, and TPE (``group=True``) models each branch apart.
+learning rate, and TPE (``group=True``) models each branch apart. A spec's ``only_for = [...]`` narrows any
+field the same way (the CPU demo searches 3 or 8 epochs for ``frozen`` trials only).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-SPEC_KEYS = {"low", "high", "log", "step", "choices"}
+SPEC_KEYS = {"low", "high", "log", "step", "choices", "only_for"}
+ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")  # models.config.ARCHITECTURES, without importing torch
 ENCODER_ARCHITECTURES = ("cross", "prior", "two_tower")  # those with a trainable encoder
 # fields read only under some values of model.architecture (and never by the text-free ``features`` variant)
 ONLY_FOR: dict[str, tuple[str, ...]] = {
@@ -45,6 +47,7 @@ def check_space(space: dict[str, dict[str, Any]], *, valid_fields: set[str]) -> 
         if unknown:
             raise ValueError(f"search space entry {name!r} has unknown keys {sorted(unknown)}; "
                              f"allowed: {sorted(SPEC_KEYS)}")
+        _check_only_for(name, spec)
         if "choices" in spec:
             if not spec["choices"]:
                 raise ValueError(f"search space entry {name!r} has no choices")
@@ -60,6 +63,18 @@ def check_space(space: dict[str, dict[str, Any]], *, valid_fields: set[str]) -> 
                 _distribution(spec)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"search space entry {name!r} is not a valid range: {exc}") from None
+
+
+def _check_only_for(name: str, spec: dict[str, Any]) -> None:
+    if "only_for" not in spec:
+        return
+    only_for = spec["only_for"]
+    if name in PARENTS:
+        raise ValueError(f"search space entry {name!r} cannot have only_for: it decides which fields matter")
+    if (not isinstance(only_for, (list, tuple)) or not only_for
+            or any(a not in ARCHITECTURES for a in only_for)):
+        raise ValueError(f"search space entry {name!r}: only_for must be a non-empty list of architectures "
+                         f"from {list(ARCHITECTURES)}, got {only_for!r}")
 
 
 def _distribution(spec: dict[str, Any]) -> optuna.distributions.BaseDistribution:
@@ -92,15 +107,19 @@ def _is_int(spec: dict[str, Any]) -> bool:
     )
 
 
-def active(name: str, values: dict[str, Any]) -> bool:
+def active(name: str, values: dict[str, Any], spec: dict[str, Any] | None = None) -> bool:
     """Whether field ``name`` matters given the ``values`` of ``model.variant`` / ``model.architecture`` (a
-    missing value counts as any)."""
-    if name not in ONLY_FOR:
+    missing value counts as any). A spec's own ``only_for`` narrows the built-in ``ONLY_FOR``: the field is
+    searched only in trials of those architectures, and the others keep the config's value."""
+    only_for = ONLY_FOR.get(name)
+    if spec and "only_for" in spec:
+        only_for = tuple(a for a in spec["only_for"] if only_for is None or a in only_for)
+    if only_for is None:
         return True
     if values.get("model.variant") == "features":
         return False
     architecture = values.get("model.architecture")
-    return architecture is None or architecture in ONLY_FOR[name]
+    return architecture is None or architecture in only_for
 
 
 def suggest(trial: optuna.trial.BaseTrial, space: dict[str, dict[str, Any]], *,
@@ -111,7 +130,7 @@ def suggest(trial: optuna.trial.BaseTrial, space: dict[str, dict[str, Any]], *,
     values = dict(fixed or {})
     for name in [*(p for p in PARENTS if p in space), *(n for n in space if n not in PARENTS)]:
         spec = space[name]
-        if not active(name, values):
+        if not active(name, values, spec):
             continue
         if "choices" in spec:
             params[name] = trial.suggest_categorical(name, list(spec["choices"]))

@@ -63,7 +63,14 @@ def test_stored_configs_of_older_versions_still_load() -> None:
 
 def test_fixed_trial_maps_params_back_onto_the_config() -> None:
     config = build_config({}, profile="cpu")
-    params = {"model.architecture": "two_tower", "model.match_features": True, "train.epochs": 8,
+    params = {"model.architecture": "frozen", "model.match_features": True, "train.epochs": 8,
+              "train.head_lr": 2e-3, "train.loss": "ranknet", "train.weight_decay": 0.01, "model.dropout": 0.2,
+              "model.prior_scale": 20.0}
+    if "model.prior_scale" not in config.search:
+        del params["model.prior_scale"]
+    assert suggest(optuna.trial.FixedTrial(params), config.search) == params
+    # the demo searches epochs for frozen trials only: a fine-tuned one keeps the profile's 3
+    params = {"model.architecture": "two_tower", "model.match_features": True,
               "train.encoder_lr": 1e-4, "train.head_lr": 2e-3, "train.loss": "ranknet",
               "train.weight_decay": 0.01, "model.dropout": 0.2}
     got = suggest(optuna.trial.FixedTrial(params), config.search)
@@ -72,6 +79,7 @@ def test_fixed_trial_maps_params_back_onto_the_config() -> None:
     assert resolved.train.loss == "ranknet" and resolved.model.dropout == 0.2
     assert resolved.train.encoder_lr == 1e-4 and resolved.model.dropout == 0.2
     assert resolved.model.architecture == "two_tower" and resolved.model.match_features is True
+    assert resolved.train.epochs == 3
     # parameter names are config field names
     assert set(params) <= valid_fields()
 
@@ -164,3 +172,35 @@ def test_fields_of_other_architectures_are_neither_sampled_nor_reported() -> Non
     fixed = optuna.trial.FixedTrial({"train.head_lr": 1e-3, "train.encoder_lr": 1e-4})
     assert suggest(fixed, {"train.encoder_lr": space["train.encoder_lr"]},
                    fixed={"model.architecture": "cross", "model.variant": "features"}) == {}
+
+
+def test_only_for_narrows_a_field_to_some_architectures() -> None:
+    import optuna
+
+    from models.config import ARCHITECTURES
+    from study import space as space_module
+
+    assert set(space_module.ARCHITECTURES) == set(ARCHITECTURES)  # the space's copy stays true
+    space = {"model.architecture": {"choices": ["frozen", "cross"]},
+             "train.epochs": {"choices": [3, 8], "only_for": ["frozen"]}}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        params = suggest(trial, space)
+        study.tell(trial, 0.5)
+        seen.add(params["model.architecture"])
+        assert ("train.epochs" in params) == (params["model.architecture"] == "frozen")
+    assert seen == {"frozen", "cross"}
+    # only_for narrows the built-in ONLY_FOR, never widens it: an encoder rate is never searched for frozen
+    narrowed = {"train.encoder_lr": {"low": 1e-5, "high": 1e-3, "log": True, "only_for": ["frozen", "cross"]}}
+    fixed = optuna.trial.FixedTrial({"train.encoder_lr": 1e-4})
+    assert suggest(fixed, narrowed, fixed={"model.architecture": "frozen"}) == {}
+    assert suggest(fixed, narrowed, fixed={"model.architecture": "cross"}) == {"train.encoder_lr": 1e-4}
+
+
+@pytest.mark.parametrize("only_for", [[], ["bert"], "frozen"])
+def test_a_bad_only_for_is_refused_naming_the_field(only_for) -> None:
+    with pytest.raises(UserInputError) as info:
+        build_config({"search": {"train.epochs": {"choices": [3, 8], "only_for": only_for}}})
+    assert_says(info.value, "train.epochs", "only_for")
