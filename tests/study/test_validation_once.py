@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import study.models.train as train_module
+import study.models.inference as inference_module
 
 from study.cli import main
 
@@ -13,13 +13,13 @@ from study.cli import main
 def test_validation_is_scored_once_per_epoch(study_toml, monkeypatch) -> None:
     path = study_toml()
     calls: list[int] = []
-    real = train_module.predict
+    real = inference_module.predict
 
     def counting(model, split, **kw):
         calls.append(int(split.labels_np.size))
         return real(model, split, **kw)
 
-    monkeypatch.setattr(train_module, "predict", counting)
+    monkeypatch.setattr(inference_module, "predict", counting)
     assert main(["run", "--config", str(path), "--n-trials", "1", "--quiet", "--set", "train.epochs=2",
                  "--set", "train.patience=0", "--set", "study.baselines=false"]) == 0
     val, test = Counter(calls).most_common(2)  # the validation split, then the test split (scored once)
