@@ -19,8 +19,8 @@ from study.evaluation.comparison import (
     ComparisonRow,
     Scored,
     build_comparison,
-    verdict,
 )
+from study.evaluation.comparison_table import verdict
 from study.objective import BEST, trial_dir
 from study.runtime.attrs import study_attr, trial_attr
 from study.runtime.checkpoints import prune_checkpoints
