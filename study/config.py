@@ -1,137 +1,38 @@
-"""The study's TOML config: typed frozen sections, built-in defaults per device, ``--set`` overrides.
+"""The study's TOML config: built-in defaults per device, the user's file, ``--set`` overrides, merged once
+into the frozen ``Config`` (``build_config``); what a file profile cuts (``profile_cuts``).
 
 Sections: [study], [storage], [sampler], [pruner], [data], [model], [train], [search]. Unknown keys are
-rejected with their name. The resolved config is stored with the study and with every trial.
+rejected with their name. The resolved config is stored with the study and with every trial. The sections and
+the ``Config`` itself live in ``study.config_sections`` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from study.config_sections import (
+    SECOND_OBJECTIVES,
+    SECTIONS,
+    Config,
+    StudyConfig,
+    config_from_dict,
+    valid_fields,
+)
 from study.data.config import DataConfig, is_builtin_catalogue
 from study.errors import UserInputError, did_you_mean
-from study.models.config import RankerConfig, TrainConfig, check_metric
 from study.profiles import DEFAULT_SEARCH, DEVICES, PROFILES
-from study.runtime.trackers import TRACKERS
-from study.samplers import PrunerConfig, SamplerConfig
 from study.space import check_enqueue, check_space
-from study.storage.database import StorageConfig
 
-SECOND_OBJECTIVES = ("", "latency", "model_size")
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    name: str = "default"
-    n_trials: int = 24  # finished trials (complete + pruned) the study runs to, over all workers
-    timeout: float = 0.0  # seconds this invocation may run before starting no new trial; 0 = none
-    metric: str = "ndcg@10"  # validation metric to maximise
-    second_objective: str = ""  # '', 'latency' (ms per 1,000 pairs) or 'model_size' (M parameters)
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 1
-    runs_dir: str = "runs"  # checkpoints: runs/<study>/trial_<n>/
-    keep_checkpoints: int = 3  # best trials whose checkpoints are kept
-    baselines: bool = True  # evaluate behaviour-only and zero-shot encoder on the test split
-    warm_start_from: str = ""  # another study (same storage) whose best finished configs are run first
-    warm_start_trials: int = 5  # how many of them
-    tracker: str = ""  # '', 'mlflow' or 'wandb': every finished trial logged there too (runtime/trackers)
-    tracker_uri: str = ""  # MLflow tracking URI or W&B project; '' = the tracker's default
-
-    @property
-    def metric_names(self) -> list[str]:
-        """The study's objectives as Optuna names them: the metric, then the second objective's value."""
-        second = {"latency": ["latency_ms_per_1000_pairs"], "model_size": ["model_size_m"]}
-        return [self.metric, *second.get(self.second_objective, [])]
-
-    def __post_init__(self) -> None:
-        if not str(self.name).strip():
-            raise ValueError("study.name must not be empty")
-        if len(self.name) > 200:
-            raise ValueError(f"study.name must be at most 200 characters, got {len(self.name)}")
-        if self.n_trials < 1:
-            raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
-        if self.tracker not in TRACKERS:
-            raise ValueError(f"unknown tracker {self.tracker!r}; expected one of {TRACKERS}")
-        if self.second_objective not in SECOND_OBJECTIVES:
-            raise ValueError(f"unknown second_objective {self.second_objective!r}; expected one of "
-                             f"{SECOND_OBJECTIVES}")
-
-
-SECTIONS: dict[str, type] = {
-    "study": StudyConfig,
-    "storage": StorageConfig,
-    "sampler": SamplerConfig,
-    "pruner": PrunerConfig,
-    "data": DataConfig,
-    "model": RankerConfig,
-    "train": TrainConfig,
-}
-
-
-@dataclass(frozen=True)
-class Config:
-    study: StudyConfig = field(default_factory=StudyConfig)
-    storage: StorageConfig = field(default_factory=StorageConfig)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    pruner: PrunerConfig = field(default_factory=PrunerConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    model: RankerConfig = field(default_factory=RankerConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    search: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # known-good settings run first, before the sampler's own ([[enqueue]] tables, --enqueue JSON)
-    enqueue: tuple[dict[str, Any], ...] = ()
-
-    def __post_init__(self) -> None:
-        # the metric Optuna maximises is the one that picks each trial's best epoch and stops it early
-        check_metric(self.study.metric, self.train.ndcg_k)
-        if self.train.metric not in ("", self.study.metric):
-            raise ValueError("train.metric follows study.metric; set study.metric instead (got "
-                             f"train.metric = {self.train.metric!r}, study.metric = {self.study.metric!r})")
-        if self.train.metric != self.study.metric:
-            object.__setattr__(self, "train", dataclasses.replace(self.train, metric=self.study.metric))
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
-        out["search"] = copy.deepcopy(self.search)
-        out["enqueue"] = [dict(e) for e in self.enqueue]
-        return json.loads(json.dumps(out, default=list))
-
-    def space_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.search, sort_keys=True).encode()).hexdigest()[:16]
-
-    def training_hash(self) -> str:
-        """What must not change when a study resumes: everything that shapes a trial's result."""
-        d = self.to_dict()
-        keep = {k: d[k] for k in ("data", "model", "train", "search")}
-        keep["train"].pop("metric", None)  # a copy of study.metric (below): studies made before it resume
-        keep["metric"] = self.study.metric
-        keep["second_objective"] = self.study.second_objective
-        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
-
-    def with_params(self, params: dict[str, Any]) -> Config:
-        """A copy with dotted ``section.field`` values set (trial params map straight back this way)."""
-        updates: dict[str, dict[str, Any]] = {}
-        for key, value in params.items():
-            section, _, name = key.partition(".")
-            updates.setdefault(section, {})[name] = value
-        return dataclasses.replace(
-            self, **{s: dataclasses.replace(getattr(self, s), **u) for s, u in updates.items()}
-        )
-
-
-def valid_fields() -> set[str]:
-    return {f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+__all__ = [
+    "SECOND_OBJECTIVES", "SECTIONS", "Config", "Overrides", "StudyConfig", "as_overrides", "build_config",
+    "check_enqueue", "config_from_dict", "parse_override", "profile_cuts", "profile_key", "read_toml",
+    "valid_fields",
+]
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -250,31 +151,33 @@ def build_config(
         hints = "".join(did_you_mean(section, valid) for section in sorted(unknown))
         raise UserInputError(f"{source}: unknown section(s) {sorted(unknown)}.{hints} Valid sections: "
                              f"{sorted(valid)}.")
-    sections: dict[str, Any] = {}
     try:
-        for name, cls in SECTIONS.items():
-            values = dict(merged.get(name, {}))
-            allowed = {f.name for f in dataclasses.fields(cls)}
-            bad = set(values) - allowed
-            if bad:
-                hints = "".join(did_you_mean(f"{name}.{key}", [f"{name}.{a}" for a in allowed]
-                                             + [f"{s}.{f.name}" for s, c in SECTIONS.items() if s != name
-                                                for f in dataclasses.fields(c)]) for key in sorted(bad))
-                raise UserInputError(f"{source}: unknown key(s) {sorted(bad)} in [{name}].{hints} Valid "
-                                     f"keys: {', '.join(sorted(allowed))}.")
-            _check_types(cls, values, name)
-            if name == "data":
-                sections[name] = DataConfig.from_dict(values)
-                continue
-            for f in dataclasses.fields(cls):
-                if f.name in values and isinstance(values[f.name], list):
-                    values[f.name] = tuple(values[f.name])
-            sections[name] = cls(**values)
+        sections = {name: _section(name, cls, dict(merged.get(name, {})), source)
+                    for name, cls in SECTIONS.items()}
         search = merged.get("search", {})
         check_space(search, valid_fields=valid_fields())
         return Config(**sections, search=search, enqueue=check_enqueue(merged.get("enqueue", []), search))
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"{source}: {exc}.") from None
+
+
+def _section(name: str, cls: type, values: dict[str, Any], source: str) -> Any:
+    """One section from its merged values: unknown keys refused with a did-you-mean, types checked."""
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    bad = set(values) - allowed
+    if bad:
+        hints = "".join(did_you_mean(f"{name}.{key}", [f"{name}.{a}" for a in allowed]
+                                     + [f"{s}.{f.name}" for s, c in SECTIONS.items() if s != name
+                                        for f in dataclasses.fields(c)]) for key in sorted(bad))
+        raise UserInputError(f"{source}: unknown key(s) {sorted(bad)} in [{name}].{hints} Valid "
+                             f"keys: {', '.join(sorted(allowed))}.")
+    _check_types(cls, values, name)
+    if name == "data":
+        return DataConfig.from_dict(values)
+    for f in dataclasses.fields(cls):
+        if f.name in values and isinstance(values[f.name], list):
+            values[f.name] = tuple(values[f.name])
+    return cls(**values)
 
 
 _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
@@ -308,23 +211,3 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UserInputError(f"The config file {path} does not exist.") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserInputError(f"The config file {path} is not valid TOML: {exc}.") from None
-
-
-def config_from_dict(d: dict[str, Any]) -> Config:
-    """Rebuild a resolved config (as stored with a study) without re-applying profile defaults."""
-    search = d.get("search", {})
-    enqueue = tuple(dict(e) for e in d.get("enqueue", []))
-    sections = {}
-    for name, cls in SECTIONS.items():
-        values = dict(d.get(name, {}))
-        if name == "data":
-            if values.get("source") == "synthetic":  # stored before a path with 'synthetic' was refused
-                values["path"] = None
-            sections[name] = DataConfig.from_dict(values)
-            continue
-        for f in dataclasses.fields(cls):
-            if f.name in values and isinstance(values[f.name], list):
-                values[f.name] = tuple(values[f.name])
-        sections[name] = cls(**values)
-    return Config(**sections, search=search, enqueue=enqueue)
-
