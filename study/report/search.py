@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -109,84 +110,106 @@ def _slices(study: optuna.Study, trials: list[FrozenTrial], target: dict[str, An
                    for row in rows)
 
 
-def search_sections(study: optuna.Study, *, seed: int = 0) -> list[Section]:
-    """One section per figure; a figure that cannot be drawn says why."""
-    vis = optuna.visualization
-    names = metric_names(study)
-    metric = names[0]
-    multi = len(study.directions) > 1
-    target: dict[str, Any] = {"target": (lambda t: t.values[0]) if multi else None, "target_name": metric}
-    complete = complete_trials(study)
-    ranked = best_first(study, complete)
-    with_params = [t for t in complete if t.params]
+@dataclass(frozen=True)
+class _Search:
+    """What every figure of the search sections reads: the study, its metric names and trials."""
 
-    def history() -> str:
-        return figure(vis.plot_optimization_history(study, **target)) + note(f"Shows all {len(complete)} "
-                                                                              "complete trials.")
+    study: optuna.Study
+    names: list[str]
+    target: dict[str, Any]  # Optuna's target and target_name: values[0], the main metric
+    complete: list[FrozenTrial]
+    ranked: list[FrozenTrial]  # complete, best first
+    with_params: list[FrozenTrial]
+    seed: int
 
-    def pareto() -> str:
-        if not complete:
-            raise ValueError("no complete trial yet")
-        fig = vis.plot_pareto_front(study, target_names=names)
-        return figure(fig, height=480) + note(
-            f"Every complete trial ({len(complete)}): {metric} against {names[1]}; the front holds the "
-            "trials no other trial beats on both. The report's best trial is the front's best by "
-            + metric + ".")
+    @property
+    def metric(self) -> str:
+        return self.names[0]
 
-    def importances() -> str:
-        if len(with_params) < 2:
-            raise ValueError("needs at least 2 complete trials with parameters, the study has "
-                             f"{len(with_params)}")
-        used = _sample(with_params, MAX_IMPORTANCE, seed)
-        # PED-ANOVA (Optuna 5's default, and the dashboard's), which ranks parameters by how they reach LOW
-        # values: the main metric is negated when it is maximised, as optuna-dashboard does.
-        sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
-            fig = vis.plot_param_importances(
-                _subset(study, used), evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
-                target=lambda t: sign * t.values[0], target_name=metric)
-        warning = ""
-        if len(used) < MIN_IMPORTANCE:
-            warning = caveat(f"Only {len(used)} complete trials: with fewer than {MIN_IMPORTANCE}, parameter "
-                             "importances are mostly noise. Read them as a rough hint, not as a ranking.")
-            fig.update_layout(title=f"Hyperparameter importances (rough: {len(used)} trials)")
-        return warning + figure(fig) + note(f"PED-ANOVA (as in optuna-dashboard) over {len(used)} complete "
-                                            "trials.")
 
-    def parallel() -> str:
-        if not with_params:
-            raise ValueError("no complete trial with searched parameters yet")
-        shown = ranked[:MAX_PARALLEL]
-        return (figure(vis.plot_parallel_coordinate(_subset(study, shown), **target), height=520)
-                + note(f"Shows the best {len(shown)} complete trials."))
+def _history(s: _Search) -> str:
+    return figure(optuna.visualization.plot_optimization_history(s.study, **s.target)) + note(
+        f"Shows all {len(s.complete)} complete trials.")
 
-    def slices() -> str:
-        if not with_params:
-            raise ValueError("no complete trial with searched parameters yet")
-        shown = _sample(with_params, MAX_SLICE, seed)
-        return _slices(study, shown, target) + note(f"Shows {len(shown)} complete trials; colour: trial "
+
+def _pareto(s: _Search) -> str:
+    if not s.complete:
+        raise ValueError("no complete trial yet")
+    fig = optuna.visualization.plot_pareto_front(s.study, target_names=s.names)
+    return figure(fig, height=480) + note(
+        f"Every complete trial ({len(s.complete)}): {s.metric} against {s.names[1]}; the front holds the "
+        "trials no other trial beats on both. The report's best trial is the front's best by "
+        + s.metric + ".")
+
+
+def _importances(s: _Search) -> str:
+    if len(s.with_params) < 2:
+        raise ValueError("needs at least 2 complete trials with parameters, the study has "
+                         f"{len(s.with_params)}")
+    used = _sample(s.with_params, MAX_IMPORTANCE, s.seed)
+    # PED-ANOVA (Optuna 5's default, and the dashboard's), which ranks parameters by how they reach LOW
+    # values: the main metric is negated when it is maximised, as optuna-dashboard does.
+    sign = -1.0 if s.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
+        fig = optuna.visualization.plot_param_importances(
+            _subset(s.study, used), evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+            target=lambda t: sign * t.values[0], target_name=s.metric)
+    warning = ""
+    if len(used) < MIN_IMPORTANCE:
+        warning = caveat(f"Only {len(used)} complete trials: with fewer than {MIN_IMPORTANCE}, parameter "
+                         "importances are mostly noise. Read them as a rough hint, not as a ranking.")
+        fig.update_layout(title=f"Hyperparameter importances (rough: {len(used)} trials)")
+    return warning + figure(fig) + note(f"PED-ANOVA (as in optuna-dashboard) over {len(used)} complete "
+                                        "trials.")
+
+
+def _parallel(s: _Search) -> str:
+    if not s.with_params:
+        raise ValueError("no complete trial with searched parameters yet")
+    shown = s.ranked[:MAX_PARALLEL]
+    return (figure(optuna.visualization.plot_parallel_coordinate(_subset(s.study, shown), **s.target),
+                   height=520)
+            + note(f"Shows the best {len(shown)} complete trials."))
+
+
+def _slice_figures(s: _Search) -> str:
+    if not s.with_params:
+        raise ValueError("no complete trial with searched parameters yet")
+    shown = _sample(s.with_params, MAX_SLICE, s.seed)
+    return _slices(s.study, shown, s.target) + note(f"Shows {len(shown)} complete trials; colour: trial "
                                                     "order.")
 
-    def curves() -> str:
-        fig, n = learning_curves(study, ranked, metric)
-        return figure(fig) + note(f"Shows the best {min(len(ranked), MAX_CURVES // 2)} complete trials and "
-                                  f"the most recent others, {n} in all.")
 
-    def timeline() -> str:
-        return (figure(vis.plot_timeline(study, n_recent_trials=MAX_TIMELINE))
-                + note(f"Shows the {min(len(study.trials), MAX_TIMELINE)} most recent trials."))
+def _curves(s: _Search) -> str:
+    fig, n = learning_curves(s.study, s.ranked, s.metric)
+    return figure(fig) + note(f"Shows the best {min(len(s.ranked), MAX_CURVES // 2)} complete trials and "
+                              f"the most recent others, {n} in all.")
 
-    figures: list[tuple[str, str, Callable[[], str]]] = [("history", "Optimisation history", history)]
+
+def _timeline(s: _Search) -> str:
+    return (figure(optuna.visualization.plot_timeline(s.study, n_recent_trials=MAX_TIMELINE))
+            + note(f"Shows the {min(len(s.study.trials), MAX_TIMELINE)} most recent trials."))
+
+
+def search_sections(study: optuna.Study, *, seed: int = 0) -> list[Section]:
+    """One section per figure; a figure that cannot be drawn says why."""
+    names = metric_names(study)
+    multi = len(study.directions) > 1
+    complete = complete_trials(study)
+    search = _Search(study, names, {"target": (lambda t: t.values[0]) if multi else None,
+                                    "target_name": names[0]},
+                     complete, best_first(study, complete), [t for t in complete if t.params], seed)
+    figures: list[tuple[str, str, Callable[[_Search], str]]] = [("history", "Optimisation history", _history)]
     if multi:
-        figures.append(("pareto", "Pareto front", pareto))
-    figures += [("importances", "Parameter importances", importances),
-                ("parallel", "Parallel coordinates", parallel), ("slices", "Slices", slices),
-                ("intermediate", "Learning curves", curves), ("timeline", "Timeline", timeline)]
+        figures.append(("pareto", "Pareto front", _pareto))
+    figures += [("importances", "Parameter importances", _importances),
+                ("parallel", "Parallel coordinates", _parallel), ("slices", "Slices", _slice_figures),
+                ("intermediate", "Learning curves", _curves), ("timeline", "Timeline", _timeline)]
     sections = []
     for anchor, title, make in figures:
         try:
-            body = make()
+            body = make(search)
         except Exception as exc:  # noqa: BLE001 - one figure that cannot be drawn must not cost the whole report
             logger.info("report: %s skipped: %s", title, exc)
             body = note(f"Not drawn: {exc}")
