@@ -1,14 +1,13 @@
-"""What optuna-dashboard shows beyond Optuna's own records: the study note (data, splits, search space, the
-test comparison with the untuned default and the baselines), a small SVG per finished trial (validation curve
+"""What optuna-dashboard shows beyond Optuna's own records: a small SVG per finished trial (validation curve
 and per-query NDCG histogram) uploaded to the file-system artifact store, and two custom plotly charts on the
-study page.
+study page. The study note (data, splits, search space, the test comparison with the untuned default and the
+baselines) is ``dashboard.note``, re-exported here.
 
 Artifacts are a nicety: every entry point here logs a warning and returns on failure, never failing a trial.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import logging
@@ -20,15 +19,17 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from study.evaluation.comparison import Comparison
+from study.dashboard.note import NOTE_HASH_KEY, refresh_study_notes, study_note, write_study_note
 from study.models.metrics import per_query_ndcg
-from study.runtime.attrs import set_trial_attr, study_attr, study_attrs, trial_attr
-from study.storage import optuna_private as private
+from study.runtime.attrs import set_trial_attr, trial_attr
 from study.storage.urls import redact
+
+__all__ = ["BEST_CHART", "MAX_CHART_TRIALS", "NOTE_HASH_KEY", "SPEED_CHART", "SPEED_PARAMS", "artifact_dir",
+           "artifact_store", "best_histogram", "log_trial_artifacts", "refresh_study_notes", "speed_figure",
+           "study_note", "trial_svg", "write_study_note"]
 
 logger = logging.getLogger(__name__)
 
-NOTE_HASH_KEY = "study:note_sha256"  # study system attr: the note we wrote last, to never clobber user edits
 SPEED_CHART = "quality-vs-speed"
 BEST_CHART = "best-trial-per-query-ndcg"
 MAX_CHART_TRIALS = 500
@@ -41,105 +42,6 @@ def artifact_dir(runs_dir: str | Path) -> Path:
 def artifact_store(path: str | Path) -> optuna.artifacts.FileSystemArtifactStore:
     Path(path).mkdir(parents=True, exist_ok=True)
     return optuna.artifacts.FileSystemArtifactStore(str(path))
-
-
-# ---------------------------------------------------------------------------------------------- study note
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _grade(label: Any) -> str:
-    """A grade as stored in the data summary ("3.0") as a reader writes it: 3; 2.33 stays 2.33."""
-    try:
-        value = float(label)
-    except (TypeError, ValueError):
-        return str(label)  # an unmapped letter grade
-    return str(int(value)) if value.is_integer() else f"{value:.3g}"
-
-
-def _space_line(name: str, spec: dict[str, Any]) -> str:
-    if "choices" in spec:
-        return f"| `{name}` | {', '.join(map(_fmt, spec['choices']))} |"
-    scale = " (log)" if spec.get("log") else ""
-    step = f", step {spec['step']}" if spec.get("step") else ""
-    return f"| `{name}` | {_fmt(spec.get('low'))} … {_fmt(spec.get('high'))}{scale}{step} |"
-
-
-def study_note(study: optuna.Study, summary: dict[str, Any], config: dict[str, Any]) -> str:
-    """The study's Markdown note, from the dataset summary, the resolved config and what the study stores."""
-    s = config.get("study", {})
-    metric = s.get("metric", "ndcg@10")
-    lines = [f"## {study.study_name}", "",
-             f"Maximise validation **{metric}**" + (f", minimise **{s['second_objective']}**"
-                                                    if s.get("second_objective") else "") + ".", ""]
-    if summary:
-        lines += [(f"**Data** `{summary.get('name', '?')}`: {summary.get('pairs', 0):,} judged pairs, "
-                   f"{summary.get('queries', 0):,} queries, {summary.get('products', 0):,} products; "
-                   f"fingerprint `{summary.get('fingerprint', '?')}`."), "",
-                  f"- text fields: {', '.join(summary.get('text_fields', [])) or '(none)'}",
-                  f"- behaviour features: {', '.join(summary.get('feature_fields', [])) or '(none)'}",
-                  "- labels: "
-                  + ", ".join(f"{_grade(k)}: {v:,}" for k, v in summary.get("label_counts", {}).items()),
-                  ""]
-        splits = summary.get("splits", {})
-        if splits:
-            lines += ["| split | queries | pairs |", "|---|---:|---:|"]
-            lines += [f"| {n} | {v['queries']:,} | {v['pairs']:,} |" for n, v in splits.items()] + [""]
-    search = config.get("search", {})
-    if search:
-        lines += ["**Search space**", "", "| parameter | range |", "|---|---|"]
-        lines += [_space_line(n, spec) for n, spec in search.items()] + [""]
-    model, train = config.get("model", {}), config.get("train", {})
-    fixed = {f"model.{k}": model.get(k) for k in ("variant", "encoder", "n_layers", "max_length")}
-    fixed.update({f"train.{k}": train.get(k) for k in ("epochs", "batch_size", "patience")})
-    fixed = {k: v for k, v in fixed.items() if k not in search and v is not None}
-    if fixed:
-        lines += ["**Fixed**: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in fixed.items()), ""]
-    comparison = Comparison.from_user_attrs(study_attrs(study))
-    if comparison is not None:
-        lines += [("**Test split** (held-out queries): the tuned best trial against the untuned default and "
-                   "the baselines, on the same queries"), "", comparison.to_markdown(), ""]
-    else:
-        lines += ["_The test-split comparison with the baselines appears here once a run has finished._", ""]
-    lines.append(f"Storage `{redact(config.get('storage', {}).get('url', '?'))}`; every finished trial "
-                 "has an artifact (validation curve and per-query NDCG histogram).")
-    return redact("\n".join(lines))
-
-
-def write_study_note(study: optuna.Study, summary: dict[str, Any], config: Any) -> bool:
-    """Save the note unless the user edited the one we wrote before; returns whether it was written."""
-    try:
-        from optuna_dashboard import get_note, save_note  # ~1.3 s; `study status` imports this module
-
-        raw = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        body = study_note(study, summary, raw)
-        current = get_note(study)
-        ours = private.study_system_attrs(study).get(NOTE_HASH_KEY)
-        if current and hashlib.sha256(current.encode()).hexdigest() != ours:
-            logger.info("study %r has a note edited by hand; left as it is", study.study_name)
-            return False
-        if current == body:
-            return False
-        save_note(study, body)
-        private.set_study_system_attr(study, NOTE_HASH_KEY, hashlib.sha256(body.encode()).hexdigest())
-        return True
-    except Exception as exc:  # noqa: BLE001 - the note is informational: a failure must not stop a run
-        logger.warning("could not write the dashboard note of study %r: %s", study.study_name,
-                       redact(str(exc)))
-        return False
-
-
-def refresh_study_notes(storage: optuna.storages.BaseStorage) -> int:
-    """Rewrite stale notes of this tool's studies (baselines appear once a run finished); returns how many."""
-    written = 0
-    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        study = optuna.load_study(study_name=s.study_name, storage=storage)
-        config = study_attr(study, "config")
-        if config is not None:
-            written += write_study_note(study, study_attr(study, "data_summary", {}), config)
-    return written
 
 
 # ------------------------------------------------------------------------------------------- trial artifact
@@ -256,7 +158,7 @@ def best_histogram(per_query: np.ndarray, number: int, metric: str) -> Any:
 
 def _custom_charts(study: optuna.Study, trial: optuna.trial.Trial, value: float, per_query: np.ndarray,
                    metric: str) -> None:
-    from optuna_dashboard import save_plotly_graph_object  # lazy: see write_study_note
+    from optuna_dashboard import save_plotly_graph_object  # lazy: see note.write_study_note
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.values and t.number != trial.number][-MAX_CHART_TRIALS:]

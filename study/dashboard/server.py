@@ -20,7 +20,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from study.dashboard.artifacts import artifact_store, refresh_study_notes
+from study.dashboard.artifacts import artifact_store
+from study.dashboard.note import refresh_study_notes
 from study.errors import UserInputError
 from study.storage.database import StorageConfig, open_storage
 from study.storage.urls import redact

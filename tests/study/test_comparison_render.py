@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import optuna
 
-from study.dashboard.artifacts import study_note
+from study.dashboard.note import study_note
 from study.evaluation.comparison import Comparison, ComparisonRow
 from study.runtime.attrs import set_study_attr, study_attrs
 from tests.messages import assert_says

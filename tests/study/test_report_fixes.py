@@ -15,7 +15,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from study.cli import main
-from study.dashboard.artifacts import best_histogram, speed_figure, study_note
+from study.dashboard.artifacts import best_histogram, speed_figure
+from study.dashboard.note import study_note
 from study.report.build import build_report, report_path
 from study.report.html import grade, number
 from study.report.search import learning_curves, search_sections
