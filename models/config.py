@@ -45,6 +45,10 @@ def resolve_variant(variant: str, n_features: int) -> str:
 
 
 ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")
+PRIOR_RESIDUALS = ("cosine", "score")
+# model settings added with a default that changes what a stored model computes: a stored config (a study's,
+# a checkpoint's, an export's) that has no such key ran with this value
+LEGACY_MODEL_VALUES: dict[str, object] = {"prior_residual": "score"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ class RankerConfig:
     head_hidden: int = 128
     dropout: float = 0.1
     prior_scale: float = 20.0  # initial multiplier of the zero-shot / two-tower cosine in the score
+    # where the ``prior`` residual is added: "cosine", to cos0 inside the learned scale (s * (cos0 + r)), so a
+    # small residual moves the ranking; "score", outside it (s * cos0 + r, how models stored before 2026-12-07
+    # score), where the zero-initialised residual must grow by the scale (about 20) before the ranking moves
+    prior_residual: str = "cosine"
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -85,6 +93,9 @@ class RankerConfig:
                 f"trainable_layers must be an integer >= 0 (0 = all), got {self.trainable_layers!r}")
         if self.prior_scale <= 0:
             raise ValueError(f"prior_scale must be > 0, got {self.prior_scale}")
+        if self.prior_residual not in PRIOR_RESIDUALS:
+            raise ValueError(f"unknown prior_residual {self.prior_residual!r}; expected one of "
+                             f"{PRIOR_RESIDUALS}")
 
     @property
     def uses_text(self) -> bool:

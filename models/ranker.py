@@ -64,8 +64,9 @@ class RankingNet(nn.Module):
     - ``cross``: ``[CLS] query [SEP] product [SEP]`` through the encoder, pooled, fused with the feature
       tower, MLP head. Must learn query-product interaction from the judged pairs.
     - ``prior``: the same cross-encoder, but its head's output is a *residual* (last layer zero-initialised)
-      added to ``scale * cos0``, the pretrained encoder's zero-shot cosine: it starts where the zero-shot
-      encoder is and training can only move it from there.
+      added to cos0, the pretrained encoder's zero-shot cosine, inside the learned scale:
+      ``scale * (cos0 + residual)``: it starts where the zero-shot encoder is and training moves it from
+      there (``prior_residual = "score"``: ``scale * cos0 + residual``, as models stored before 2026-12-07).
     - ``frozen``: no trainable encoder: ``scale * cos0`` plus a residual MLP over the match features (and
       behaviour features, and cos0 itself). Trains in seconds.
     - ``two_tower``: query and product encoded apart by the shared encoder, mean-pooled, ``scale * cosine``
@@ -145,12 +146,17 @@ class RankingNet(nn.Module):
             if nm or self.layout.prior:
                 tower.append(features[:, nb:])  # match features, then the prior cosine
             parts.append(self.features(torch.cat(tower, dim=-1)))  # (B, hidden)
+        cos0 = None
         if self.layout.prior and self.architecture in ("prior", "frozen"):
-            score = self.cosine_scale.exp() * features[:, -1].float()  # (B,)
+            cos0 = features[:, -1].float()  # (B,)
+            score = self.cosine_scale.exp() * cos0
         if self.head is not None:
             residual = self.head(torch.cat([p.float() for p in parts], dim=-1) if len(parts) > 1
                                  else parts[0]).squeeze(-1)  # (B,)
-            score = residual if score is None else score + residual
+            if cos0 is not None and self.architecture == "prior" and self.config.prior_residual == "cosine":
+                score = self.cosine_scale.exp() * (cos0 + residual)  # the residual in cosine units
+            else:
+                score = residual if score is None else score + residual
         return score
 
     def top_layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

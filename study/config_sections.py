@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from study.data.config import DataConfig
-from study.models.config import RankerConfig, TrainConfig, check_metric
+from study.models.config import LEGACY_MODEL_VALUES, RankerConfig, TrainConfig, check_metric
 from study.runtime.trackers import TRACKERS
 from study.samplers import PrunerConfig, SamplerConfig
 from study.storage.database import StorageConfig
@@ -139,6 +139,8 @@ def config_from_dict(d: dict[str, Any]) -> Config:
                 values["path"] = None
             sections[name] = DataConfig.from_dict(values)
             continue
+        if name == "model":  # stored before a setting that changed what a model computes
+            values = {**LEGACY_MODEL_VALUES, **values}
         for f in dataclasses.fields(cls):
             if f.name in values and isinstance(values[f.name], list):
                 values[f.name] = tuple(values[f.name])

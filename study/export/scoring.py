@@ -34,6 +34,7 @@ from study.export.manifest import check_export_files, check_manifest
 from study.export.model_dir import FORMAT, FORMAT_VERSION
 from study.models import encoder as encoder_module
 from study.models import ranker as network_module
+from study.models.config import LEGACY_MODEL_VALUES
 from study.models.device import resolve_device, resolve_precision
 from study.models.ranker import RankerConfig
 from study.models.train import predict
@@ -118,8 +119,8 @@ class Ranker:
     def _build(cls, path: Path, spec: dict[str, Any], device: torch.device) -> Ranker:
         known = {f.name for f in dataclasses.fields(RankerConfig)}
         encoder_dir = path / "encoder"
-        config = RankerConfig(**{**{k: v for k, v in spec["model"].items() if k in known},
-                                 "encoder": str(encoder_dir), "n_layers": 0})
+        stored = {k: v for k, v in spec["model"].items() if k in known}
+        config = RankerConfig(**{**LEGACY_MODEL_VALUES, **stored, "encoder": str(encoder_dir), "n_layers": 0})
         check_export_files(path, spec, uses_encoder=config.uses_encoder)  # before anything is built from them
         weights = load_file(str(path / "model.safetensors"), device="cpu")
         network = _build_network(config, int(spec["n_features"]), weights, encoder_dir)

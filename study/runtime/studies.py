@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from study.config import SECTIONS, Config, config_from_dict
 from study.dashboard.artifacts import artifact_dir
 from study.errors import UserInputError
+from study.models.config import LEGACY_MODEL_VALUES
 from study.runtime.attrs import set_study_attr, study_attr, study_attrs
 from study.runtime.liveness import refuse_while_running
 from study.runtime.trials import DEFAULT_CONFIG_ATTR, DEFAULT_SAMPLED_ATTR, inside, study_folder
@@ -98,12 +99,25 @@ def _space_difference(stored: dict[str, Any], now: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _added_at_default(section: str, key: str, value: Any) -> bool:
-    """Whether ``section.key`` is a setting newer than the stored study, at its default: the study ran with
-    what the default does (``data.duplicates = "mean"`` merged nothing before repeated pairs were allowed,
-    ``model.trainable_layers = 0`` trains every layer, as every trial then did)."""
+def _added_at_default(section: str, key: str, value: Any, stored: dict[str, Any]) -> bool:
+    """Whether ``section.key`` is a setting newer than the stored study, at what the study ran with: its
+    default (``data.duplicates = "mean"`` merged nothing before repeated pairs were allowed,
+    ``model.trainable_layers = 0`` trains every layer, as every trial then did), or its legacy value where
+    the default changed what a model computes (``model.prior_residual``, in a study that trains ``prior``)."""
+    legacy = _legacy_value(section, key, stored)
+    if legacy is not None:
+        return value == legacy
     fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
     return key in fields and fields[key].default is not dataclasses.MISSING and value == fields[key].default
+
+
+def _legacy_value(section: str, key: str, stored: dict[str, Any]) -> Any:
+    if section != "model" or key not in LEGACY_MODEL_VALUES:
+        return None
+    architectures = stored.get("search", {}).get("model.architecture", {}).get("choices", [])
+    if stored.get("model", {}).get("architecture") == "prior" or "prior" in architectures:
+        return LEGACY_MODEL_VALUES[key]
+    return None  # a study that never trains prior: the setting changes nothing there
 
 
 def _setting_changes(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -115,9 +129,13 @@ def _setting_changes(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
         for key in sorted(set(a) | set(b)):
             if key == "metric" and section == "train":
                 continue  # a copy of study.metric
-            if key not in a and _added_at_default(section, key, b.get(key)):
+            if key not in a and _added_at_default(section, key, b.get(key), stored):
                 continue
-            if a.get(key) != b.get(key):
+            legacy = _legacy_value(section, key, stored) if key not in a else None
+            if legacy is not None:
+                out.append(f"{section}.{key} {_shown(legacy)} -> {_shown(b.get(key))} (the study predates "
+                           f"this setting; --set {section}.{key}={legacy} resumes it as it ran)")
+            elif a.get(key) != b.get(key):
                 out.append(f"{section}.{key} {_shown(a.get(key))} -> {_shown(b.get(key))}")
     for key in ("metric", "second_objective"):
         a, b = stored.get("study", {}).get(key), now.get("study", {}).get(key)

@@ -71,6 +71,22 @@ def test_prior_models_start_at_the_zero_shot_ranking(workspace, architecture: st
     np.testing.assert_allclose(scores, cfg.prior_scale * prior, rtol=1e-5, atol=1e-5)
 
 
+def test_the_prior_residual_is_measured_in_cosine_units(workspace) -> None:
+    """``s * (cos0 + r)``: the same residual moves the score s times as far as in ``s * cos0 + r`` (the form
+    of models stored before the change, still loadable with ``prior_residual = "score"``)."""
+    new, cfg = _model(workspace, architecture="prior")
+    old, _ = _model(workspace, architecture="prior", prior_residual="score")
+    for model in (new, old):  # the same residual in both: seed 0, then one seeded last layer
+        torch.manual_seed(1)
+        torch.nn.init.normal_(model.head[-1].weight, std=0.05)
+    split = workspace.tensors("val", cfg)
+    base = cfg.prior_scale * split.features[:, -1].numpy()
+    moved_new = evaluate(new, split, config=workspace.config.train, dtype=torch.float32)[1] - base
+    moved_old = evaluate(old, split, config=workspace.config.train, dtype=torch.float32)[1] - base
+    assert np.abs(moved_old).max() > 1e-4
+    np.testing.assert_allclose(moved_new, cfg.prior_scale * moved_old, rtol=1e-3, atol=1e-5)
+
+
 def test_validation_at_epoch_zero_keeps_the_start(workspace) -> None:
     """Epoch 0 is scored before any update, and a run whose training only hurts keeps the start."""
     model, cfg = _model(workspace, architecture="frozen")

@@ -91,3 +91,44 @@ def test_config_problems_are_refused_before_a_study_exists(tmp_path, study_toml,
     assert_not_says(err, "self.")
     assert not (tmp_path / "studies.db").exists() or not optuna.get_all_study_summaries(
         load_config(study_toml()).storage.url)
+
+
+def test_a_prior_study_made_before_prior_residual_resumes_only_as_it_ran(study_toml, capsys) -> None:
+    """The stored study's prior models scored ``s * cos0 + r``: resuming with the new default would change what
+    new trials compute, so it is refused naming the setting and the flag that resumes it as it ran."""
+    from study.config import config_from_dict
+    from study.runtime.attrs import set_study_attr
+
+    path = study_toml()
+    url = load_config(path).storage.url
+    assert main(["run", "--config", str(path), "--n-trials", "1", *FAST]) == 0
+    study = optuna.load_study(study_name="t", storage=url)
+    old = study_attr(study, "config")
+    assert old["model"]["architecture"] == "prior" and old["model"]["prior_residual"] == "cosine"
+    del old["model"]["prior_residual"]  # as an older version stored it
+    set_study_attr(study, "config", old)
+    set_study_attr(study, "training_hash", "an-older-hash")
+    assert config_from_dict(old).model.prior_residual == "score"  # checkpoints and exports score as they did
+    capsys.readouterr()
+    assert main(["run", "--config", str(path), "--n-trials", "2", *FAST]) == 2
+    assert_says(capsys.readouterr().err, "model.prior_residual 'score' -> 'cosine'",
+                "--set model.prior_residual=score resumes it as it ran")
+    assert main(["run", "--config", str(path), "--n-trials", "2", "--set", "model.prior_residual=score",
+                 *FAST]) == 0
+    assert len(optuna.load_study(study_name="t", storage=url).trials) == 2
+
+
+def test_a_frozen_study_made_before_prior_residual_resumes_as_it_is(study_toml) -> None:
+    from study.runtime.attrs import set_study_attr
+
+    path = study_toml()
+    url = load_config(path).storage.url
+    frozen = ["--set", "model.architecture=frozen"]
+    assert main(["run", "--config", str(path), "--n-trials", "1", *frozen, *FAST]) == 0
+    study = optuna.load_study(study_name="t", storage=url)
+    old = study_attr(study, "config")
+    del old["model"]["prior_residual"]
+    set_study_attr(study, "config", old)
+    set_study_attr(study, "training_hash", "an-older-hash")
+    assert main(["run", "--config", str(path), "--n-trials", "2", *frozen, *FAST]) == 0
+    assert len(optuna.load_study(study_name="t", storage=url).trials) == 2
