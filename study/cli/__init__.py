@@ -27,7 +27,7 @@ HANDLERS = {
     "best": "study.cli.best", "list": "study.cli.listing", "trials": "study.cli.trials",
     "compare": "study.cli.compare", "delete": "study.cli.delete", "data": "study.cli.data_check",
     "report": "study.cli.report", "dashboard": "study.cli.dashboard", "export": "study.cli.export",
-    "rank": "study.cli.rank", "cache": "study.cli.cache",
+    "rank": "study.cli.rank", "cache": "study.cli.cache", "proxy": "study.cli.proxy",
 }
 GROUPS = {"data": "Inspect data files."}  # commands with subcommands: `study data check`
 

@@ -6,10 +6,10 @@ grace period), and the retry chain (a failed trial queued again with the same pa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -20,12 +20,12 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from study.errors import UserInputError
-from study.runtime.attrs import HEARTBEAT_ATTR, set_trial_attr, set_trial_attr_by_id, trial_attr
+from study.runtime.attrs import HEARTBEAT_ATTR, set_trial_attr, trial_attr
 from study.runtime.signals import signals_deferred
+from study.storage import claims
 from study.storage import optuna_private as private
 from study.storage.database import StorageConfig, retrying
 from study.storage.locks import claim_lock
-from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,12 @@ def _process_alive(pid: int, start: str | None) -> bool:
 
 
 def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str, max_retry: int | None) -> bool:
-    """RUNNING -> FAIL with ``reason``, then queued again; False where another worker closed it first."""
+    """RUNNING -> FAIL with ``reason``, then queued again; False where another worker closed it first. On a
+    database both commit in one transaction (``claims.requeue``): a claim never finds the slot free between
+    them, and two workers that find the same dead trial queue it once."""
+    if claims.on_database(study):
+        return claims.requeue(study, trial_id, reason=reason,
+                              retry=retry_template(private.frozen(study, trial_id), max_retry=max_retry))
     try:
         private.set_trial_attr(study, trial_id, "fail_reason", reason)
     except UpdateFinishedTrialError:
@@ -114,19 +119,26 @@ def queue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int | Non
     """Queue a failed trial again with the same parameters (up to ``max_retry`` times in a chain; ``None``:
     no limit), without the attributes of the failed run (its fail reason, process, curve), which the retry
     records anew; the chain is kept in Optuna's ``failed_trial`` and ``retry_history``."""
+    retry = retry_template(trial, max_retry=max_retry)
+    if retry is not None:
+        study.add_trial(retry)
+
+
+def retry_template(trial: FrozenTrial, *, max_retry: int | None) -> FrozenTrial | None:
+    """The WAITING trial that retries ``trial`` (see ``queue_retry``), or None once the chain is used up."""
     history = [*retry_chain(trial), trial.number]
     if max_retry is not None and len(history) > max_retry:
         logger.warning("trial %d failed and was already retried %d times: not retrying it again",
                        trial.number, max_retry)
-        return
+        return None
     system_attrs = {"failed_trial": history[0],
                     **{k: v for k, v in trial.system_attrs.items() if k not in RUN_ATTRS},
                     "retry_history": history}
-    study.add_trial(optuna.create_trial(
+    return optuna.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
         user_attrs={k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS},
         system_attrs=system_attrs,
-    ))
+    )
 
 
 def process_gone(trial: FrozenTrial) -> bool:
@@ -186,64 +198,17 @@ def can_wait_for_others(study: optuna.Study) -> bool:
 
 
 def recover_trials(study: optuna.Study, config: StorageConfig) -> list[int]:
-    """Fail and queue again the trials whose process died; under the claim lock, so that two workers never
-    queue the same trial twice."""
+    """Fail and queue again the trials whose process died. On a database each retry is one transaction
+    (``_fail_and_retry``), so no lock is taken; on a journal file, under the claim lock, so that two workers
+    never queue the same trial twice."""
     def recover() -> list[int]:
-        with claim_lock(private.storage(study), config.url, study.study_name):
+        lock = (contextlib.nullcontext() if claims.on_database(study)
+                else claim_lock(private.storage(study), config.url, study.study_name))
+        with lock:
             return (fail_dead_trials(study, max_retry=config.max_retry)
                     + fail_stale_trials(study, max_retry=config.max_retry, grace=config.grace))
 
     return retrying(recover, url=config.url, what="check for dead trials", attempts=config.connect_attempts)
-
-
-class _Heartbeat:
-    """A running trial's heartbeats, every ``interval`` seconds from a thread: Optuna's heartbeat table where
-    the storage has one, else the time as a user attribute (the journal file).
-
-    Unlike Optuna's own heartbeat thread, which dies with the first failed write, this one survives a
-    database outage: a failed beat is logged once and tried again every second until the database answers,
-    so a short outage never makes a live trial look stale. It ends quietly where the trial was closed
-    elsewhere or its study replaced: the trial's own next write says so, in one paragraph."""
-
-    def __init__(self, study: optuna.Study, trial_id: int, interval: float) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(study, trial_id, interval), daemon=True,
-                                        name=f"heartbeat-{trial_id}")
-
-    @staticmethod
-    def _beat(study: optuna.Study, trial_id: int) -> None:
-        if private.heartbeat_enabled(study):
-            private.record_heartbeat(study, trial_id)
-        else:
-            set_trial_attr_by_id(study, trial_id, HEARTBEAT_ATTR, time.time())
-
-    def _run(self, study: optuna.Study, trial_id: int, interval: float) -> None:
-        wait, failing = interval, False
-        while not self._stop.wait(wait):
-            try:
-                self._beat(study, trial_id)
-            except (UpdateFinishedTrialError, UserInputError, KeyError):  # closed elsewhere, study replaced
-                return
-            except Exception as exc:  # noqa: BLE001 - an outage: this thread must outlive it
-                if not failing:
-                    logger.warning("heartbeat of trial id %d not recorded (%s); trying again every second "
-                                   "until the database answers", trial_id, redact(exc).splitlines()[0][:200])
-                wait, failing = min(1.0, interval), True
-                continue
-            if failing:
-                logger.info("heartbeat of trial id %d recorded again", trial_id)
-            wait, failing = interval, False
-
-    def __enter__(self) -> None:
-        self._thread.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def heartbeat(study: optuna.Study, trial_id: int, config: StorageConfig) -> Any:
-    return _Heartbeat(study, trial_id, config.heartbeat_interval)
 
 
 def live_trials(study: optuna.Study, *, grace: float) -> list[FrozenTrial]:

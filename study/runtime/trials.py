@@ -20,6 +20,11 @@ RETRIED_REASONS = ("interrupted", "process_died", "heartbeat_stale", "disk_full"
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by state name, and ``FINISHED``; on a database counted there (no trial is read)."""
+    from study.storage import claims
+
+    if claims.on_database(study):
+        return claims.state_counts(study)
     out = {s.name: 0 for s in TrialState}
     for t in study.get_trials(deepcopy=False):
         out[t.state.name] += 1

@@ -1,5 +1,7 @@
-"""The worker loop: claim a trial under the lock (a queued retry first), run it with heartbeats, close it,
-clean up its checkpoints; until the study has ``n_trials`` finished trials, whoever ran them.
+"""The worker loop: claim a trial (``study.runtime.claim``: a queued retry first), run it with heartbeats,
+close it, clean up its checkpoints; until the study has ``n_trials`` finished trials, whoever ran them. Now
+and then (every heartbeat interval, and while waiting for others) the worker sweeps the study for trials
+whose process died and queues them again; never on every claim.
 
 ``n_trials`` is the study's total of finished trials (complete + pruned). A worker *claims* a trial only while
 the claims (finished, running and queued trials) fall short of the target; a claimed trial that would still
@@ -12,9 +14,9 @@ import contextlib
 import gc
 import logging
 import os
+import random
 import socket
 import time
-import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,16 +29,12 @@ from optuna.trial import FrozenTrial, TrialState
 from study.config import Config
 from study.models.checkpoint import DISK_FULL_REASON, DiskFullError
 from study.runtime.checkpoints import UNWRITABLE_REASON, trial_closed, unwritable_place
-from study.runtime.liveness import (
-    can_wait_for_others,
-    close_interrupted,
-    heartbeat,
-    mark_claimed,
-    recover_trials,
-)
+from study.runtime.claim import claim_trial
+from study.runtime.heartbeats import heartbeat
+from study.runtime.liveness import can_wait_for_others, close_interrupted, recover_trials
 from study.runtime.signals import signals_deferred
 from study.runtime.studies import public_config
-from study.runtime.trials import CLAIMED, counts
+from study.runtime.trials import counts
 from study.samplers import build_pruner, build_sampler
 from study.storage import optuna_private as private
 from study.storage.database import (
@@ -48,54 +46,12 @@ from study.storage.database import (
     unavailable,
 )
 from study.storage.identity import StudyReplacedError, check_held, holding
-from study.storage.locks import claim_lock
 from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
 
 Objective = Callable[[optuna.trial.Trial], Any]
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
-
-
-def claim_trial(study: optuna.Study, config: Config, *, sampler_seed: int) -> optuna.trial.Trial | None:
-    """The next trial to run (a queued retry first), or None while the claims already reach ``n_trials``."""
-    target = config.study.n_trials
-    claimed: list[optuna.trial.Trial] = []  # survives a retried attempt: a trial is asked for once
-
-    def claim() -> optuna.trial.Trial | None:
-        if not claimed:
-            with claim_lock(private.storage(study), config.storage.url, study.study_name):
-                c = counts(study)
-                if c["WAITING"] == 0 and c["FINISHED"] + c["RUNNING"] >= target:
-                    return None
-                # optuna expects heartbeats with optimize(); this loop sends them
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                    claimed.append(study.ask())
-                mark_claimed(study, claimed[0], sampler_seed)
-        else:
-            mark_claimed(study, claimed[0], sampler_seed)
-        return claimed[0]
-
-    try:
-        trial = retrying(claim, url=config.storage.url, what="claim a trial",
-                         attempts=config.storage.connect_attempts)
-        if trial is None:
-            return None
-        trials = retrying(lambda: study.get_trials(deepcopy=False), url=config.storage.url,
-                          what="read the trials", attempts=config.storage.connect_attempts)
-        ahead = sum(t.number < trial.number and t.state in CLAIMED for t in trials)
-        if ahead >= target:  # another worker took the last slot at the same moment
-            trial.set_user_attr("fail_reason", "surplus")
-            study.tell(trial, state=TrialState.FAIL)
-            logger.info("trial %d not run: the study already has %d trials finished or under way",
-                        trial.number, ahead)
-            return None
-    except KeyboardInterrupt:
-        if claimed:
-            close_interrupted(study, claimed[0])
-        raise
-    return trial
 
 
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, state: TrialState, values: Any,
@@ -219,7 +175,8 @@ def _n_trials_so_far(storage: optuna.storages.BaseStorage, config: Config) -> in
     """Part of the sampler seed: a resumed study must not be offered the same first samples again."""
     def count() -> int:
         study_id = storage.get_study_id_from_name(config.study.name)
-        return len(storage.get_all_trials(study_id, deepcopy=False))
+        counted = private.count_trials_of(storage, study_id)  # by the database: no trial is read
+        return counted if counted is not None else len(storage.get_all_trials(study_id, deepcopy=False))
 
     return retrying(count, url=config.storage.url, what=f"load study {config.study.name!r}",
                     attempts=config.storage.connect_attempts)
@@ -260,12 +217,16 @@ def _work(study: optuna.Study, config: Config, objective: Objective, *, on_trial
     poll = min(5.0, max(0.5, config.storage.heartbeat_interval / 2))
     waiting_since = None
     cut_off = False  # the last trial was stopped by the database (TrialCutOffError)
+    sweep_every = float(config.storage.heartbeat_interval)
+    next_sweep = 0.0  # at once; then every interval, spread so that a fleet does not sweep together
 
     def read(action: Callable[[], Any], what: str) -> Any:  # an outage between trials is waited out too
         return retrying(action, url=config.storage.url, what=what, attempts=config.storage.connect_attempts)
 
     while True:
-        recover_trials(study, config.storage)
+        if time.monotonic() >= next_sweep:
+            recover_trials(study, config.storage)
+            next_sweep = time.monotonic() + sweep_every * random.uniform(0.5, 1.5)
         if deadline is not None and time.monotonic() > deadline:
             logger.info("timeout reached, starting no new trial")
             break
@@ -296,6 +257,7 @@ def _work(study: optuna.Study, config: Config, objective: Objective, *, on_trial
             waiting_since = time.monotonic()
             logger.info("%d/%d finished, %d running elsewhere: waiting for them (a trial whose process "
                         "dies is retried here)", c["FINISHED"], config.study.n_trials, c["RUNNING"])
+        next_sweep = 0.0  # waiting: each poll looks for dead trials
         time.sleep(poll)
 
 

@@ -32,6 +32,8 @@ from study.storage.urls import (
     DEFAULT_STORAGE,
     engine_url,
     file_of,
+    grpc_address,
+    is_grpc,
     is_journal,
     journal_path,
     redact,
@@ -83,9 +85,10 @@ def retrying(action: Callable[[], T], *, url: str, what: str, attempts: int = 5)
         except UserInputError:  # already one paragraph (a study replaced under this process, a refusal)
             raise
         except (ImportError, ModuleNotFoundError) as exc:
+            extra = "grpc" if is_grpc(url) else "postgres"
             raise UserInputError(
-                f"The storage {redact(url)} needs a database driver that is not installed ({redact(exc)}). "
-                "For PostgreSQL install the extra: pip install 'study[postgres]'."
+                f"The storage {redact(url)} needs a driver that is not installed ({redact(exc)}). Install "
+                f"the extra: pip install 'study[{extra}]'."
             ) from None
         except Exception as exc:
             if _refused(exc, url):  # a wrong password or a missing database: at once, no retries
@@ -137,11 +140,34 @@ def is_transient(exc: BaseException) -> bool:
     """Errors of the database connection itself (as opposed to a bug or a bad value)."""
     if isinstance(exc, (sqlite3.OperationalError, optuna.exceptions.StorageInternalError)):
         return True
+    if isinstance(exc, ConnectionError) or type(exc).__module__.startswith("grpc"):  # the proxy away
+        return True
     try:
         import sqlalchemy.exc as sa_exc  # ~0.15 s: journal-file storages never load SQLAlchemy
     except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
         return False
     return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError))
+
+
+# A worker holds one connection to a database server, never more: its claims, writes and heartbeats take turns
+# on it (each is one short transaction), so N workers need N connections (README, "Many workers").
+# Optuna's schema set-up on a new database nests a second connection, so the pool allows one more while the
+# storage is built and none after (``_one_connection``).
+SERVER_POOL: dict[str, Any] = {"pool_size": 1, "max_overflow": 1, "pool_timeout": 120}
+
+
+def _one_connection(engine: Any) -> None:
+    """From now on the engine's pool opens no connection beyond its one (SQLAlchemy's ``QueuePool`` keeps
+    the limit as ``_max_overflow``; an extra connection opened during set-up was closed when returned)."""
+    if engine.dialect.name != "sqlite" and hasattr(engine.pool, "_max_overflow"):
+        engine.pool._max_overflow = 0
+
+
+def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
+    host, port = grpc_address(url)
+    proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
+    proxy.wait_server_ready(timeout=10)
+    return proxy
 
 
 _OPENED: dict[tuple[StorageConfig, str | None], optuna.storages.BaseStorage] = {}
@@ -177,10 +203,25 @@ def open_storage(config: StorageConfig, *, must_exist: bool = False,
     return _OPENED[key]
 
 
-def build_storage(config: StorageConfig, *, read_only: bool = False) -> optuna.storages.BaseStorage:
+def _check_schema(storage: optuna.storages.RDBStorage, url: str) -> None:
+    """Optuna's schema check, one connection at a time (its own holds a session while it opens another)."""
+    current, head = storage.get_current_version(), storage.get_head_version()
+    if current != head:
+        raise UserInputError(
+            f"The database {redact(url)} was set up by another Optuna version (schema {current}, this "
+            f"Optuna {optuna.__version__} uses {head}); nothing was written. Upgrade it with `optuna storage "
+            "upgrade --storage URL` if it is older, or install the Optuna version that set it up.")
+
+
+def build_storage(config: StorageConfig, *, read_only: bool = False,
+                  connections: int = 1) -> optuna.storages.BaseStorage:
     """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database;
-    ``read_only``: a SQLite file opened for reading only (no schema creation, no WAL, no locks)."""
+    ``read_only``: a SQLite file opened for reading only (no schema creation, no WAL, no locks);
+    ``connections``: to a database server (one for a worker, more for the gRPC proxy's threads)."""
     url = config.url
+    if is_grpc(url):
+        return retrying(lambda: _grpc_proxy(url), url=url, what="reach the gRPC storage proxy",
+                        attempts=config.connect_attempts)
     if is_journal(url):
         path = journal_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +233,9 @@ def build_storage(config: StorageConfig, *, read_only: bool = False) -> optuna.s
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": config.sqlite_timeout}}
-    elif url.startswith(("postgresql", "postgres")):
+    else:  # a database server: one connection per process, shared by the worker and its heartbeat thread
+        engine_kwargs.update(SERVER_POOL, pool_size=connections)
+    if url.startswith(("postgresql", "postgres")):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
 
     def open_read_only() -> optuna.storages.RDBStorage:
@@ -211,7 +254,10 @@ def build_storage(config: StorageConfig, *, read_only: bool = False) -> optuna.s
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=config.heartbeat_interval,
                 grace_period=config.grace,
+                skip_compatibility_check=True,  # Optuna's check nests two connections: ours takes one
             )
+        _check_schema(storage, url)
+        _one_connection(storage.engine)
         if url.startswith("sqlite"):
             immediate_transactions(storage.engine)
         return storage
@@ -230,3 +276,18 @@ def build_storage(config: StorageConfig, *, read_only: bool = False) -> optuna.s
         raise
 
 
+
+
+def serve_proxy(url: str, *, host: str, port: int, threads: int, on_ready: Callable[[], None]) -> None:
+    """Optuna's gRPC storage proxy on ``url`` (``study proxy``), until Ctrl-C or SIGTERM."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        import grpc  # noqa: F401 - the extra: a clear message now rather than at the first request
+        from optuna.storages import run_grpc_proxy_server
+    except ImportError as exc:
+        raise UserInputError(f"study proxy needs grpcio ({exc}). Install the extra: pip install "
+                             "'study[grpc]'.") from None
+    storage = optuna.storages.get_storage(build_storage(StorageConfig(url=url), connections=threads))
+    on_ready()
+    run_grpc_proxy_server(storage, host=host, port=port, thread_pool=ThreadPoolExecutor(max_workers=threads))

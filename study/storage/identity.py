@@ -6,8 +6,9 @@ still running a trial of a study that another process deleted or re-created (``s
 --new``) would write its epochs into the new study's trials by id. Every process that works on a study
 *holds* it (``holding``): before each INSERT, UPDATE or DELETE on that database, in the same transaction as
 the write (SQLite's ``BEGIN IMMEDIATE`` holds the write lock from the first statement), the study's name and
-token are read back by its id; a study gone, renamed or of another generation stops the write with
-``StudyReplacedError`` (one paragraph, exit code 2), so nothing of the old process reaches the new study.
+token are read back by its id (once per transaction, at its first write); a study gone, renamed or of another
+generation stops the write with ``StudyReplacedError`` (one paragraph, exit code 2), so nothing of the old
+process reaches the new study.
 Optuna's journal file and PostgreSQL never reuse an id; the check runs on every SQL database alike.
 """
 
@@ -101,6 +102,9 @@ def _listen(engine: Any) -> None:
         held = _HELD.get(id(engine))
         if not held:
             return
+        transaction = conn.get_transaction()  # checked once per transaction: at its first write
+        if transaction is not None and conn.info.get("study_checked") is transaction:
+            return
         check = cursor.connection.cursor()  # the same connection, so the same transaction as the write
         try:
             for sid, (name, token) in list(held.items()):
@@ -108,6 +112,7 @@ def _listen(engine: Any) -> None:
                 _compare(check.fetchone(), name, token)
         finally:
             check.close()
+        conn.info["study_checked"] = transaction
 
 
 def _compare(row: Any, name: str, token: str | None) -> None:

@@ -12,11 +12,14 @@ reason.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
-from optuna.storages._cached_storage import _CachedStorage
+from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.storages._rdb import models as _models
 from optuna.trial import FrozenTrial, TrialState
 
 
@@ -34,11 +37,17 @@ def trial_id(trial: optuna.trial.BaseTrial | FrozenTrial) -> int:
     return trial._trial_id
 
 
-def rdb_engine(storage: optuna.storages.BaseStorage) -> Any:
-    """The SQLAlchemy engine under a study's storage (Optuna wraps an ``RDBStorage`` in a ``_CachedStorage``,
-    which keeps it as ``_backend``), or None for a storage that has none (the journal file, in memory)."""
+def rdb_backend(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
+    """The ``RDBStorage`` under a study's storage (Optuna wraps it in a ``_CachedStorage``, which keeps it as
+    ``_backend``), or None for a storage that has none (the journal file, in memory, the gRPC proxy)."""
     backend = storage._backend if isinstance(storage, _CachedStorage) else storage
-    return backend.engine if isinstance(backend, optuna.storages.RDBStorage) else None
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+def rdb_engine(storage: optuna.storages.BaseStorage) -> Any:
+    """The SQLAlchemy engine under a study's storage, or None (see ``rdb_backend``)."""
+    backend = rdb_backend(storage)
+    return backend.engine if backend is not None else None
 
 
 def frozen(study: optuna.Study, tid: int) -> FrozenTrial:
@@ -84,3 +93,127 @@ def record_heartbeat(study: optuna.Study, tid: int) -> None:
 def stale_trial_ids(study: optuna.Study) -> list[int]:
     """RUNNING trials whose heartbeat is older than the storage's grace period."""
     return list(storage(study)._get_stale_trial_ids(study_id(study)))  # type: ignore[attr-defined]
+
+
+# --- one transaction under the study's row lock (the claim, the retry of a dead trial) ---------------------
+# Optuna's own ``create_new_trial`` locks the study's row (``SELECT ... FOR UPDATE``) to number a trial; the
+# same lock, held for one short transaction on the worker's one connection, makes a count of the claims and
+# the trial that follows from it one step. SQLite serialises the transaction with ``BEGIN IMMEDIATE``.
+
+def trial_object(study: optuna.Study, tid: int) -> optuna.trial.Trial:
+    """A live ``Trial`` for a trial claimed here, as ``Study.ask`` builds one: the trial entered in the
+    storage's cache (as ``_CachedStorage.create_new_trial`` enters the trials it creates), the study's
+    per-trial cache of the trial list reset, so the sampler sees the trials as they are now."""
+    store = storage(study)
+    if isinstance(store, _CachedStorage):  # it learns of a trial only when it creates or reads it itself
+        with store._lock:
+            if tid not in store._trial_id_to_study_id_and_number:
+                store._studies.setdefault(study_id(study), _StudyInfo())
+                store._add_trials_to_cache(study_id(study), [store._backend.get_trial(tid)])
+    study._thread_local.cached_all_trials = None
+    return optuna.trial.Trial(study, tid)
+
+
+@contextlib.contextmanager
+def study_row_locked(study: optuna.Study) -> Iterator[Any]:
+    """A SQLAlchemy session in one transaction that holds the study's row lock; committed on exit."""
+    from sqlalchemy import orm
+
+    backend = rdb_backend(storage(study))
+    assert backend is not None, "only for a storage on a database"
+    with orm.Session(bind=backend.engine, autoflush=False) as session, session.begin():
+        _models.StudyModel.find_or_raise_by_id(study_id(study), session, for_update=True)
+        yield session
+
+
+def state_counts(session: Any, sid: int) -> dict[str, int]:
+    """Trials of a study by state name, counted by the database (no trial is read)."""
+    from sqlalchemy import func
+
+    model = _models.TrialModel
+    rows = session.query(model.state, func.count(model.trial_id)).filter(model.study_id == sid).group_by(
+        model.state).all()
+    return {state.name: n for state, n in rows}
+
+
+def count_trials_of(store: optuna.storages.BaseStorage, sid: int) -> int | None:
+    """All trials of a study, counted by the database; None for a storage without one."""
+    backend = rdb_backend(store)
+    if backend is None:
+        return None
+    from sqlalchemy import orm
+
+    with orm.Session(bind=backend.engine) as session:
+        return sum(state_counts(session, sid).values())
+
+
+def first_waiting(session: Any, sid: int) -> int | None:
+    """RUNNING now: the oldest WAITING trial of the study (a queued retry, an enqueued trial), by id."""
+    model = _models.TrialModel
+    trial = (session.query(model).filter(model.study_id == sid, model.state == TrialState.WAITING)
+             .order_by(model.number).with_for_update().first())
+    if trial is None:
+        return None
+    trial.state = TrialState.RUNNING
+    trial.datetime_start = _now()
+    return trial.trial_id
+
+
+def running_trial(session: Any, sid: int, number: int) -> int:
+    """A new RUNNING trial numbered ``number`` (the count of the study's trials: every trial is created
+    under the study's row lock, Optuna's own too, so none can come between the count and this insert)."""
+    trial = _models.TrialModel(study_id=sid, number=number, state=TrialState.RUNNING, datetime_start=_now())
+    session.add(trial)
+    session.flush()
+    return trial.trial_id
+
+
+def claimed_by(session: Any, tid: int, attrs: dict[str, Any], *, fresh: bool) -> None:
+    """``attrs`` as the trial's system attributes and its first heartbeat (at the database's time, as
+    ``record_heartbeat`` writes it), in as few statements as the driver allows; ``fresh``: a trial created
+    in this transaction, which has neither yet."""
+    import json
+
+    from sqlalchemy import delete
+
+    if not fresh:
+        model = _models.TrialSystemAttributeModel
+        session.execute(delete(model).where(model.trial_id == tid, model.key.in_(list(attrs))))
+        beat = _models.TrialHeartbeatModel
+        session.execute(delete(beat).where(beat.trial_id == tid))
+    session.add_all([_models.TrialSystemAttributeModel(trial_id=tid, key=k, value_json=json.dumps(v))
+                     for k, v in attrs.items()])
+    session.add(_models.TrialHeartbeatModel(trial_id=tid))
+
+
+def new_trial(study: optuna.Study, session: Any, template: FrozenTrial) -> int:
+    """A trial made from ``template`` (state, params, attributes), numbered as Optuna numbers it."""
+    backend = rdb_backend(storage(study))
+    assert backend is not None
+    trial = backend._get_prepared_new_trial(study_id(study), template, session)
+    session.flush()
+    return trial.trial_id
+
+
+def fail_running_in(session: Any, tid: int, user_attrs: dict[str, Any]) -> bool:
+    """RUNNING -> FAIL with ``user_attrs`` set, inside the transaction; False (nothing written) where the
+    trial is no longer RUNNING."""
+    import json
+
+    from sqlalchemy import delete
+
+    trial = _models.TrialModel.find_or_raise_by_id(tid, session, for_update=True)
+    if trial.state != TrialState.RUNNING:
+        return False
+    model = _models.TrialUserAttributeModel
+    session.execute(delete(model).where(model.trial_id == tid, model.key.in_(list(user_attrs))))
+    session.add_all([model(trial_id=tid, key=k, value_json=json.dumps(v)) for k, v in user_attrs.items()])
+    trial.state = TrialState.FAIL
+    trial.datetime_complete = _now()
+    return True
+
+
+def _now() -> Any:
+    import datetime
+
+    return datetime.datetime.now()

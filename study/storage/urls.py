@@ -55,3 +55,19 @@ def file_of(url: str) -> str | None:
     path = (str(journal_path(url)) if is_journal(url)
             else (sqlite_path(url) if url.startswith("sqlite") else None))
     return None if path in (None, ":memory:", "") else path
+
+
+def is_grpc(url: str) -> bool:
+    """``grpc://host:port``: Optuna's gRPC storage proxy (``study proxy`` starts one)."""
+    return url.startswith("grpc://")
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    """``grpc://host:port`` -> (host, port); port 13000 (Optuna's default) when left out."""
+    rest = url.removeprefix("grpc://").split("/", 1)[0]
+    host, sep, port = rest.rpartition(":")
+    if not sep:
+        host, port = rest, "13000"
+    if not host or not port.isdigit():
+        raise ValueError(f"a gRPC storage URL is grpc://host:port, got {url!r}")
+    return host.strip("[]"), int(port)

@@ -18,7 +18,8 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 
 from study.runtime.attrs import set_trial_attr, trial_attr
-from study.runtime.liveness import fail_stale_trials, heartbeat, process_identity, queue_retry
+from study.runtime.heartbeats import heartbeat
+from study.runtime.liveness import fail_stale_trials, process_identity, queue_retry
 from study.runtime.request import load_config
 from study.storage import optuna_private as private
 from study.storage.database import StorageConfig, build_storage
