@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,4 +72,45 @@ def postgres(*, max_connections: int = 100, settings: tuple[str, ...] = ()) -> I
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False,
                        capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pgbouncer(url: str, *, pool_size: int = 4) -> Iterator[str]:
+    """PgBouncer in transaction mode in front of ``url`` (a server of ``postgres``): its URL, where the
+    clients share ``pool_size`` server connections. ``NoPostgres`` where PgBouncer is not installed."""
+    binary = shutil.which("pgbouncer") or next(iter(glob.glob("/usr/sbin/pgbouncer")), None)
+    if binary is None:
+        raise NoPostgres("PgBouncer is not installed")
+    server = url.rsplit("@", 1)[1]  # 127.0.0.1:PORT/postgres
+    host_port, _, database = server.partition("/")
+    host, _, port = host_port.partition(":")
+    folder = Path(tempfile.mkdtemp(prefix="study-pgbouncer-"))
+    listen = _free_port()
+    (folder / "users.txt").write_text(f'"study" "{PASSWORD}"\n')
+    (folder / "pgbouncer.ini").write_text(
+        f"[databases]\n{database} = host={host} port={port} dbname={database}\n[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {listen}\nauth_type = plain\n"
+        f"auth_file = {folder / 'users.txt'}\npool_mode = transaction\nmax_client_conn = 1000\n"
+        f"default_pool_size = {pool_size}\nunix_socket_dir =\nlogfile = {folder / 'log'}\n"
+        f"pidfile = {folder / 'pid'}\n")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        for path in (folder, *folder.iterdir()):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    proc = subprocess.Popen([*prefix, binary, str(folder / "pgbouncer.ini")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", listen), timeout=1):
+                break
+            if proc.poll() is not None:
+                raise NoPostgres(f"PgBouncer did not start: {(folder / 'log').read_text()[-300:]}")
+            time.sleep(0.1)
+        yield f"postgresql://study:{PASSWORD}@127.0.0.1:{listen}/{database}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)

@@ -237,6 +237,8 @@ def build_storage(config: StorageConfig, *, read_only: bool = False,
         engine_kwargs.update(SERVER_POOL, pool_size=connections)
     if url.startswith(("postgresql", "postgres")):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
+        if engine_url(url).startswith("postgresql+psycopg://"):  # no server-side prepared statements: a
+            engine_kwargs["connect_args"]["prepare_threshold"] = None  # pooler in transaction mode has none
 
     def open_read_only() -> optuna.storages.RDBStorage:
         check_sqlite_file(db_file, config.sqlite_timeout, read_only=True)

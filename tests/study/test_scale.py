@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 
 from bench.fleet import run_fleet
-from bench.postgres import NoPostgres, postgres
+from bench.postgres import NoPostgres, pgbouncer, postgres
 from bench.scale import start_proxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -50,3 +50,15 @@ def test_four_workers_through_the_grpc_proxy_reach_the_exact_total(db_url) -> No
         proxy.terminate()
         proxy.wait(timeout=30)
     _exact(row)
+
+
+def test_four_workers_behind_pgbouncer_in_transaction_mode_share_two_server_connections(db_url) -> None:
+    import study.runtime.worker  # noqa: F401
+
+    try:
+        with pgbouncer(db_url, pool_size=2) as pooled:
+            row = run_fleet(db_url, pooled, 4, 10)
+    except NoPostgres as exc:
+        pytest.skip(str(exc))
+    _exact(row)
+    assert row["max_connections_seen"] <= 2 + 1, row  # the pool's two, and PgBouncer's own check
