@@ -25,11 +25,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # uses the whole pretrained encoder) and a small catalogue, so that the study fits in about 10 minutes on
     # 2 cores; on CUDA the full encoder and a larger budget.
     "cpu-demo": {
-        "study": {"n_trials": 24},
+        "study": {"n_trials": 16},
         "pruner": {"n_startup_trials": 4, "n_warmup_steps": 1},
         "data": {"n_queries": 300, "items_per_query": 10, "val_fraction": 0.25, "test_fraction": 0.35},
         "model": {"n_layers": 1, "max_length": 40},
-        "train": {"epochs": 3, "batch_size": 16, "patience": 0},
+        "train": {"epochs": 3, "batch_size": 32, "patience": 0},
         # frozen trials take a second an epoch and need more of them (bench/RESULTS.md, section 5); a
         # fine-tuned trial's epoch takes about 10 s here, so those keep 3 (8 made the study 4x slower and
         # no better)
