@@ -57,7 +57,8 @@ def check_columns(frame: pd.DataFrame, *, source: str, require_label: bool) -> N
             f"{', '.join(map(repr, map(str, frame.columns)))}. Needed: query, label and at least one product "
             "text column such as title (query_id and product_id are optional: derived from the query and "
             "product text when absent); "
-            "map differently named columns with data.columns, e.g. columns = {query = \"search_term\"}."
+            "map differently named columns with --map (e.g. --map query=search_term) or, in a config file, "
+            "with data.columns, e.g. columns = {query = \"search_term\"}."
         ))
 
 
