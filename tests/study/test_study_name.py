@@ -11,7 +11,7 @@ from study.cli.base import resolve_study_name
 from tests.messages import assert_says
 
 EXTRA = {"export": ["--out", "x"]}  # what else a command requires
-NOT_ON_A_STUDY = {"list", "dashboard", "data", "rank", "compare", "cache"}  # compare takes several NAMEs
+NOT_ON_A_STUDY = {"list", "dashboard", "data", "rank", "compare", "cache", "proxy"}  # compare takes several NAMEs
 
 
 def _parse(argv: list[str]):
