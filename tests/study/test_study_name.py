@@ -11,7 +11,8 @@ from study.cli.base import resolve_study_name
 from tests.messages import assert_says
 
 EXTRA = {"export": ["--out", "x"]}  # what else a command requires
-NOT_ON_A_STUDY = {"list", "dashboard", "data", "rank", "compare", "cache", "proxy"}  # compare takes several NAMEs
+# compare takes several NAMEs; proxy serves a whole database
+NOT_ON_A_STUDY = {"list", "dashboard", "data", "rank", "compare", "cache", "proxy"}
 
 
 def _parse(argv: list[str]):
