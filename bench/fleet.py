@@ -4,7 +4,9 @@ stub objective; what they measured, summed up with what the database holds after
 
 from __future__ import annotations
 
+import gc
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -139,6 +141,7 @@ def run_fleet(db_url: str, worker_url: str, n_workers: int, n_trials: int, *, pl
     monitor = threading.Thread(target=_connections, args=(db_url, stop, seen), daemon=True)
     monitor.start()
     ctx = mp.get_context("fork")
+    gc.freeze()  # what this process loaded stays shared with the forks (no collection writes to it)
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     procs = [ctx.Process(target=worker_process,
@@ -172,7 +175,7 @@ def summarise(db_url: str, name: str, n_trials: int, n_workers: int, procs: list
     claims = [c for r in results for c in r["claims"]]
     slots = [c for r in results for c in r.get("slots", [])]
     holds = [c for r in results for c in r.get("lock_holds", [])]
-    waits = [c for r in results for c in r.get("lock_waits", [])]
+    waits = [c for r in results for c in r.get("lock_waits", []) if not math.isnan(c)]  # NaN: in the server
     errors = [e for r in results for e in r["errors"]]
     return {
         "mode": "plain optuna" if plain else "run_worker", "workers": n_workers, "n_trials": n_trials,

@@ -1,6 +1,6 @@
 """The worker loop: claim a trial (``study.runtime.claim``: a queued retry first), run it with heartbeats,
 close it, clean up its checkpoints; until the study has ``n_trials`` finished trials, whoever ran them. Now
-and then (every heartbeat interval, and while waiting for others) the worker sweeps the study for trials
+and then (every half grace period, and while waiting for others) the worker sweeps the study for trials
 whose process died and queues them again; never on every claim.
 
 ``n_trials`` is the study's total of finished trials (complete + pruned). A worker *claims* a trial only while
@@ -217,8 +217,8 @@ def _work(study: optuna.Study, config: Config, objective: Objective, *, on_trial
     poll = min(5.0, max(0.5, config.storage.heartbeat_interval / 2))
     waiting_since = None
     cut_off = False  # the last trial was stopped by the database (TrialCutOffError)
-    sweep_every = float(config.storage.heartbeat_interval)
-    next_sweep = 0.0  # at once; then every interval, spread so that a fleet does not sweep together
+    sweep_every = config.storage.grace / 2  # a trial is stale only after the grace period anyway
+    next_sweep = 0.0  # at once; then every half grace period, spread so that a fleet does not sweep together
 
     def read(action: Callable[[], Any], what: str) -> Any:  # an outage between trials is waited out too
         return retrying(action, url=config.storage.url, what=what, attempts=config.storage.connect_attempts)

@@ -217,3 +217,68 @@ def _now() -> Any:
     import datetime
 
     return datetime.datetime.now()
+
+
+# The same claim on PostgreSQL through psycopg 3 in one round trip: the lock, the count and the inserts run in
+# the server one statement after another (each statement its own snapshot, so the count sees every claim
+# committed before the lock was granted), and the COMMIT ends it there, so the lock is never held while the
+# worker waits for a core. Values are rendered by psycopg's own quoting (``psycopg.sql.Literal``).
+_PG_CLAIM = """
+SELECT study_id FROM studies WHERE study_id = {sid} FOR UPDATE;
+WITH w AS (SELECT trial_id FROM trials WHERE study_id = {sid} AND state = 'WAITING'
+           ORDER BY number LIMIT 1 FOR UPDATE),
+popped AS (UPDATE trials SET state = 'RUNNING', datetime_start = {now}
+           WHERE trial_id IN (SELECT trial_id FROM w) RETURNING trial_id),
+c AS (SELECT count(*) AS total,
+             count(*) FILTER (WHERE state IN ('COMPLETE', 'PRUNED', 'RUNNING', 'WAITING')) AS claims
+      FROM trials WHERE study_id = {sid}),
+created AS (INSERT INTO trials (number, study_id, state, datetime_start)
+            SELECT c.total, {sid}, 'RUNNING', {now} FROM c
+            WHERE c.claims < {target} AND NOT EXISTS (SELECT 1 FROM w)
+              AND EXISTS (SELECT 1 FROM studies WHERE study_id = {sid})
+            RETURNING trial_id),
+got AS (SELECT trial_id FROM popped UNION ALL SELECT trial_id FROM created),
+attrs AS (INSERT INTO trial_system_attributes (trial_id, key, value_json)
+          SELECT got.trial_id, a.key, a.value FROM got, (VALUES {attrs}) AS a (key, value)
+          ON CONFLICT (trial_id, key) DO UPDATE SET value_json = EXCLUDED.value_json),
+beat AS (INSERT INTO trial_heartbeats (trial_id, heartbeat) SELECT trial_id, now() FROM got
+         ON CONFLICT (trial_id) DO UPDATE SET heartbeat = EXCLUDED.heartbeat)
+SELECT trial_id FROM got;
+COMMIT;
+"""
+
+
+def claims_in_one_round_trip(study: optuna.Study) -> bool:
+    """Whether ``claim_on_postgres`` applies: PostgreSQL through psycopg 3, Optuna's tables as it names
+    them."""
+    engine = rdb_engine(storage(study))
+    return (engine is not None and engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+            and _models.TrialModel.__tablename__ == "trials"
+            and _models.TrialSystemAttributeModel.__tablename__ == "trial_system_attributes"
+            and _models.TrialHeartbeatModel.__tablename__ == "trial_heartbeats")
+
+
+def claim_on_postgres(study: optuna.Study, *, target: int, attrs: dict[str, Any]) -> int | None:
+    """``claims.claim_slot`` as one round trip (see ``_PG_CLAIM``): the id of the trial now RUNNING here, or
+    None when the claims reach ``target`` (or the study is gone: the caller checks)."""
+    import datetime
+    import json
+
+    from psycopg import sql
+
+    engine = rdb_engine(storage(study))
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        values = ", ".join(f"({sql.Literal(k).as_string(raw)}, {sql.Literal(json.dumps(v)).as_string(raw)})"
+                           for k, v in attrs.items())
+        text = _PG_CLAIM.format(sid=int(study_id(study)), target=int(target), attrs=values,
+                                now=sql.Literal(datetime.datetime.now()).as_string(raw) + "::timestamp")
+        cursor = raw.cursor()
+        try:
+            cursor.execute(text.encode())
+            cursor.nextset()
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        conn.commit()  # the server has committed already: nothing is sent
+    return None if row is None else int(row[0])
