@@ -213,6 +213,19 @@ def _check_schema(storage: optuna.storages.RDBStorage, url: str) -> None:
             "upgrade --storage URL` if it is older, or install the Optuna version that set it up.")
 
 
+def _engine_kwargs(config: StorageConfig, connections: int) -> dict[str, Any]:
+    url = config.url
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": config.sqlite_timeout}}
+    # a database server: one connection per process, shared by the worker and its heartbeat thread
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True, **SERVER_POOL, "pool_size": connections}
+    if url.startswith(("postgresql", "postgres")):
+        engine_kwargs["connect_args"] = {"connect_timeout": 10}
+        if engine_url(url).startswith("postgresql+psycopg://"):  # no server-side prepared statements: a
+            engine_kwargs["connect_args"]["prepare_threshold"] = None  # pooler in transaction mode has none
+    return engine_kwargs
+
+
 def build_storage(config: StorageConfig, *, read_only: bool = False,
                   connections: int = 1) -> optuna.storages.BaseStorage:
     """The storage with heartbeats and stale-trial retry, retrying a locked or unreachable database;
@@ -230,15 +243,7 @@ def build_storage(config: StorageConfig, *, read_only: bool = False,
         )
         return optuna.storages.JournalStorage(backend)
     db_file = sqlite_path(url) if url.startswith("sqlite") else None
-    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        engine_kwargs = {"connect_args": {"timeout": config.sqlite_timeout}}
-    else:  # a database server: one connection per process, shared by the worker and its heartbeat thread
-        engine_kwargs.update(SERVER_POOL, pool_size=connections)
-    if url.startswith(("postgresql", "postgres")):
-        engine_kwargs["connect_args"] = {"connect_timeout": 10}
-        if engine_url(url).startswith("postgresql+psycopg://"):  # no server-side prepared statements: a
-            engine_kwargs["connect_args"]["prepare_threshold"] = None  # pooler in transaction mode has none
+    engine_kwargs = _engine_kwargs(config, connections)
 
     def open_read_only() -> optuna.storages.RDBStorage:
         check_sqlite_file(db_file, config.sqlite_timeout, read_only=True)
