@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from study.storage import optuna_private as private
+from study.storage.identity import check_held
 
 FINISHED_STATES = ("COMPLETE", "PRUNED")
 
@@ -77,7 +78,11 @@ def claim_slot(study: optuna.Study, *, target: int, identity: dict[str, Any]) ->
         return None
     start = time.perf_counter()
     if private.claims_in_one_round_trip(study):
-        tid = private.claim_on_postgres(study, target=target, attrs=identity)
+        try:
+            tid = private.claim_on_postgres(study, target=target, attrs=identity)
+        except KeyError:  # deleted under this process: one paragraph where it holds the study
+            check_held(study)
+            raise
         TIMINGS.add(float("nan"), time.perf_counter() - start)  # wait and hold both inside the server
         return tid
     with private.study_row_locked(study) as session:

@@ -260,7 +260,7 @@ def claims_in_one_round_trip(study: optuna.Study) -> bool:
 
 def claim_on_postgres(study: optuna.Study, *, target: int, attrs: dict[str, Any]) -> int | None:
     """``claims.claim_slot`` as one round trip (see ``_PG_CLAIM``): the id of the trial now RUNNING here, or
-    None when the claims reach ``target`` (or the study is gone: the caller checks)."""
+    None when the claims reach ``target``; ``KeyError`` where the study is gone."""
     import datetime
     import json
 
@@ -276,9 +276,12 @@ def claim_on_postgres(study: optuna.Study, *, target: int, attrs: dict[str, Any]
         cursor = raw.cursor()
         try:
             cursor.execute(text.encode())
+            study_row = cursor.fetchone()
             cursor.nextset()
             row = cursor.fetchone()
         finally:
             cursor.close()
         conn.commit()  # the server has committed already: nothing is sent
+    if study_row is None:
+        raise KeyError(f"study id {study_id(study)} no longer exists")
     return None if row is None else int(row[0])
