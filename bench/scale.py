@@ -4,7 +4,7 @@ Each worker is a process forked from this one, running ``run_worker`` with a stu
 search space, TPE multivariate with the median pruner, 3 epochs of 0.5 s each reported and checked with
 ``should_prune``. Beside it, plain Optuna (``ask``/``tell``, no lock) on the same database. Printed per fleet
 (the fleet itself is ``bench/fleet.py``): exact totals, claim latency (median, p95, max; the slot claim alone
-and the claim with the sampler's work), lock wait and hold, finished trials per second, connections per worker
+and the whole `claim_trial`), lock wait and hold, finished trials per second, connections per worker
 (the most seen in ``pg_stat_activity``), errors, workers that quit, memory per worker (RSS and its private
 part).
 
@@ -39,7 +39,7 @@ from bench.postgres import postgres
 
 def join_large_study(db_url: str, n_existing: int) -> dict[str, Any]:
     """One worker joins a study that already has ``n_existing`` finished trials: its first claim (the slot
-    alone, and with the sampler's work on every trial), and its start up to that claim."""
+    alone, and the whole `claim_trial`), and its start up to that claim."""
     from study.space import suggest
 
     name = f"join-{n_existing}-{time.time_ns()}"
@@ -62,7 +62,7 @@ def join_large_study(db_url: str, n_existing: int) -> dict[str, Any]:
     proc.join()
     result = json.loads(out.read_text())
     return {"existing": n_existing, "first_slot_claim_s": result["slots"][0] if result["slots"] else None,
-            "first_claim_with_sampling_s": result["claims"][0] if result["claims"] else None,
+            "first_whole_claim_s": result["claims"][0] if result["claims"] else None,
             "process_wall_s": time.time() - begun, "errors": result["errors"]}
 
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.join:
                 row = join_large_study(db_url, args.join)
                 print(f"joining a {args.join}-trial study: first slot claim {row['first_slot_claim_s']:.3f} "
-                      f"s, first claim with sampling {row['first_claim_with_sampling_s']:.3f} s, process "
+                      f"s, first whole claim {row['first_whole_claim_s']:.3f} s, process "
                       f"{row['process_wall_s']:.1f} s, errors {row['errors']}", flush=True)
                 rows.append(row)
         finally:
