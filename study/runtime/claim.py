@@ -42,7 +42,8 @@ def _claim_on_database(study: optuna.Study, config: Config, *,
     if tid is None:
         return None
     try:  # the sampler's relative sampling (TPE reads the trials), after the commit, under no lock
-        return retrying(lambda: private.trial_object(study, tid), url=config.storage.url,
+        known = claims.just_created(tid)  # created here: not read back
+        return retrying(lambda: private.trial_object(study, tid, known), url=config.storage.url,
                         what="sample the trial's parameters", attempts=config.storage.connect_attempts)
     except BaseException:  # Ctrl-C or an outage while sampling: the claimed trial is closed and queued again
         trial_number = private.frozen(study, tid).number

@@ -17,6 +17,7 @@ Storages without a database here (Optuna's journal file, the gRPC proxy) keep th
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,12 @@ class ClaimTimings:
 
 
 TIMINGS = ClaimTimings()
+_FRESH: dict[int, FrozenTrial] = {}  # trials this process just created, as stored (see ``just_created``)
+
+
+def just_created(tid: int) -> FrozenTrial | None:
+    """The trial ``claim_slot`` returned, as stored, where it created it (it need not be read back)."""
+    return _FRESH.pop(tid, None)
 
 
 def on_database(study: optuna.Study) -> bool:
@@ -79,12 +86,16 @@ def claim_slot(study: optuna.Study, *, target: int, identity: dict[str, Any]) ->
     start = time.perf_counter()
     if private.claims_in_one_round_trip(study):
         try:
-            tid = private.claim_on_postgres(study, target=target, attrs=identity)
+            got = private.claim_on_postgres(study, target=target, attrs=identity)
         except KeyError:  # deleted under this process: one paragraph where it holds the study
             check_held(study)
             raise
         TIMINGS.add(float("nan"), time.perf_counter() - start)  # wait and hold both inside the server
-        return tid
+        if got is None:
+            return None
+        if got[1] is not None:
+            _FRESH[got[0]] = got[1]
+        return got[0]
     with private.study_row_locked(study) as session:
         locked = time.perf_counter()
         sid = private.study_id(study)
@@ -96,6 +107,7 @@ def claim_slot(study: optuna.Study, *, target: int, identity: dict[str, Any]) ->
             if claims >= target:  # the transaction commits nothing
                 return None
             tid = private.running_trial(session, sid, sum(found.values()))
+            _FRESH[tid] = private.running_frozen(tid, sum(found.values()), datetime.datetime.now(), identity)
         private.claimed_by(session, tid, identity, fresh=popped is None)
     TIMINGS.add(locked - start, time.perf_counter() - locked)
     return tid

@@ -100,16 +100,18 @@ def stale_trial_ids(study: optuna.Study) -> list[int]:
 # same lock, held for one short transaction on the worker's one connection, makes a count of the claims and
 # the trial that follows from it one step. SQLite serialises the transaction with ``BEGIN IMMEDIATE``.
 
-def trial_object(study: optuna.Study, tid: int) -> optuna.trial.Trial:
+def trial_object(study: optuna.Study, tid: int, known: FrozenTrial | None = None) -> optuna.trial.Trial:
     """A live ``Trial`` for a trial claimed here, as ``Study.ask`` builds one: the trial entered in the
     storage's cache (as ``_CachedStorage.create_new_trial`` enters the trials it creates), the study's
-    per-trial cache of the trial list reset, so the sampler sees the trials as they are now."""
+    per-trial cache of the trial list reset, so the sampler sees the trials as they are now. ``known``: the
+    trial as just created here, which saves reading it back."""
     store = storage(study)
     if isinstance(store, _CachedStorage):  # it learns of a trial only when it creates or reads it itself
         with store._lock:
             if tid not in store._trial_id_to_study_id_and_number:
                 store._studies.setdefault(study_id(study), _StudyInfo())
-                store._add_trials_to_cache(study_id(study), [store._backend.get_trial(tid)])
+                frozen = known if known is not None else store._backend.get_trial(tid)
+                store._add_trials_to_cache(study_id(study), [frozen])
     study._thread_local.cached_all_trials = None
     return optuna.trial.Trial(study, tid)
 
@@ -219,16 +221,15 @@ def _now() -> Any:
     return datetime.datetime.now()
 
 
-# The same claim on PostgreSQL through psycopg 3 in one round trip: the lock, the count and the inserts run in
-# the server one statement after another (each statement its own snapshot, so the count sees every claim
-# committed before the lock was granted), and the COMMIT ends it there, so the lock is never held while the
-# worker waits for a core. Values are rendered by psycopg's own quoting (``psycopg.sql.Literal``).
+# The claim on PostgreSQL through psycopg 3 in one round trip: lock, count and inserts run in the server one
+# statement after another (each its own snapshot: the count sees every claim committed before the lock was
+# granted), and the COMMIT ends it there: the lock is never held while the worker waits for a core.
 _PG_CLAIM = """
 SELECT study_id FROM studies WHERE study_id = {sid} FOR UPDATE;
 WITH w AS (SELECT trial_id FROM trials WHERE study_id = {sid} AND state = 'WAITING'
            ORDER BY number LIMIT 1 FOR UPDATE),
 popped AS (UPDATE trials SET state = 'RUNNING', datetime_start = {now}
-           WHERE trial_id IN (SELECT trial_id FROM w) RETURNING trial_id),
+           WHERE trial_id IN (SELECT trial_id FROM w) RETURNING trial_id, number),
 c AS (SELECT count(*) AS total,
              count(*) FILTER (WHERE state IN ('COMPLETE', 'PRUNED', 'RUNNING', 'WAITING')) AS claims
       FROM trials WHERE study_id = {sid}),
@@ -236,14 +237,15 @@ created AS (INSERT INTO trials (number, study_id, state, datetime_start)
             SELECT c.total, {sid}, 'RUNNING', {now} FROM c
             WHERE c.claims < {target} AND NOT EXISTS (SELECT 1 FROM w)
               AND EXISTS (SELECT 1 FROM studies WHERE study_id = {sid})
-            RETURNING trial_id),
-got AS (SELECT trial_id FROM popped UNION ALL SELECT trial_id FROM created),
+            RETURNING trial_id, number),
+got AS (SELECT trial_id, number, false AS fresh FROM popped
+        UNION ALL SELECT trial_id, number, true FROM created),
 attrs AS (INSERT INTO trial_system_attributes (trial_id, key, value_json)
           SELECT got.trial_id, a.key, a.value FROM got, (VALUES {attrs}) AS a (key, value)
           ON CONFLICT (trial_id, key) DO UPDATE SET value_json = EXCLUDED.value_json),
 beat AS (INSERT INTO trial_heartbeats (trial_id, heartbeat) SELECT trial_id, now() FROM got
          ON CONFLICT (trial_id) DO UPDATE SET heartbeat = EXCLUDED.heartbeat)
-SELECT trial_id FROM got;
+SELECT trial_id, number, fresh FROM got;
 COMMIT;
 """
 
@@ -258,21 +260,24 @@ def claims_in_one_round_trip(study: optuna.Study) -> bool:
             and _models.TrialHeartbeatModel.__tablename__ == "trial_heartbeats")
 
 
-def claim_on_postgres(study: optuna.Study, *, target: int, attrs: dict[str, Any]) -> int | None:
-    """``claims.claim_slot`` as one round trip (see ``_PG_CLAIM``): the id of the trial now RUNNING here, or
-    None when the claims reach ``target``; ``KeyError`` where the study is gone."""
+def claim_on_postgres(study: optuna.Study, *, target: int,
+                      attrs: dict[str, Any]) -> tuple[int, FrozenTrial | None] | None:
+    """``claims.claim_slot`` as one round trip (see ``_PG_CLAIM``): the id of the trial now RUNNING here,
+    with the trial as stored where it was created here (else None: a queued trial, read back later); None
+    when the claims reach ``target``; ``KeyError`` where the study is gone."""
     import datetime
     import json
 
-    from psycopg import sql
+    from psycopg import sql  # values rendered by psycopg's own quoting
 
     engine = rdb_engine(storage(study))
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         values = ", ".join(f"({sql.Literal(k).as_string(raw)}, {sql.Literal(json.dumps(v)).as_string(raw)})"
                            for k, v in attrs.items())
+        now = datetime.datetime.now()
         text = _PG_CLAIM.format(sid=int(study_id(study)), target=int(target), attrs=values,
-                                now=sql.Literal(datetime.datetime.now()).as_string(raw) + "::timestamp")
+                                now=sql.Literal(now).as_string(raw) + "::timestamp")
         cursor = raw.cursor()
         try:
             cursor.execute(text.encode())
@@ -284,4 +289,13 @@ def claim_on_postgres(study: optuna.Study, *, target: int, attrs: dict[str, Any]
         conn.commit()  # the server has committed already: nothing is sent
     if study_row is None:
         raise KeyError(f"study id {study_id(study)} no longer exists")
-    return None if row is None else int(row[0])
+    if row is None:
+        return None
+    return int(row[0]), (running_frozen(int(row[0]), int(row[1]), now, attrs) if row[2] else None)
+
+
+def running_frozen(tid: int, number: int, start: Any, system_attrs: dict[str, Any]) -> FrozenTrial:
+    """A trial just created RUNNING with ``system_attrs`` and nothing else, as the database holds it."""
+    return FrozenTrial(number=number, state=TrialState.RUNNING, value=None, values=None, datetime_start=start,
+                       datetime_complete=None, params={}, distributions={}, user_attrs={},
+                       system_attrs=dict(system_attrs), intermediate_values={}, trial_id=tid)

@@ -28,6 +28,8 @@ def test_a_claim_creates_a_running_trial_with_its_identity_and_heartbeat(study) 
     tid = claims.claim_slot(study, target=2, identity=IDENTITY)
     frozen = private.frozen(study, tid)
     assert frozen.state == TrialState.RUNNING and frozen.number == 0
+    known = claims.just_created(tid)  # as stored, so that it need not be read back
+    assert (known.number, known.state, known.system_attrs) == (0, frozen.state, frozen.system_attrs)
     assert {k: frozen.system_attrs[k] for k in IDENTITY} == IDENTITY
     assert private.stale_trial_ids(study) == []  # it has a heartbeat: it can be found stale later
     trial = private.trial_object(study, tid)  # the live Trial, sampled as Study.ask samples it
