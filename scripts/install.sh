@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="postgres"
-[ "${1:-}" = "--dev" ] && extras="dev,postgres"
+[ "${1:-}" = "--dev" ] && extras="dev,postgres,grpc"
 python="${STUDY_PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv --system-site-packages .venv

@@ -18,7 +18,8 @@ import numpy as np
 import optuna
 
 SPEC_KEYS = {"low", "high", "log", "step", "choices", "only_for"}
-ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")  # models.config.ARCHITECTURES, without importing torch
+# models.config.ARCHITECTURES, kept here so that the space imports no torch (a test checks they agree)
+ARCHITECTURES = ("cross", "prior", "frozen", "two_tower")
 ENCODER_ARCHITECTURES = ("cross", "prior", "two_tower")  # those with a trainable encoder
 # fields read only under some values of model.architecture (and never by the text-free ``features`` variant)
 ONLY_FOR: dict[str, tuple[str, ...]] = {

@@ -64,8 +64,8 @@ def test_stored_configs_of_older_versions_still_load() -> None:
 def test_fixed_trial_maps_params_back_onto_the_config() -> None:
     config = build_config({}, profile="cpu")
     params = {"model.architecture": "frozen", "model.match_features": True, "train.epochs": 8,
-              "train.head_lr": 2e-3, "train.loss": "ranknet", "train.weight_decay": 0.01, "model.dropout": 0.2,
-              "model.prior_scale": 20.0}
+              "train.head_lr": 2e-3, "train.loss": "ranknet", "train.weight_decay": 0.01,
+              "model.dropout": 0.2, "model.prior_scale": 20.0}
     if "model.prior_scale" not in config.search:
         del params["model.prior_scale"]
     assert suggest(optuna.trial.FixedTrial(params), config.search) == params

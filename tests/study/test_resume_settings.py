@@ -94,8 +94,8 @@ def test_config_problems_are_refused_before_a_study_exists(tmp_path, study_toml,
 
 
 def test_a_prior_study_made_before_prior_residual_resumes_only_as_it_ran(study_toml, capsys) -> None:
-    """The stored study's prior models scored ``s * cos0 + r``: resuming with the new default would change what
-    new trials compute, so it is refused naming the setting and the flag that resumes it as it ran."""
+    """The stored study's prior models scored ``s * cos0 + r``: resuming with the new default would change
+    what new trials compute, so it is refused naming the setting and the flag that resumes it as it ran."""
     from study.config import config_from_dict
     from study.runtime.attrs import set_study_attr
 
