@@ -23,12 +23,12 @@ class NoPostgres(RuntimeError):
     """The server binaries are missing, or the server did not start."""
 
 
-def _pg_bin(name: str) -> str | None:
+def pg_bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -37,7 +37,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def postgres(*, max_connections: int = 100, settings: tuple[str, ...] = ()) -> Iterator[str]:
     """The URL of a fresh server (database ``postgres``, user ``study``); ``NoPostgres`` where none starts."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise NoPostgres("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     prefix: list[str] = []
@@ -51,7 +51,7 @@ def postgres(*, max_connections: int = 100, settings: tuple[str, ...] = ()) -> I
         prefix = ["runuser", "-u", "postgres", "--"]
     (folder / "pw").write_text(PASSWORD)
     os.chmod(folder / "pw", 0o644)
-    port, data = _free_port(), folder / "data"
+    port, data = free_port(), folder / "data"
     options = " ".join([f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
                         f"-c max_connections={max_connections}", *(f"-c {s}" for s in settings)])
 
@@ -86,7 +86,7 @@ def pgbouncer(url: str, *, pool_size: int = 4) -> Iterator[str]:
     host_port, _, database = server.partition("/")
     host, _, port = host_port.partition(":")
     folder = Path(tempfile.mkdtemp(prefix="study-pgbouncer-"))
-    listen = _free_port()
+    listen = free_port()
     (folder / "users.txt").write_text(f'"study" "{PASSWORD}"\n')
     (folder / "pgbouncer.ini").write_text(
         f"[databases]\n{database} = host={host} port={port} dbname={database}\n[pgbouncer]\n"

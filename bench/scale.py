@@ -68,9 +68,9 @@ def join_large_study(db_url: str, n_existing: int) -> dict[str, Any]:
 
 def start_proxy(db_url: str) -> tuple[subprocess.Popen, str]:
     """``study proxy`` in a process of its own; its grpc:// URL once it answers."""
-    from bench.postgres import _free_port
+    from bench.postgres import free_port
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "study", "proxy", "--storage", db_url, "--host",
                              "127.0.0.1", "--port", str(port)], cwd=ROOT)
     url = f"grpc://127.0.0.1:{port}"

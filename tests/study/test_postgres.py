@@ -3,12 +3,10 @@ total, ``study status`` and ``study best`` work on the URL, and its password nev
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,24 +17,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from bench.postgres import PASSWORD, free_port, pg_bin
 from study.cli import main
 from study.runtime.attrs import trial_attr
 from study.storage.database import StorageConfig, build_storage
 from tests.messages import assert_not_says, assert_says
 
 pytestmark = pytest.mark.postgres
-PASSWORD = "Zq7pgSecret42"
-
-
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +35,7 @@ def postgres_url(postgres_server) -> str:
 def postgres_server() -> Iterator[tuple[str, Callable[[float], None]]]:
     """A throwaway cluster on a free port with password authentication, run as ``postgres`` when we are
     root: its URL, and ``outage(seconds)``, which stops the server (clients cut off) and starts it again."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     prefix: list[str] = []
@@ -62,7 +49,7 @@ def postgres_server() -> Iterator[tuple[str, Callable[[float], None]]]:
         prefix = ["runuser", "-u", "postgres", "--"]
     (folder / "pw").write_text(PASSWORD)
     os.chmod(folder / "pw", 0o644)
-    port = _free_port()
+    port = free_port()
     data = folder / "data"
 
     def run(*cmd: str) -> None:
