@@ -17,8 +17,10 @@ Storages without a database here (Optuna's journal file, the gRPC proxy) keep th
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +98,7 @@ def claim_slot(study: optuna.Study, *, target: int, identity: dict[str, Any]) ->
         if got[1] is not None:
             _FRESH[got[0]] = got[1]
         return got[0]
-    with private.study_row_locked(study) as session:
+    with _row_locked(study) as session:
         locked = time.perf_counter()
         sid = private.study_id(study)
         found = private.state_counts(session, sid)
@@ -113,10 +115,22 @@ def claim_slot(study: optuna.Study, *, target: int, identity: dict[str, Any]) ->
     return tid
 
 
+@contextlib.contextmanager
+def _row_locked(study: optuna.Study) -> Iterator[Any]:
+    """``private.study_row_locked``, where a study deleted under this process is one paragraph
+    (``StudyReplacedError``), not a KeyError, when it holds the study."""
+    try:
+        with private.study_row_locked(study) as session:
+            yield session
+    except KeyError:
+        check_held(study)
+        raise
+
+
 def requeue(study: optuna.Study, tid: int, *, reason: str, retry: FrozenTrial | None) -> bool:
     """RUNNING -> FAIL with ``reason`` and, where ``retry`` is given, that trial queued, in one transaction;
     False (nothing written) where the trial was no longer RUNNING: another worker closed it first."""
-    with private.study_row_locked(study) as session:
+    with _row_locked(study) as session:
         if not private.fail_running_in(session, tid, {"fail_reason": reason}):
             return False
         if retry is not None:

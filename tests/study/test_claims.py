@@ -13,6 +13,7 @@ from study.storage import claims
 from study.storage import optuna_private as private
 from study.storage.database import SERVER_POOL, StorageConfig, build_storage
 from study.storage.urls import grpc_address, is_grpc
+from tests.messages import assert_says
 
 IDENTITY = {"host": "h", "pid": 1, "pid_namespace": "ns", "process_start": "7", "sampler_seed": 3}
 
@@ -108,3 +109,14 @@ def test_a_claimed_trial_is_known_to_optunas_cache_whatever_the_sampler_reads(tm
     trial = private.trial_object(study, tid)
     study.tell(trial, trial.suggest_float("x", 0, 1))
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE]
+
+
+def test_a_claim_on_a_study_deleted_under_this_process_is_the_one_paragraph_error(study, tmp_path) -> None:
+    """On SQLite the row lock finds no study: the worker says the study was deleted (exit 2), not KeyError."""
+    from study.storage.identity import StudyReplacedError, holding
+
+    with holding(study):
+        optuna.delete_study(study_name="c", storage=f"sqlite:///{tmp_path / 'c.db'}")  # another process's
+        with pytest.raises(StudyReplacedError) as info:
+            claims.claim_slot(study, target=2, identity=IDENTITY)
+    assert_says(info.value, "it no longer exists")

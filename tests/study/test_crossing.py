@@ -54,7 +54,7 @@ def test_new_while_an_old_process_runs_the_study_is_refused_then_never_crossed(
     assert proc.poll() is None  # the refusal touched nothing: the old process runs on
 
     assert main(["run", "--config", str(new), "--new", "--force", "--quiet"]) == 0
-    assert proc.wait(timeout=120) == 2
+    assert proc.wait(timeout=120) == 2, old_err.read_text()
     said = old_err.read_text()
     assert_says(said, "Study 't' was deleted or re-created by another process",
                 "this trial's result is dropped")
@@ -73,7 +73,7 @@ def test_delete_while_a_worker_runs_is_refused_and_forced_stops_the_worker(old_p
     assert main(["delete", "t", "--yes", "--storage", url]) == 2
     assert_says(capsys.readouterr().err, "running right now", f"(pid {proc.pid})", "--force")
     assert main(["delete", "t", "--yes", "--force", "--storage", url]) == 0
-    assert proc.wait(timeout=120) == 2
+    assert proc.wait(timeout=120) == 2, old_err.read_text()  # what the old process said, on a failure
     said = old_err.read_text()
     assert_says(said, "deleted or re-created by another process", "it no longer exists")
     assert_not_says(said, "Traceback", "KeyError")
