@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PASSWORD = "Zq7pgSecret42"
@@ -37,6 +37,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def postgres(*, max_connections: int = 100, settings: tuple[str, ...] = ()) -> Iterator[str]:
     """The URL of a fresh server (database ``postgres``, user ``study``); ``NoPostgres`` where none starts."""
+    with postgres_server(max_connections=max_connections, settings=settings) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_server(*, max_connections: int = 100, settings: tuple[str, ...] = ()
+                    ) -> Iterator[tuple[str, Callable[[float], None]]]:
+    """A fresh server on a free port with password authentication, run as ``postgres`` when we are root: its
+    URL, and ``outage(seconds)``, which stops it (clients cut off) and starts it again. ``NoPostgres`` where
+    none starts."""
     initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise NoPostgres("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -54,21 +64,27 @@ def postgres(*, max_connections: int = 100, settings: tuple[str, ...] = ()) -> I
     port, data = free_port(), folder / "data"
     options = " ".join([f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
                         f"-c max_connections={max_connections}", *(f"-c {s}" for s in settings)])
+    start = (pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "start",
+             "-o", options)
 
     def run(*cmd: str) -> None:
         subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
 
+    def outage(seconds: float) -> None:
+        run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop")
+        time.sleep(seconds)
+        run(*start)
+
     try:
         run(initdb, "-D", str(data), "-U", "study", f"--pwfile={folder / 'pw'}", "--auth=scram-sha-256",
             "-E", "UTF8", "--no-sync")
-        run(pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "start",
-            "-o", options)
+        run(*start)
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise NoPostgres(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-300:]}"
                          ) from None
     try:
-        yield f"postgresql://study:{PASSWORD}@127.0.0.1:{port}/postgres"
+        yield f"postgresql://study:{PASSWORD}@127.0.0.1:{port}/postgres", outage
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False,
                        capture_output=True, timeout=60)

@@ -3,12 +3,8 @@ total, ``study status`` and ``study best`` work on the URL, and its password nev
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +13,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench.postgres import PASSWORD, free_port, pg_bin
+from bench.postgres import PASSWORD, NoPostgres
+from bench.postgres import postgres_server as throwaway_server
 from study.cli import main
 from study.runtime.attrs import trial_attr
 from study.storage.database import StorageConfig, build_storage
@@ -33,48 +30,14 @@ def postgres_url(postgres_server) -> str:
 
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[tuple[str, Callable[[float], None]]]:
-    """A throwaway cluster on a free port with password authentication, run as ``postgres`` when we are
-    root: its URL, and ``outage(seconds)``, which stops the server (clients cut off) and starts it again."""
-    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    prefix: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="study-pg-"))
-    if os.geteuid() == 0:
+    """A throwaway server (``bench.postgres``): its URL, and ``outage(seconds)``, which stops the server
+    (clients cut off) and starts it again."""
+    with contextlib.ExitStack() as stack:
         try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server")
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    (folder / "pw").write_text(PASSWORD)
-    os.chmod(folder / "pw", 0o644)
-    port = free_port()
-    data = folder / "data"
-
-    def run(*cmd: str) -> None:
-        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
-
-    try:
-        run(initdb, "-D", str(data), "-U", "study", f"--pwfile={folder / 'pw'}", "--auth=scram-sha-256",
-            "-E", "UTF8", "--no-sync")
-        run(pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "start", "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50")
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-300:]}")
-    def outage(seconds: float) -> None:
-        run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop")
-        time.sleep(seconds)
-        run(pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "start", "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50")
-
-    try:
-        yield f"postgresql://study:{PASSWORD}@127.0.0.1:{port}/postgres", outage
-    finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False,
-                       capture_output=True, timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
+            found = stack.enter_context(throwaway_server(max_connections=50))
+        except NoPostgres as exc:
+            pytest.skip(str(exc))
+        yield found
 
 
 def test_two_workers_on_postgresql_and_the_password_is_never_shown(write_study_config, start_study,
