@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from study.data.cells import drop_junk_rows, mojibake_notes, type_columns
+from study.data.json_records import refuse_repeated_keys
 from study.data.schema import ESCI_GAINS, KNOWN_FEATURE_FIELDS, LABEL
 from study.data.text_files import decode_text, file_bytes, sniff_separator
 
@@ -134,6 +135,7 @@ def _read_format(path: Path, fmt: str, *, encoding: str | None, id_columns: tupl
     if fmt in ("jsonl", "json"):  # .json: JSON lines, or one array of records
         with open(path, "rb") as handle:
             is_array = fmt == "json" and handle.read(4096).lstrip().startswith(b"[")
+        refuse_repeated_keys(path, is_array=is_array)
         frame = pd.read_json(path, lines=not is_array, encoding=encoding,
                              dtype=dict.fromkeys(id_columns, "str"))
         return type_columns(frame, text_columns=id_columns, number_columns=number_columns,

@@ -168,9 +168,13 @@ def _parallel(s: _Search) -> str:
     if not s.with_params:
         raise ValueError("no complete trial with searched parameters yet")
     shown = s.ranked[:MAX_PARALLEL]
+    names = set().union(*(t.params for t in shown))
+    partial = sorted(n for n in names if any(n not in t.params for t in shown))
+    inactive = (f" A line at None did not use that parameter: conditional parameters ({', '.join(partial)}) "
+                "are sampled only by the architectures that use them." if partial else "")
     return (figure(optuna.visualization.plot_parallel_coordinate(_subset(s.study, shown), **s.target),
                    height=520)
-            + note(f"Shows the best {len(shown)} complete trials."))
+            + note(f"Shows the best {len(shown)} complete trials.{inactive}"))
 
 
 def _slice_figures(s: _Search) -> str:

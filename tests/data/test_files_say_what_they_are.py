@@ -43,6 +43,27 @@ def test_two_columns_of_one_name_in_parquet_are_refused(tmp_path, capsys) -> Non
     assert_says(_check(path, capsys), "several columns of the same name", "'label' (columns 3, 4)")
 
 
+@pytest.mark.parametrize("name", ["pairs.jsonl", "pairs.json", "pairs.jsonl.gz"])
+def test_a_json_key_given_twice_in_a_record_is_refused_by_name(tmp_path, capsys, name) -> None:
+    import gzip
+    import json
+
+    records = [json.dumps({"query": q, "title": t, "label": g}) for q, t, _, g in PAIRS]
+    records[2] = records[2][:-1] + ', "label": 0}'  # the third record grades twice; a reader keeps the 0
+    text = ("[" + ",\n".join(records) + "]" if name == "pairs.json" else "\n".join(records)) + "\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    where = "record 3" if name == "pairs.json" else "line 3"
+    assert_says(_check(path, capsys), "has a record with the same key twice: 'label'", f"({where})",
+                str(path))
+    clean = tmp_path / f"clean_{name.replace('.gz', '')}"
+    records[2] = json.dumps({"query": "grey sofa", "title": "Grey sofa", "label": 3})
+    clean.write_text(("[" + ",".join(records) + "]" if name == "pairs.json" else "\n".join(records)) + "\n")
+    from study.data.loaders import read_raw
+
+    assert read_raw(clean)["label"].tolist() == [3, 0, 3, 1]  # a file without repeats reads as before
+
+
 def test_infinite_feature_values_are_named_with_their_rows(tmp_path, capsys) -> None:
     path = tmp_path / "pairs.csv"
     prices = ["9.5", "inf", "12", "-inf"]

@@ -90,6 +90,24 @@ def test_importances_carry_a_caveat_below_ten_complete_trials() -> None:
     assert 'class="caveat"' not in enough and "plotly-graph-div" in enough
 
 
+def test_parallel_coordinates_say_what_a_none_line_means_for_conditional_parameters() -> None:
+    flat = _section(search_sections(make_study(6)), "parallel")
+    assert "plotly-graph-div" in flat and "did not use that parameter" not in flat  # every trial has all
+    study = optuna.create_study(direction="maximize")
+    dists = {"model.architecture": CategoricalDistribution(["frozen", "cross"]),
+             "train.encoder_lr": FloatDistribution(1e-5, 1e-3, log=True),
+             "model.dropout": SPACE["model.dropout"]}
+    for i in range(6):
+        arch = ["frozen", "cross"][i % 2]
+        params = {"model.architecture": arch, "model.dropout": i / 30,
+                  **({"train.encoder_lr": 5e-5 * (i + 1)} if arch == "cross" else {})}
+        study.add_trial(create_trial(value=0.9 + i / 100, params=params,
+                                     distributions={k: dists[k] for k in params}))
+    conditional = _section(search_sections(study), "parallel")
+    assert_says(conditional, "A line at None did not use that parameter: conditional parameters "
+                "(train.encoder_lr) are sampled only by the architectures that use them.")
+
+
 def test_learning_curves_have_integer_epoch_ticks() -> None:
     study = make_study(4)
     fig, n = learning_curves(study, sorted(study.trials[:4], key=lambda t: -t.values[0]), "ndcg@10")
