@@ -31,7 +31,7 @@ class StudyConfig:
     seed: int = 0
     device: str = "auto"
     workers: int = 1
-    runs_dir: str = "runs"  # checkpoints: runs/<study>/trial_<n>/
+    runs_dir: str = "runs"  # checkpoints: runs/<study>/<generation>/trial_<n>/
     keep_checkpoints: int = 3  # best trials whose checkpoints are kept
     baselines: bool = True  # evaluate behaviour-only and zero-shot encoder on the test split
     warm_start_from: str = ""  # another study (same storage) whose best finished configs are run first

@@ -39,6 +39,7 @@ from study.runtime.checkpoints import (
 )
 from study.space import suggest
 from study.storage.database import retrying
+from study.storage.identity import generation
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class Objective:
         params = suggest(trial, self.config.search,
                          fixed={"model.architecture": fixed.architecture, "model.variant": fixed.variant})
         config = self.config.with_params(params)
-        folder = trial_dir(config, trial.number)
+        folder = trial_dir(config, trial.number, generation(trial.study))
         check_trial_dir(folder)  # a read-only runs_dir is found before an epoch is spent
         set_trial_attr(trial, "host", socket.gethostname())
         set_trial_attr(trial, "pid", os.getpid())
@@ -151,7 +152,7 @@ class Objective:
             result = fit(
                 model, train, val, config.train, on_epoch_end=reporter, on_step=self.on_step,
                 checkpoint_path=folder / LAST, resume_from=resume.state if resume is not None else None,
-                on_checkpoint=drop_links(config, chain) if chain else None,
+                on_checkpoint=drop_links(config, chain, generation(trial.study)) if chain else None,
             )
             del resume
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checkpoint stays, the next run continues it

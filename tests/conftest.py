@@ -163,6 +163,19 @@ def start_study(tmp_path: Path) -> Callable[[list[str], str], tuple[subprocess.P
     return start
 
 
+FIXED_GENERATION = "feedbeef" * 4
+
+
+@pytest.fixture
+def fixed_generation(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Studies created in this test get the token ``FIXED_GENERATION``, so their trial folders are known
+    before they exist: ``runs/<study>/feedbeef/trial_<n>``. Returns ``"feedbeef"``."""
+    import study.runtime.studies
+
+    monkeypatch.setattr(study.runtime.studies, "new_generation", lambda: FIXED_GENERATION)
+    return FIXED_GENERATION[:8]
+
+
 @pytest.fixture(scope="session")
 def trials_of() -> Callable[..., list]:
     """``trials_of(config_path, name="t")``: the stored trials of the study that config file names."""

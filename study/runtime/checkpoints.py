@@ -1,11 +1,12 @@
 """A trial's checkpoints on disk, from the first epoch to their deletion.
 
-Each trial has a folder ``<runs_dir>/<study>/trial_NNNNN`` with ``last.ckpt`` (written by the training loop
-after every epoch: what a retry continues) and ``best.ckpt`` (the best epoch's weights, written when the trial
-completes: what the test evaluation, the report and ``study export`` read). Both are in the one file format of
-``study.models.checkpoint``, which the training loop uses without knowing of trials; everything about trial
-folders is here: where they are, which checkpoint a retry continues (back along its chain of retried trials,
-past damaged files), loading a trial's best weights, and deleting what nobody will read again.
+Each trial has a folder ``<runs_dir>/<study>/<generation>/trial_NNNNN`` (see ``trial_dir``) with ``last.ckpt``
+(written by the training loop after every epoch: what a retry continues) and ``best.ckpt`` (the best epoch's
+weights, written when the trial completes: what the test evaluation, the report and ``study export`` read).
+Both are in the one file format of ``study.models.checkpoint``, which the training loop uses without knowing
+of trials; everything about trial folders is here: where they are, which checkpoint a retry continues (back
+along its chain of retried trials, past damaged files), loading a trial's best weights, and deleting what
+nobody will read again.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from study.models.train import FitResult
 from study.runtime.attrs import set_trial_attr, trial_attr
 from study.runtime.liveness import retry_chain
 from study.runtime.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
+from study.storage.identity import generation
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -54,9 +56,22 @@ class MissingCheckpointError(UserInputError, FileNotFoundError):
     """A trial's ``best.ckpt`` is not where the trial recorded it (deleted, or on another machine)."""
 
 
-def trial_dir(config: Config, number: int) -> Path:
-    """Always inside ``runs_dir``, whatever the study's name (``study_folder`` maps unsafe names)."""
-    return study_folder(config.study.runs_dir, config.study.name) / f"trial_{number:05d}"
+def trial_dir(config: Config, number: int, generation: str | None = None) -> Path:
+    """Always inside ``runs_dir``, whatever the study's name (``study_folder`` maps unsafe names).
+
+    ``generation``: the study's token (``storage.identity``). Each generation of a study name has its own
+    folder, ``runs/<study>/<token[:8]>/trial_<n>``: a process still training a trial of a study that was
+    deleted or re-created under it writes its epoch checkpoint (before its next database write stops it)
+    where the new study never reads, so no retry of the new study continues another study's weights.
+    Without a token (a study from before tokens), ``runs/<study>/trial_<n>``."""
+    folder = study_folder(config.study.runs_dir, config.study.name)
+    return (folder / generation[:8] if generation else folder) / f"trial_{number:05d}"
+
+
+def trial_dirs(config: Config, number: int, generation: str | None) -> list[Path]:
+    """Where trial ``number``'s files may be: its generation's folder, then the folder a version before
+    per-generation folders wrote (a study created then and resumed now)."""
+    return list(dict.fromkeys([trial_dir(config, number, generation), trial_dir(config, number)]))
 
 
 UNWRITABLE_REASON = "place_unwritable"  # fail_reason: the trial's folder could not be written (queued again)
@@ -141,9 +156,10 @@ def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) ->
     reference = pretrained_reference(model)
     damaged: list[str] = []
     found = None
+    token = generation(trial.study)
     for number in reversed(retry_chain(trial)):
-        path = trial_dir(config, number) / LAST
-        if not path.is_file():
+        path = next((d / LAST for d in trial_dirs(config, number, token) if (d / LAST).is_file()), None)
+        if path is None:
             continue
         try:
             state = load_checkpoint(path)
@@ -164,13 +180,14 @@ def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) ->
     return found
 
 
-def drop_links(config: Config, numbers: list[int]) -> Callable[[Path], None]:
+def drop_links(config: Config, numbers: list[int], generation: str | None) -> Callable[[Path], None]:
     """A callback for after a retry's own epoch checkpoint is on disk: the chain links it continued are no
     longer needed (their folders hold only resume files), so they are deleted at once, not when it ends."""
 
     def drop(_: Path) -> None:
         for number in numbers:
-            shutil.rmtree(trial_dir(config, number), ignore_errors=True)
+            for folder in trial_dirs(config, number, generation):
+                shutil.rmtree(folder, ignore_errors=True)
 
     return drop
 
@@ -216,26 +233,30 @@ def prune_checkpoints(study: optuna.Study, config: Config) -> None:
     default = default_trial(study)
     if default is not None:  # the untuned default is evaluated on test at the end, whatever its rank
         keep.add(default.number)
+    token = generation(study)
     for t in trials:
-        folder = trial_dir(config, t.number)
-        if not folder.exists() or t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL):
+        if t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL):
             continue
-        if t.number in keep:
-            (folder / LAST).unlink(missing_ok=True)
-        elif (folder / BEST).exists() or (folder / LAST).exists():
-            shutil.rmtree(folder, ignore_errors=True)
+        for folder in trial_dirs(config, t.number, token):
+            if not folder.exists():
+                continue
+            if t.number in keep:
+                (folder / LAST).unlink(missing_ok=True)
+            elif (folder / BEST).exists() or (folder / LAST).exists():
+                shutil.rmtree(folder, ignore_errors=True)
 
 
-def trial_closed(config: Config, trial: FrozenTrial) -> None:
+def trial_closed(config: Config, trial: FrozenTrial, generation: str | None) -> None:
     """After a trial closes: drop its resume file once it finished, and the folders of failed trials that no
     retry will continue (a finished retry's predecessors, and failures that are not retried)."""
     if trial.state in FINISHED:
-        folder = trial_dir(config, trial.number)
-        (folder / LAST).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # a pruned trial keeps no best weights: no empty folder left
-            folder.rmdir()
+        for folder in trial_dirs(config, trial.number, generation):
+            (folder / LAST).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a pruned trial keeps no best weights: no empty folder left
+                folder.rmdir()
         dead = retry_chain(trial)
     else:
         dead = [trial.number] if trial.user_attrs.get("fail_reason") not in RETRIED_REASONS else []
     for number in dead:
-        shutil.rmtree(trial_dir(config, number), ignore_errors=True)
+        for folder in trial_dirs(config, number, generation):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -45,7 +45,7 @@ from study.storage.database import (
     retrying,
     unavailable,
 )
-from study.storage.identity import StudyReplacedError, check_held, holding
+from study.storage.identity import StudyReplacedError, check_held, generation, holding
 from study.storage.urls import redact
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def _checkpoint_cleanup(config: Config) -> TrialCallback:
     """After a trial closes, its checkpoints and its chain's are tidied (``checkpoints.trial_closed``)."""
 
     def cleanup(study: optuna.Study, trial: FrozenTrial) -> None:
-        trial_closed(config, trial)
+        trial_closed(config, trial, generation(study))
 
     return cleanup
 

@@ -51,12 +51,12 @@ def _damage(path: Path, how: str) -> None:
 
 
 def test_a_garbage_resume_file_restarts_the_retry_from_epoch_1(tmp_path, write_study_config, trials_of,
-                                                               capsys) -> None:
+                                                               capsys, fixed_generation) -> None:
     path = write_study_config(n_trials=1, epochs=3)
     with pytest.MonkeyPatch.context() as mp:
         _interrupt_after(mp, 2)
         assert main(["run", "--config", str(path), "--quiet"]) == 130
-    last = tmp_path / "runs" / "t" / "trial_00000" / "last.ckpt"
+    last = tmp_path / "runs" / "t" / fixed_generation / "trial_00000" / "last.ckpt"
     _damage(last, "garbage")
     capsys.readouterr()
     assert main(["run", "--config", str(path), "--quiet"]) == 0
@@ -69,13 +69,14 @@ def test_a_garbage_resume_file_restarts_the_retry_from_epoch_1(tmp_path, write_s
     assert trial_attr(retry, "damaged_checkpoints") == [str(last)]
     assert trial_attr(retry, "resumed_from") is None
     assert [c["epoch"] for c in trial_attr(retry, "curve")] == [0, 1, 2, 3]  # trained again from the start
-    assert not (tmp_path / "runs" / "t" / "trial_00000").exists()
+    assert not (tmp_path / "runs" / "t" / fixed_generation / "trial_00000").exists()
 
 
 def test_a_truncated_resume_file_falls_back_to_the_previous_link_of_the_chain(tmp_path, write_study_config,
-                                                                             trials_of, capsys) -> None:
+                                                                             trials_of, capsys,
+                                                                             fixed_generation) -> None:
     path = write_study_config(n_trials=1, epochs=3)
-    runs = tmp_path / "runs" / "t"
+    runs = tmp_path / "runs" / "t" / fixed_generation
     with pytest.MonkeyPatch.context() as mp:
         _interrupt_after(mp, 1)
         assert main(["run", "--config", str(path), "--quiet"]) == 130
@@ -106,12 +107,12 @@ def test_a_truncated_resume_file_falls_back_to_the_previous_link_of_the_chain(tm
 
 
 def test_a_full_disk_during_the_background_write_stops_the_run_and_queues_the_trial(
-        tmp_path, write_study_config, trials_of, capsys) -> None:
+        tmp_path, write_study_config, trials_of, capsys, fixed_generation) -> None:
     """The kernel's own ENOSPC: the trial's checkpoint writer finds its temporary file linked to /dev/full."""
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")
     path = write_study_config(n_trials=1, epochs=3)
-    folder = tmp_path / "runs" / "t" / "trial_00000"
+    folder = tmp_path / "runs" / "t" / fixed_generation / "trial_00000"
     folder.mkdir(parents=True)
     (folder / f".last.ckpt.{os.getpid()}.tmp").symlink_to("/dev/full")
     capsys.readouterr()

@@ -23,7 +23,7 @@ from tests.messages import assert_not_says, assert_says
 def _wait_for_epoch(proc: subprocess.Popen, runs: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(runs.glob("*/trial_*/last.ckpt")):
+        if any(runs.glob("**/trial_*/last.ckpt")):
             return
         assert proc.poll() is None, f"the study ended (code {proc.returncode}) before its first epoch"
         time.sleep(0.05)
@@ -64,6 +64,11 @@ def test_new_while_an_old_process_runs_the_study_is_refused_then_never_crossed(
     assert {trial_attr(t, "pid") for t in trials} == {os.getpid()}  # none of the old process's writes
     assert {trial_attr(t, "config")["data"]["n_queries"] for t in trials} == {30}
     assert all(len(t.intermediate_values) == 3 for t in trials)  # epochs 0..2 of its own, nothing more
+    # nor of its files: the old process wrote its last epoch checkpoint (before the write that stopped it)
+    # into its own generation's folder; the new study's folder holds only the new trials' weights
+    best = {Path(trial_attr(t, "checkpoint")) for t in trials}
+    (generation_folder,) = {p.parent.parent for p in best}
+    assert {p for p in generation_folder.rglob("*") if p.is_file()} == best
 
 
 def test_delete_while_a_worker_runs_is_refused_and_forced_stops_the_worker(old_process, tmp_path,

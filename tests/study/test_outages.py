@@ -79,7 +79,7 @@ def test_a_worker_whose_trial_was_closed_by_another_drops_it_and_goes_on(
     path = write_study_config(n_trials=2, epochs=6, storage="heartbeat_interval = 1")
     proc, _, err = start_study(["run", "--config", str(path)], "closed")
     deadline = time.monotonic() + 120
-    while not any((tmp_path / "runs").glob("*/trial_*/last.ckpt")):
+    while not any((tmp_path / "runs").glob("**/trial_*/last.ckpt")):
         assert proc.poll() is None and time.monotonic() < deadline, err.read_text()[-2000:]
         time.sleep(0.05)
     # what a worker on another host does to a trial it finds stale

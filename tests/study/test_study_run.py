@@ -24,6 +24,7 @@ from study.runtime.studies import create_or_resume
 from study.runtime.worker import run_worker
 from study.samplers import SAMPLERS
 from study.space import grid_values, suggest
+from study.storage.identity import generation as study_generation
 from study.workspace import prepare_workspace
 from tests.messages import assert_says
 
@@ -60,7 +61,9 @@ def test_three_trial_study_with_a_pruned_trial(study_toml, capsys) -> None:
     assert study.trials[0].params == {"train.head_lr": config.train.head_lr, "train.loss": config.train.loss}
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned and "non_finite_loss" in pruned[0].user_attrs["prune_reason"]
-    folders = [d for d in (Path(config.study.runs_dir) / "t").iterdir() if d.is_dir()]
+    (generation,) = (Path(config.study.runs_dir) / "t").iterdir()  # runs/<study>/<generation>/trial_<n>
+    assert generation.name == study_generation(study)[:8]
+    folders = [d for d in generation.iterdir() if d.is_dir()]
     assert all(any(d.iterdir()) for d in folders)  # a pruned trial leaves no empty folder behind
     assert {d.name for d in folders} == {f"trial_{t.number:05d}" for t in study.trials
                                          if t.state == TrialState.COMPLETE}
@@ -262,8 +265,9 @@ def test_new_replaces_the_study_its_trials_and_its_checkpoints(tmp_path, study_t
     study = optuna.load_study(study_name="t", storage=config.storage.url)
     assert len(study.trials) == 3
     folder = tmp_path / "runs" / "t"
-    assert sorted(p.name for p in folder.iterdir()) == ["trial_00000", "trial_00001", "trial_00002"]
-    old_weights = {p: p.stat().st_mtime_ns for p in folder.glob("trial_*/*") if p.is_file()}
+    assert sorted(p.name for p in folder.glob("*/*")) == ["trial_00000", "trial_00001", "trial_00002"]
+    (old_generation,) = folder.iterdir()
+    old_weights = {p: p.stat().st_mtime_ns for p in folder.glob("*/trial_*/*") if p.is_file()}
     assert old_weights
     replaced_at = datetime.datetime.now()  # what optuna stamps trials with
 
@@ -275,5 +279,7 @@ def test_new_replaces_the_study_its_trials_and_its_checkpoints(tmp_path, study_t
     assert fresh.params == {"train.head_lr": config.train.head_lr, "train.loss": config.train.loss}
     assert study.user_attrs["test"]["trial"] == 0 and study_attr(study, "config")["study"]["n_trials"] == 1
     # the old study's checkpoint folders went with it; only the new trial 0 wrote one
-    assert sorted(p.name for p in folder.iterdir()) == ["trial_00000"]
+    (new_generation,) = folder.iterdir()
+    assert new_generation.name != old_generation.name
+    assert sorted(p.name for p in new_generation.iterdir()) == ["trial_00000"]
     assert not [p for p, mtime in old_weights.items() if p.exists() and p.stat().st_mtime_ns == mtime]
