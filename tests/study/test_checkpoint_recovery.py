@@ -72,6 +72,22 @@ def test_a_garbage_resume_file_restarts_the_retry_from_epoch_1(tmp_path, write_s
     assert not (tmp_path / "runs" / "t" / fixed_generation / "trial_00000").exists()
 
 
+def test_a_retry_continues_a_checkpoint_in_the_folder_of_the_layout_before_generations(
+        tmp_path, write_study_config, trials_of, fixed_generation) -> None:
+    """A study interrupted under a version that wrote ``runs/<study>/trial_<n>``, resumed by this one."""
+    path = write_study_config(n_trials=1, epochs=3)
+    with pytest.MonkeyPatch.context() as mp:
+        _interrupt_after(mp, 2)
+        assert main(["run", "--config", str(path), "--quiet"]) == 130
+    runs = tmp_path / "runs" / "t"
+    (runs / fixed_generation / "trial_00000").rename(runs / "trial_00000")  # where that version wrote it
+    assert main(["run", "--config", str(path), "--quiet"]) == 0
+    retry = trials_of(path)[1]
+    assert retry.state == TrialState.COMPLETE
+    assert trial_attr(retry, "resumed_from") == {"trial": 0, "epoch": 2}
+    assert not (runs / "trial_00000").exists()  # dropped once the retry's own checkpoint was on disk
+
+
 def test_a_truncated_resume_file_falls_back_to_the_previous_link_of_the_chain(tmp_path, write_study_config,
                                                                              trials_of, capsys,
                                                                              fixed_generation) -> None:
