@@ -18,7 +18,8 @@ from study.errors import UserInputError, describe_rows
 
 REQUIRED = ("query", LABEL)
 # Numeric columns that are identifiers or row numbers, never behaviour features.
-_ID_LIKE = re.compile(r"^(id|index|row|rowid|unnamed.*|.*_id|.*_uid|.*_index)$", re.IGNORECASE)
+_ID_LIKE = re.compile(r"^(id|index|row|rowid|sku|asin|ean|upc|gtin|isbn|unnamed.*|.*_id|.*_uid|.*_index)$",
+                      re.IGNORECASE)
 
 
 def query_ids_from_text(queries: pd.Series) -> pd.Series:

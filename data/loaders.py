@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from study.data.cells import drop_junk_rows, mojibake_notes, type_columns
+from study.data.column_names import recognise_columns
 from study.data.json_records import refuse_repeated_keys
 from study.data.schema import ESCI_GAINS, KNOWN_FEATURE_FIELDS, LABEL
 from study.data.text_files import decode_text, file_bytes, sniff_separator
@@ -271,6 +272,13 @@ def load_file(path: str | Path, *, format: str | None = None, columns: Mapping[s
     """Read a user file into a raw DataFrame with canonical column names and gain labels; what the reading
     changed goes to ``notes`` (see ``read_raw``)."""
     columns = dict(columns or {})
+    recognised, said = recognise_columns(read_columns(path, format=format, encoding=encoding), columns)
+    columns = {**recognised, **columns}
+    if notes is None:
+        for note in said:
+            logger.warning("warning: %s: %s", path, note)
+    else:
+        notes.extend(said)
     id_columns = tuple(columns.get(c, c) for c in ("query_id", "product_id"))
     numbers = tuple(columns.get(c, c) for c in KNOWN_FEATURE_FIELDS)
     frame = read_raw(path, format=format, encoding=encoding, id_columns=id_columns, number_columns=numbers,

@@ -49,7 +49,7 @@ def test_file_source_maps_columns_labels_and_fields(tmp_path: Path) -> None:
 
 def test_file_errors_reach_the_user(tmp_path: Path) -> None:
     path = tmp_path / "shop.csv"
-    SHOP.to_csv(path, index=False)
+    SHOP.rename(columns={"search_term": "typed", "grade": "verdict"}).to_csv(path, index=False)
     with pytest.raises(UserInputError) as info:
         load_dataset(DataConfig(source="file", path=str(path)))
     assert_says(info.value, "shop.csv: required column(s) 'query', 'label'")
@@ -69,6 +69,10 @@ def test_check_file_reports_or_explains(tmp_path: Path) -> None:
                                        "label": "grade"})
     assert report.startswith("shop: OK")
     assert_says(report, "pairs 8, queries 3", "missing views: 12.5%")
+    # without a map: 'search_term' and 'grade' are read by their names, the sku is an id, not a feature
+    report = check_file(path)
+    assert_says(report, "text fields: name", "feature fields: views")
+    SHOP.rename(columns={"search_term": "typed", "grade": "verdict"}).to_csv(path, index=False)
     with pytest.raises(UserInputError) as info:
         check_file(path)
     assert_says(info.value, "'query', 'label'")

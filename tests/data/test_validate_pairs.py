@@ -81,7 +81,7 @@ def test_inference_skips_id_like_columns_and_falls_back_to_string_columns() -> N
 
 
 def test_missing_required_column(tmp_path: Path) -> None:
-    message = _error(tmp_path, "search_term,title,label\na,x,1\na,y,0\n")
+    message = _error(tmp_path, "typed,title,label\na,x,1\na,y,0\n")
     assert_says(message, "'query'", "data.columns", "query_id and product_id are optional")
 
 

@@ -49,7 +49,7 @@ def test_data_check_summarises_a_good_file(tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
-        (GOOD.replace(",label", ",grade"), ["label"]),
+        (GOOD.replace(",label", ",stars"), ["label"]),
         (GOOD.replace("q1,query 1,p10,title 1 0,10,0", "q1,query 1,p10,title 1 0,10,"), ["label", "row"]),
         (GOOD.replace("q2,query 2,p21,title 2 1,11,1", "q2,query 2,p21,title 2 1,11,high"), ["label", "row"]),
         (GOOD.replace("q3,query 3,p30", "q3,,p30"), ["query", "row"]),
@@ -74,7 +74,7 @@ def test_unreadable_file_and_unknown_adapter(tmp_path, capsys) -> None:
 
 
 def test_run_with_a_bad_file_exits_2_from_a_real_process(tmp_path, repo_root) -> None:
-    path = write(tmp_path, GOOD.replace(",label", ",grade"))
+    path = write(tmp_path, GOOD.replace(",label", ",stars"))
     proc = subprocess.run(
         [sys.executable, "-m", "study", "run", "--storage", f"sqlite:///{tmp_path / 's.db'}",
          "--set", "data.source=file", "--set", f"data.path={str(path)!r}", "--quiet"],

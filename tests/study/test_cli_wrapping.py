@@ -11,8 +11,8 @@ import pytest
 from study.cli import main, wrap_error
 from tests.messages import assert_not_says, assert_one_paragraph, assert_says
 
-NO_LABEL = "query,title,grade\nshoe,Shoe,2\nshoe,Boot,0\nsofa,Sofa,1\nsofa,Boot,0\n"
-PHRASES = ("required column(s) 'label' missing", "The file has columns 'query', 'title', 'grade'",
+NO_LABEL = "query,title,stars\nshoe,Shoe,2\nshoe,Boot,0\nsofa,Sofa,1\nsofa,Boot,0\n"
+PHRASES = ("required column(s) 'label' missing", "The file has columns 'query', 'title', 'stars'",
            "at least one product text column such as title",
            "map differently named columns with --map (e.g. --map query=search_term)", "with data.columns")
 
