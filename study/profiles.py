@@ -47,9 +47,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # A user's own file (or a public dataset): the normal split (DataConfig defaults), the whole encoder.
     # On a CPU the profile keeps the encoder frozen (its zero-shot cosine plus a learned residual over the
     # match and behaviour features; trials take seconds) and says why: fine-tuning did not pay within a CPU
-    # budget on real text (bench/RESULTS.md, section 8: on Home Depot the top two layers over cached lower
-    # ones, 3 epochs over 7,396 training queries, 36 minutes on 2 cores, gained +0.0018 NDCG@10 over the
-    # zero-shot encoder, interval [-0.0010, +0.0047], as sentence-transformers' CrossEncoder recipe did).
+    # budget on real text (bench/RESULTS.md, section 8: on Home Depot one epoch of the whole encoder over
+    # 7,396 training queries, 19 minutes on 2 cores, gained +0.0024 NDCG@10 over the zero-shot encoder,
+    # interval [-0.0005, +0.0056]; the top two layers +0.0018 in 36 minutes; the hand-run recipes +0.0018 to
+    # +0.0033, and all of them combined +0.0042).
     "cpu-file": {
         "study": {"n_trials": 30},
         # match features on by default: on a text-only file, frozen without them is the zero-shot ranking
@@ -72,7 +73,8 @@ PROFILE_NOTES: dict[str, str] = {
     "model.architecture": (
         "the encoder is not fine-tuned for a data file (model.architecture = frozen: the pretrained "
         "encoder's zero-shot cosine plus a learned residual over match and behaviour features). On a CPU "
-        "fine-tuning did not pay: on Home Depot, 36 minutes of it on 2 cores gained +0.002 NDCG@10 over the "
-        "untrained encoder (bench/RESULTS.md, section 8). --set model.architecture=prior --set "
-        "model.trainable_layers=2 fine-tunes its top two layers anyway."),
+        "fine-tuning did not pay: on Home Depot, one epoch of the whole encoder (19 minutes on 2 cores) "
+        "gained +0.0024 NDCG@10 over the untrained encoder, no more than the recipes one would run by hand "
+        "(bench/RESULTS.md, section 8). --set model.architecture=prior fine-tunes anyway (--set "
+        "model.trainable_layers=2: only its top two layers, over cached lower ones)."),
 }
