@@ -103,11 +103,13 @@ def _validate(model: RankingNet, val: SplitTensors, config: TrainConfig, dtype: 
 
 
 def _finish_writing(writer: CheckpointWriter, path: Path | None) -> None:
-    """Wait for the newest checkpoint while another error surfaces: its own failure is logged, not raised."""
+    """Wait for the newest checkpoint while another error surfaces: its own failure is one warning line, not
+    raised and without a traceback (the surfacing error is what the user must read; its folder may be gone
+    with a study deleted under this process)."""
     try:
         writer.wait()
-    except Exception:
-        logger.exception("writing the checkpoint %s failed", path)
+    except Exception as exc:
+        logger.warning("writing the checkpoint %s failed: %s: %s", path, type(exc).__name__, exc)
 
 
 def _result(record: Record, seen: _Throughput, *, epochs_run: int, resumed_from_epoch: int, started: float,

@@ -124,6 +124,40 @@ def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, ti
     assert again.history[-1]["ndcg@10"] == pytest.approx(result.history[-1]["ndcg@10"], abs=1e-6)
 
 
+def test_a_checkpoint_write_that_fails_while_another_error_surfaces_is_one_line(small_data, tiny_bert, tmp_path,
+                                                                                caplog, monkeypatch) -> None:
+    """The study deleted under a worker takes the trial's folder with it: the epoch's checkpoint cannot be
+    renamed into place while the callback's own error (the study is gone) surfaces. That error is the one
+    raised; the write's failure is a warning line, no traceback."""
+    import errno
+    import logging
+
+    import study.models.checkpoint
+
+    def folder_gone(state, path):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
+
+    monkeypatch.setattr(study.models.checkpoint, "save_checkpoint", folder_gone)
+    _, splits, scaler, tensors = small_data
+    cfg = TrainConfig(loss="listnet", epochs=2, batch_size=16, patience=0)
+    model_cfg = RankerConfig(variant="fusion", architecture="cross", encoder=str(tiny_bert), dropout=0.0)
+
+    class Gone(Exception):
+        pass
+
+    def study_deleted(epoch, metrics):
+        if epoch == 1:
+            raise Gone
+
+    torch.manual_seed(0)
+    model = RankingNet(model_cfg, n_features=scaler.n_outputs_)
+    with caplog.at_level(logging.WARNING), pytest.raises(Gone):
+        fit(model, tensors(splits.train), tensors(splits.val), cfg, on_epoch_end=study_deleted,
+            checkpoint_path=tmp_path / "trial" / "last.ckpt")
+    (failed,) = [r for r in caplog.records if "writing the checkpoint" in r.getMessage()]
+    assert failed.exc_info is None and "FileNotFoundError" in failed.getMessage()
+
+
 def test_non_finite_loss_is_reported(small_data, tiny_bert) -> None:
     _, splits, scaler, tensors = small_data
     cfg = TrainConfig(loss="mse", epochs=1, batch_size=16, head_lr=1e30, encoder_lr=1e30, grad_clip=0.0)
