@@ -108,7 +108,7 @@ def _finish_writing(writer: CheckpointWriter, path: Path | None) -> None:
     with a study deleted under this process)."""
     try:
         writer.wait()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the surfacing error is raised; this one is only said
         logger.warning("writing the checkpoint %s failed: %s: %s", path, type(exc).__name__, exc)
 
 

@@ -124,8 +124,8 @@ def test_training_improves_validation_ndcg_and_checkpoints_resume(small_data, ti
     assert again.history[-1]["ndcg@10"] == pytest.approx(result.history[-1]["ndcg@10"], abs=1e-6)
 
 
-def test_a_checkpoint_write_that_fails_while_another_error_surfaces_is_one_line(small_data, tiny_bert, tmp_path,
-                                                                                caplog, monkeypatch) -> None:
+def test_a_checkpoint_write_that_fails_while_another_error_surfaces_is_one_line(
+        small_data, tiny_bert, tmp_path, caplog, monkeypatch) -> None:
     """The study deleted under a worker takes the trial's folder with it: the epoch's checkpoint cannot be
     renamed into place while the callback's own error (the study is gone) surfaces. That error is the one
     raised; the write's failure is a warning line, no traceback."""
