@@ -15,6 +15,8 @@ from study.models.checkpoint import load_checkpoint
 from study.models.ranker import RankerConfig, RankingNet
 from study.models.train import NonFiniteLossError, TrainConfig, fit
 
+from tests.messages import assert_says, says
+
 CPU = torch.device("cpu")
 
 
@@ -154,8 +156,9 @@ def test_a_checkpoint_write_that_fails_while_another_error_surfaces_is_one_line(
     with caplog.at_level(logging.WARNING), pytest.raises(Gone):
         fit(model, tensors(splits.train), tensors(splits.val), cfg, on_epoch_end=study_deleted,
             checkpoint_path=tmp_path / "trial" / "last.ckpt")
-    (failed,) = [r for r in caplog.records if "writing the checkpoint" in r.getMessage()]
-    assert failed.exc_info is None and "FileNotFoundError" in failed.getMessage()
+    (failed,) = [r for r in caplog.records if says(r.getMessage(), "writing the checkpoint")]
+    assert failed.exc_info is None
+    assert_says(failed.getMessage(), "failed: FileNotFoundError")
 
 
 def test_non_finite_loss_is_reported(small_data, tiny_bert) -> None:
