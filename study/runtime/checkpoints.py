@@ -43,7 +43,7 @@ from study.models.train import FitResult
 from study.runtime.attrs import set_trial_attr, trial_attr
 from study.runtime.liveness import retry_chain
 from study.runtime.trials import FINISHED, RETRIED_REASONS, default_trial, study_folder
-from study.storage.identity import generation
+from study.storage.identity import generation as study_generation
 from study.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def find_resume(trial: optuna.trial.Trial, config: Config, model: RankingNet) ->
     reference = pretrained_reference(model)
     damaged: list[str] = []
     found = None
-    token = generation(trial.study)
+    token = study_generation(trial.study)
     for number in reversed(retry_chain(trial)):
         path = next((d / LAST for d in trial_dirs(config, number, token) if (d / LAST).is_file()), None)
         if path is None:
@@ -233,7 +233,7 @@ def prune_checkpoints(study: optuna.Study, config: Config) -> None:
     default = default_trial(study)
     if default is not None:  # the untuned default is evaluated on test at the end, whatever its rank
         keep.add(default.number)
-    token = generation(study)
+    token = study_generation(study)
     for t in trials:
         if t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL):
             continue
